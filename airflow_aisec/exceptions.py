@@ -1,0 +1,35 @@
+"""Every error the product raises on purpose.
+
+Messages name the dataset, file, field and value that caused the problem, and never a secret or raw PII.
+Each type refines the built-in exception it behaves like, so callers can catch either.
+"""
+
+from __future__ import annotations
+
+
+class AisecError(Exception):
+    """Base class of every airflow-aisec error."""
+
+
+class ConfigError(AisecError, ValueError):
+    """A setting of the ``[aisec]`` configuration is missing or invalid."""
+
+
+class CatalogError(AisecError, ValueError):
+    """The privacy catalog cannot be loaded; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems) if self.problems else "invalid catalog")
+
+
+class DatasetIOError(AisecError, OSError):
+    """A dataset file cannot be read, written or replaced."""
+
+
+class VerificationError(DatasetIOError):
+    """A file written to a temporary place did not read back as written; the original is untouched."""
+
+
+class ConcurrentModificationError(DatasetIOError):
+    """The file changed between reading it and replacing it; the replacement was not made."""
