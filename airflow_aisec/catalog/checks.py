@@ -1,0 +1,138 @@
+"""Checks across fields of a catalog that the field types alone cannot express."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from airflow_aisec.catalog.graph import ReferenceCycleError, ReferenceGraph
+from airflow_aisec.catalog.models import Catalog, Dataset
+from airflow_aisec.catalog.problems import Report
+
+_URI_SCHEMES = ("s3://", "file://")
+
+
+def check_catalog(catalog: Catalog, report: Report) -> None:
+    """Record every cross-field error and warning of ``catalog`` in ``report``."""
+    _check_keys(catalog, report)
+    for name, dataset in catalog.datasets.items():
+        for check in _DATASET_CHECKS:
+            check(catalog, name, dataset, report)
+    _check_graph(catalog, report)
+
+
+def _check_keys(catalog: Catalog, report: Report) -> None:
+    if catalog.subjects.pseudonym_key not in catalog.keys:
+        report.error(
+            ("subjects", "pseudonym_key"),
+            f"key {catalog.subjects.pseudonym_key!r} is not declared under keys",
+        )
+    for name, key in catalog.keys.items():
+        if key.provider == "aws-kms" and not key.key_id:
+            report.error(("keys", name, "key_id"), "an aws-kms key needs key_id (a key id, ARN or alias)")
+
+
+def _column_error(report: Report, path: tuple[str, ...], column: str, dataset: str) -> None:
+    report.error(path, f"column {column!r} is not among the columns of dataset {dataset!r}")
+
+
+def _check_uri(catalog: Catalog, name: str, dataset: Dataset, report: Report) -> None:
+    uri = dataset.uri
+    if "://" in uri and not uri.startswith(_URI_SCHEMES):
+        report.error(("datasets", name, "uri"), f"unsupported location {uri!r} (use a local path or s3://)")
+    elif uri.startswith("s3://") and len(uri) <= len("s3://"):
+        report.error(("datasets", name, "uri"), f"missing bucket in {uri!r}")
+
+
+def _check_identity(catalog: Catalog, name: str, dataset: Dataset, report: Report) -> None:
+    for identity, column in dataset.identity.items():
+        path = ("datasets", name, "identity", identity)
+        if identity not in catalog.subjects.identities:
+            known = ", ".join(catalog.subjects.identities)
+            report.error(path, f"unknown identity type {identity!r} (subjects.identities: {known})")
+        if column not in dataset.columns:
+            _column_error(report, path, column, name)
+
+
+def _check_primary_key(catalog: Catalog, name: str, dataset: Dataset, report: Report) -> None:
+    if dataset.primary_key is not None and dataset.primary_key not in dataset.columns:
+        _column_error(report, ("datasets", name, "primary_key"), dataset.primary_key, name)
+
+
+def _check_references(catalog: Catalog, name: str, dataset: Dataset, report: Report) -> None:
+    for column, target in dataset.references.items():
+        path = ("datasets", name, "references", column)
+        if column not in dataset.columns:
+            _column_error(report, path, column, name)
+        target_name, _, target_column = target.partition(".")
+        if not target_column:
+            report.error(path, f"reference {target!r} must be written dataset.column")
+        elif target_name not in report.dataset_names and target_name not in catalog.datasets:
+            report.error(path, f"unknown dataset {target_name!r}")
+        elif target_name in catalog.datasets and target_column not in catalog.datasets[target_name].columns:
+            report.error(path, f"unknown column {target_column!r} in dataset {target_name!r}")
+
+
+def _check_retention(catalog: Catalog, name: str, dataset: Dataset, report: Report) -> None:
+    if dataset.retention is None:
+        if dataset.pii_columns and "retention" not in report.dropped.get(name, ()):
+            report.warning(
+                ("datasets", name),
+                "dataset holds PII but has no retention rule: its rows are kept forever",
+            )
+        return
+    if dataset.retention.column not in dataset.columns:
+        _column_error(report, ("datasets", name, "retention", "column"), dataset.retention.column, name)
+
+
+def _check_encryption(catalog: Catalog, name: str, dataset: Dataset, report: Report) -> None:
+    enc = dataset.encryption
+    if enc is None:
+        return
+    if enc.key not in catalog.keys:
+        report.error(("datasets", name, "encryption", "key"), f"key {enc.key!r} is not declared under keys")
+    for i, column in enumerate(enc.columns):
+        if column not in dataset.columns:
+            _column_error(report, ("datasets", name, "encryption", "columns", str(i)), column, name)
+    for i, column in enumerate(enc.per_subject_columns):
+        if column not in enc.columns:
+            report.error(
+                ("datasets", name, "encryption", "per_subject_columns", str(i)),
+                f"column {column!r} is not among the encrypted columns",
+            )
+
+
+def _check_masks(catalog: Catalog, name: str, dataset: Dataset, report: Report) -> None:
+    for column, spec in dataset.columns.items():
+        if spec.mask is not None and not spec.pii:
+            report.warning(
+                ("datasets", name, "columns", column, "mask"),
+                "a mask is set but the column is not declared as pii, so it is never masked",
+            )
+
+
+_DATASET_CHECKS: tuple[Callable[[Catalog, str, Dataset, Report], None], ...] = (
+    _check_uri,
+    _check_identity,
+    _check_primary_key,
+    _check_references,
+    _check_retention,
+    _check_encryption,
+    _check_masks,
+)
+
+
+def _check_graph(catalog: Catalog, report: Report) -> None:
+    try:
+        graph = ReferenceGraph(catalog)
+    except ReferenceCycleError as e:
+        report.error(("datasets", e.datasets[0], "references"), str(e))
+        return
+    reachable = graph.reachable_datasets()
+    for name, dataset in catalog.datasets.items():
+        dropped = report.dropped.get(name, set())
+        if dataset.pii_columns and name not in reachable and not dropped & {"identity", "references"}:
+            report.warning(
+                ("datasets", name),
+                "dataset holds PII but is not reachable from any identity: "
+                "data subject requests cannot find its rows (add identity or references)",
+            )

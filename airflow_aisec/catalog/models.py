@@ -1,0 +1,177 @@
+"""Typed models of the privacy catalog (see docs/catalog.md for every field)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+import isodate
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+FORMATS = ("parquet", "csv", "jsonl")
+ERASURE_STRATEGIES = ("delete_rows", "anonymize")
+MASK_STRATEGIES = ("redact", "replace", "partial", "pseudonymize", "encrypt", "generalize", "drop")
+KEY_PROVIDERS = ("local", "aws-kms")
+FREE_TEXT = "free_text"
+
+# isodate returns a timedelta, or its own Duration when years or months are involved.
+Duration = Any
+
+
+def parse_duration(value: object) -> Duration:
+    """Parse a positive ISO-8601 duration such as ``P3Y`` or ``PT12H``."""
+    if not isinstance(value, str):
+        raise ValueError(f"invalid ISO-8601 duration {value!r}")
+    try:
+        duration = isodate.parse_duration(value)
+    except (isodate.ISO8601Error, ValueError) as e:
+        raise ValueError(f"invalid ISO-8601 duration {value!r} (e.g. P30D, P3Y, PT12H)") from e
+    zero = dt.datetime(2000, 1, 1)
+    if zero + duration <= zero:
+        raise ValueError(f"duration {value!r} must be positive")
+    return duration
+
+
+class _Model(BaseModel):
+    # Unknown fields are errors: a misspelt `legal_hold` must not silently drop a hold.
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class Subjects(_Model):
+    """How data subjects are identified in requests."""
+
+    identities: list[str] = Field(min_length=1)
+    pseudonym_key: str
+
+
+class KeySpec(_Model):
+    """A master key named by the catalog; its material lives in a KMS or the local keyring."""
+
+    provider: Literal["local", "aws-kms"]
+    key_id: str | None = None
+    aws_conn_id: str | None = None
+
+
+class MaskSpec(BaseModel):
+    """How a PII column is masked; options beyond ``strategy`` depend on the strategy."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    strategy: Literal["redact", "replace", "partial", "pseudonymize", "encrypt", "generalize", "drop"]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The strategy's options, e.g. ``{"to": "year"}``."""
+        return dict(self.model_extra or {})
+
+
+class Column(_Model):
+    """A column of a dataset; ``pii`` names the entity type it holds (or ``free_text``)."""
+
+    pii: str | None = None
+    mask: MaskSpec | None = None
+    type: str | None = None
+
+
+class Retention(_Model):
+    """Rows whose ``column`` is older than ``keep_for`` are purged."""
+
+    column: str
+    keep_for: str
+
+    @field_validator("keep_for", mode="before")
+    @classmethod
+    def _valid_duration(cls, value: object) -> str:
+        parse_duration(value)
+        return str(value)
+
+    @property
+    def period(self) -> Duration:
+        """``keep_for`` as a duration that can be subtracted from a date."""
+        return parse_duration(self.keep_for)
+
+    def cutoff(self, as_of: dt.datetime) -> dt.datetime:
+        """Rows whose retention column is before this instant are expired."""
+        cutoff = as_of - self.period
+        assert isinstance(cutoff, dt.datetime)
+        return cutoff
+
+
+class Encryption(_Model):
+    """Columns encrypted at rest with the named master key."""
+
+    key: str
+    columns: list[str] = Field(min_length=1)
+    per_subject_columns: list[str] = Field(default_factory=list)
+
+
+class LegalHold(_Model):
+    """A hold that blocks retention and erasure until ``until`` (inclusive)."""
+
+    reason: str = Field(min_length=1)
+    until: dt.date
+
+    def active(self, on: dt.date) -> bool:
+        """Whether the hold still blocks deletions on the given day."""
+        return on <= self.until
+
+
+class Dataset(_Model):
+    """One dataset: where it lives, its columns and the privacy rules that apply to it."""
+
+    name: str = ""
+    uri: str
+    format: Literal["parquet", "csv", "jsonl"]
+    primary_key: str | None = None
+    identity: dict[str, str] = Field(default_factory=dict)
+    references: dict[str, str] = Field(default_factory=dict)
+    columns: dict[str, Column] = Field(min_length=1)
+    retention: Retention | None = None
+    encryption: Encryption | None = None
+    erasure: Literal["delete_rows", "anonymize"] = "delete_rows"
+    purposes: list[str] = Field(default_factory=list)
+    legal_hold: LegalHold | None = None
+
+    @property
+    def pii_columns(self) -> dict[str, str]:
+        """Column name → entity type, for every column declared as PII."""
+        return {name: col.pii for name, col in self.columns.items() if col.pii}
+
+    def reference_targets(self) -> dict[str, tuple[str, str]]:
+        """Column → (dataset, column) it points to."""
+        return {col: _split_ref(target) for col, target in self.references.items()}
+
+
+def _split_ref(target: str) -> tuple[str, str]:
+    dataset, _, column = target.partition(".")
+    return dataset, column
+
+
+class Catalog(_Model):
+    """The whole privacy catalog."""
+
+    version: Literal[1]
+    subjects: Subjects
+    keys: dict[str, KeySpec] = Field(default_factory=dict)
+    datasets: dict[str, Dataset] = Field(min_length=1)
+    source: str = ""
+
+    def summary(self) -> dict[str, object]:
+        """Counts a reviewer checks first: datasets, PII columns, identities, retention rules and holds."""
+        datasets = self.datasets.values()
+        return {
+            "datasets": len(self.datasets),
+            "pii_columns": sum(len(d.pii_columns) for d in datasets),
+            "identities": list(self.subjects.identities),
+            "retention_rules": sum(1 for d in datasets if d.retention is not None),
+            "legal_holds": sum(1 for d in datasets if d.legal_hold is not None),
+            "encrypted_columns": sum(len(d.encryption.columns) for d in datasets if d.encryption),
+        }
+
+    def dataset(self, name: str) -> Dataset:
+        """The dataset of that name, or a ``KeyError`` naming the known ones."""
+        try:
+            return self.datasets[name]
+        except KeyError:
+            known = ", ".join(sorted(self.datasets))
+            raise KeyError(f"{self.source}: unknown dataset {name!r} (known: {known})") from None

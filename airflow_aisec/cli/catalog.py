@@ -1,0 +1,140 @@
+"""``aisec catalog``: validate a privacy catalog and show its reference graph."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.tree import Tree
+
+from airflow_aisec.catalog import ReferenceGraph, Report, Step, validate_catalog
+from airflow_aisec.cli.common import (
+    EXIT_BAD_INPUT,
+    console,
+    err_console,
+    fail,
+    parse_var_options,
+    print_json,
+    resolve_catalog,
+)
+from airflow_aisec.exceptions import ConfigError
+
+app = typer.Typer(help="Validate the privacy catalog and show how datasets link to data subjects.")
+
+FileArg = Annotated[
+    str | None, typer.Argument(help="Catalog YAML file (default: --catalog or [aisec] catalog).")
+]
+VarOpt = Annotated[
+    list[str] | None,
+    typer.Option("--var", help="Value of a {name} placeholder, as name=value. Repeatable."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document instead of text.")]
+
+
+def _load(ctx: typer.Context, file: str | None, var: list[str] | None) -> Report:
+    try:
+        path = resolve_catalog(ctx, file)
+    except ConfigError as e:
+        raise fail(str(e)) from None
+    return validate_catalog(path, parse_var_options(var))
+
+
+@app.command("validate")
+def validate(
+    ctx: typer.Context,
+    file: FileArg = None,
+    var: VarOpt = None,
+    as_json: JsonOpt = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+) -> None:
+    """Check the catalog and print every problem at once (exit 2 on errors)."""
+    report = _load(ctx, file, var)
+    failed = not report.ok or (strict and bool(report.warnings))
+    if as_json:
+        print_json(
+            {
+                "valid": not failed,
+                "summary": report.catalog.summary() if report.catalog and report.ok else None,
+                "errors": [p.as_dict() for p in report.errors],
+                "warnings": [p.as_dict() for p in report.warnings],
+            }
+        )
+    else:
+        _print_report(report)
+    if failed:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _print_report(report: Report) -> None:
+    for problem in report.errors:
+        err_console.print(f"[red]error[/red] {problem}", highlight=False, soft_wrap=True)
+    for problem in report.warnings:
+        err_console.print(f"[yellow]warning[/yellow] {problem}", highlight=False, soft_wrap=True)
+    if report.catalog is None or report.errors:
+        err_console.print(
+            f"{report.source}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+        )
+        return
+    counts = report.catalog.summary()
+    console.print(
+        f"{report.source}: valid: {counts['datasets']} datasets, {counts['pii_columns']} PII columns, "
+        f"identities {', '.join(report.catalog.subjects.identities)}, "
+        f"{counts['retention_rules']} retention rules, {counts['legal_holds']} legal holds, "
+        f"{len(report.warnings)} warning(s)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("graph")
+def graph(ctx: typer.Context, file: FileArg = None, var: VarOpt = None, as_json: JsonOpt = False) -> None:
+    """Print the reference graph and which datasets each identity type reaches, in dependency order."""
+    report = _load(ctx, file, var)
+    if not report.ok or report.catalog is None:
+        _print_report(report)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    refs = ReferenceGraph(report.catalog)
+    plans = {identity: refs.plan(identity) for identity in report.catalog.subjects.identities}
+    unreachable = sorted(set(report.catalog.datasets) - refs.reachable_datasets())
+    if as_json:
+        print_json(
+            {
+                "order": refs.order,
+                "references": {name: [str(link) for link in refs.links[name]] for name in refs.order},
+                "reachability": {
+                    identity: [
+                        {
+                            "dataset": step.dataset,
+                            "identity_column": step.identity_column,
+                            "via": [str(link) for link in step.links],
+                        }
+                        for step in steps
+                    ]
+                    for identity, steps in plans.items()
+                },
+                "unreachable": unreachable,
+            }
+        )
+        return
+    _print_graph(refs, plans, unreachable)
+
+
+def _print_graph(refs: ReferenceGraph, plans: dict[str, list[Step]], unreachable: list[str]) -> None:
+    table = Table(title="References (dependency order)")
+    table.add_column("dataset")
+    table.add_column("format")
+    table.add_column("references")
+    for name in refs.order:
+        dataset = refs.catalog.datasets[name]
+        table.add_row(name, dataset.format, "\n".join(str(ln) for ln in refs.links[name]) or "-")
+    console.print(table)
+    for identity, steps in plans.items():
+        tree = Tree(f"identity [bold]{identity}[/bold]")
+        for step in steps:
+            how = [f"{identity} = {step.identity_column}"] if step.identity_column else []
+            how += [f"{ln.column} in {ln.dataset}.{ln.target_column}" for ln in step.links]
+            tree.add(f"{step.dataset}  ({' or '.join(how)})")
+        console.print(tree)
+    if unreachable:
+        console.print(f"not reachable from any identity: {', '.join(unreachable)}")

@@ -1,0 +1,84 @@
+"""Entry point of the ``aisec`` command."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from airflow_aisec import __version__, config
+from airflow_aisec.cli import catalog as catalog_cli
+from airflow_aisec.cli import lake as lake_cli
+from airflow_aisec.cli.common import EXIT_BAD_INPUT, GlobalOptions, fail, print_json
+from airflow_aisec.exceptions import AisecError
+
+app = typer.Typer(
+    name="aisec",
+    help="Privacy and security for data pipelines: catalog, PII, encryption, retention, DSRs, audit log.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(catalog_cli.app, name="catalog")
+app.command("sample-lake")(lake_cli.sample_lake)
+config_app = typer.Typer(help="Show the resolved [aisec] settings.")
+app.add_typer(config_app, name="config")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"aisec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    catalog: Annotated[
+        str | None, typer.Option("--catalog", help="Privacy catalog file (overrides [aisec] catalog).")
+    ] = None,
+    log: Annotated[
+        str | None, typer.Option("--log", help="Audit log URI (overrides [aisec] audit_log).")
+    ] = None,
+    keyring: Annotated[
+        str | None,
+        typer.Option("--keyring", help="Local keyring file (overrides AISEC_KEYRING and [aisec] keyring)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Privacy and security for data pipelines."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    ctx.obj = GlobalOptions(catalog=catalog, log=log, keyring=keyring)
+
+
+@config_app.command("show")
+def config_show(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+) -> None:
+    """Print every [aisec] setting as this command would use it, and where it can be overridden."""
+    opts: GlobalOptions = ctx.find_root().obj
+    flags = {"catalog": opts.catalog, "audit_log": opts.log, "keyring": opts.keyring}
+    values = {o.name: config.get_setting(o.name, flags.get(o.name)) for o in config.OPTIONS}
+    if as_json:
+        print_json(values)
+        return
+    for name, value in values.items():
+        typer.echo(f"{name} = {value}    (AIRFLOW__AISEC__{name.upper()})")
+
+
+def main() -> None:
+    """Run the CLI; product errors become a one-line message and exit code 2, never a traceback."""
+    try:
+        app()
+    except AisecError as e:
+        raise SystemExit(fail(str(e), EXIT_BAD_INPUT).exit_code) from None
+
+
+if __name__ == "__main__":
+    main()

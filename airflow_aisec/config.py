@@ -1,0 +1,134 @@
+"""The ``[aisec]`` settings: one definition shared by the provider metadata, Airflow and the CLI.
+
+A value is taken from, in order: a CLI flag, the environment (``AIRFLOW__AISEC__<NAME>``; for the keyring
+also ``AISEC_KEYRING``), Airflow's configuration file, then the default below. ``{AIRFLOW_HOME}`` in a value
+expands to Airflow's home folder, so the embedded defaults live beside Airflow's own SQLite database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from airflow_aisec.exceptions import ConfigError
+
+SECTION = "aisec"
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One setting of the ``[aisec]`` section."""
+
+    name: str
+    description: str
+    default: str
+    example: str
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "catalog",
+        "Path of the privacy catalog YAML file that operators, DAGs and the CLI read.",
+        "",
+        "/opt/airflow/dags/catalog.yaml",
+    ),
+    Option(
+        "catalog_vars",
+        "Values for {name} placeholders in the catalog, as comma-separated name=value pairs.",
+        "",
+        "lake=s3://company-lake/prod",
+    ),
+    Option(
+        "audit_log",
+        "URI of the audit log: sqlite:///path (embedded default) or postgresql://user@host/db.",
+        "sqlite:///{AIRFLOW_HOME}/aisec_audit.db",
+        "postgresql://aisec@db.internal/aisec_audit",
+    ),
+    Option(
+        "keyring",
+        "Path of the local keyring file (embedded default, not for production; use a KMS there).",
+        "{AIRFLOW_HOME}/aisec_keyring.json",
+        "/var/lib/aisec/keyring.json",
+    ),
+    Option(
+        "spacy_model",
+        "Installed spaCy model used for named-entity PII detection; it is never downloaded at run time.",
+        "en_core_web_lg",
+        "en_core_web_sm",
+    ),
+)
+_BY_NAME = {option.name: option for option in OPTIONS}
+_VAR_ENV_PREFIX = "AISEC_VAR_"
+
+
+def airflow_home() -> Path:
+    """Airflow's home folder, as Airflow itself computes it."""
+    return Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
+
+
+def get_setting(name: str, override: str | None = None) -> str:
+    """The resolved value of ``[aisec] name``; ``override`` is a CLI flag's value, if given."""
+    option = _BY_NAME.get(name)
+    if option is None:
+        raise ConfigError(f"unknown setting [aisec] {name!r} (known: {', '.join(_BY_NAME)})")
+    for value in (override, _environment(name), _airflow_config(name)):
+        if value:
+            return _expand(value)
+    return _expand(option.default)
+
+
+def _environment(name: str) -> str | None:
+    if name == "keyring" and os.environ.get("AISEC_KEYRING"):
+        return os.environ["AISEC_KEYRING"]
+    return os.environ.get(f"AIRFLOW__{SECTION.upper()}__{name.upper()}")
+
+
+def _airflow_config(name: str) -> str | None:
+    # Airflow's configuration is imported only when the environment does not answer: it is slow to load
+    # and the CLI must work on a machine where Airflow was never set up.
+    try:
+        from airflow.configuration import conf
+    except Exception:  # Airflow missing or its config unreadable: fall back to our defaults
+        return None
+    value = conf.get(SECTION, name, fallback=None)
+    return str(value) if value else None
+
+
+def _expand(value: str) -> str:
+    return value.replace("{AIRFLOW_HOME}", str(airflow_home()))
+
+
+def parse_vars(pairs: str | list[str] | tuple[str, ...], *, source: str = "--var") -> dict[str, str]:
+    """Parse ``name=value`` pairs (a list, or one comma-separated string) into a dict."""
+    items = pairs.split(",") if isinstance(pairs, str) else list(pairs)
+    result: dict[str, str] = {}
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"{source}: expected name=value, got {item!r}")
+        result[name.strip()] = value.strip()
+    return result
+
+
+def catalog_vars(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Catalog variables: ``[aisec] catalog_vars``, then ``AISEC_VAR_<NAME>``, then CLI ``--var``."""
+    merged = parse_vars(get_setting("catalog_vars"), source="[aisec] catalog_vars")
+    for key, value in os.environ.items():
+        if key.startswith(_VAR_ENV_PREFIX) and len(key) > len(_VAR_ENV_PREFIX):
+            merged[key[len(_VAR_ENV_PREFIX) :].lower()] = value
+    merged.update(overrides or {})
+    return merged
+
+
+def catalog_path(override: str | None = None) -> str:
+    """The catalog file to read, or a ``ConfigError`` saying how to name one."""
+    path = get_setting("catalog", override)
+    if not path:
+        raise ConfigError(
+            "no catalog configured: pass --catalog FILE or set [aisec] catalog (AIRFLOW__AISEC__CATALOG)"
+        )
+    return path

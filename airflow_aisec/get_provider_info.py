@@ -1,0 +1,49 @@
+"""Provider metadata that Airflow discovers through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_aisec import __version__
+from airflow_aisec.config import OPTIONS, SECTION
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider to Airflow: package, hooks, connection types and the ``[aisec]`` config."""
+    return {
+        "package-name": "airflow-aisec",
+        "name": "AI Security & Privacy (aisec)",
+        "description": (
+            "PII detection and masking, dataset encryption, retention enforcement, data-subject requests "
+            "and a tamper-evident lineage audit log for Airflow pipelines."
+        ),
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "aisec",
+                "tags": ["software"],
+            }
+        ],
+        "operators": [
+            {"integration-name": "aisec", "python-modules": ["airflow_aisec.operators.catalog"]},
+        ],
+        "hooks": [
+            {"integration-name": "aisec", "python-modules": ["airflow_aisec.hooks.lake"]},
+        ],
+        "connection-types": [],
+        "config": {
+            SECTION: {
+                "description": "Settings of the airflow-aisec provider.",
+                "options": {
+                    option.name: {
+                        "description": option.description,
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": option.example,
+                        "default": option.default,
+                    }
+                    for option in OPTIONS
+                },
+            }
+        },
+    }

@@ -1,0 +1,1 @@
+"""Airflow hooks of airflow-aisec: thin adapters from Airflow connections to the core library."""

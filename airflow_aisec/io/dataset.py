@@ -1,0 +1,198 @@
+"""A dataset: a local folder or S3 prefix holding files of one format, read and written as Arrow batches.
+
+Names starting with ``.`` or ``_`` (at any depth) are not part of a dataset: that skips our temporary files,
+``_SUCCESS`` markers and ``_temporary`` folders of other writers, and hidden files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import stat
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from airflow_aisec.exceptions import DatasetIOError
+from airflow_aisec.io.atomic import WriteResult, atomic_write
+from airflow_aisec.io.formats import DEFAULT_BATCH_SIZE, extension, read_batches
+from airflow_aisec.io.storage import Location, s3_error, stat_etag
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One file of a dataset; ``etag`` identifies its current version (pass it to ``atomic_write``)."""
+
+    location: Location
+    size: int
+    etag: str
+    modified: dt.datetime
+
+    @property
+    def uri(self) -> str:
+        """Display form of the file's location."""
+        return self.location.uri
+
+
+def is_hidden(relative_path: str) -> bool:
+    """True when any component of a ``/``-separated path starts with ``.`` or ``_``."""
+    return any(part.startswith((".", "_")) for part in relative_path.split("/") if part)
+
+
+def _wanted(relative_path: str, ext: str) -> bool:
+    return not is_hidden(relative_path) and relative_path.lower().endswith(ext)
+
+
+def stat_file(location: Location) -> FileInfo | None:
+    """Size, version and modification time of one file, or None when there is no such file."""
+    if location.is_s3:
+        return _stat_s3(location)
+    try:
+        st = os.stat(location.path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise DatasetIOError(f"cannot inspect {location.uri}: {exc.strerror}") from exc
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    modified = dt.datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=dt.UTC)
+    return FileInfo(location, st.st_size, stat_etag(st), modified)
+
+
+def _stat_s3(location: Location) -> FileInfo | None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if not location.key:
+        return None
+    try:
+        head = location.s3_client().head_object(Bucket=location.bucket, Key=location.key)
+    except ClientError as exc:
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+            return None
+        raise s3_error(exc, location.uri, "inspected") from exc
+    except BotoCoreError as exc:
+        raise s3_error(exc, location.uri, "inspected") from exc
+    return FileInfo(location, int(head["ContentLength"]), str(head["ETag"]), head["LastModified"])
+
+
+def list_files(location: Location, fmt: str) -> list[FileInfo]:
+    """Every file of format ``fmt`` below ``location`` (recursively), sorted by path.
+
+    A location that is itself a file of that format gives a one-element list; a missing folder or an empty
+    prefix gives an empty list.
+    """
+    ext = extension(fmt)
+    if location.name.lower().endswith(ext):
+        single = stat_file(location)
+        if single is not None:
+            return [single]
+    files = _list_s3(location, ext) if location.is_s3 else _list_local(location, ext)
+    return sorted(files, key=lambda info: info.location.path)
+
+
+def _raise_walk_error(exc: OSError) -> None:
+    raise DatasetIOError(f"cannot list {exc.filename}: {exc.strerror}") from exc
+
+
+def _list_local(root: Location, ext: str) -> list[FileInfo]:
+    if not os.path.isdir(root.path):
+        return []
+    found: list[FileInfo] = []
+    # Errors are raised, not skipped: a folder we cannot read must not look like a folder with no data.
+    for dirpath, dirnames, filenames in os.walk(root.path, onerror=_raise_walk_error):
+        dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
+        for filename in filenames:
+            if not _wanted(filename, ext):
+                continue
+            info = stat_file(Location("file", os.path.join(dirpath, filename)))
+            if info is not None:
+                found.append(info)
+    return found
+
+
+def _list_s3(root: Location, ext: str) -> list[FileInfo]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    prefix = f"{root.key}/" if root.key else ""
+    found: list[FileInfo] = []
+    try:
+        pages = root.s3_client().get_paginator("list_objects_v2").paginate(Bucket=root.bucket, Prefix=prefix)
+        for page in pages:
+            found.extend(_s3_page(root, prefix, page, ext))
+    except ClientError as exc:
+        raise s3_error(exc, root.uri, "listed") from exc
+    except BotoCoreError as exc:
+        raise s3_error(exc, root.uri, "listed") from exc
+    return found
+
+
+def _s3_page(root: Location, prefix: str, page: dict[str, Any], ext: str) -> Iterator[FileInfo]:
+    for obj in page.get("Contents", []):
+        key = str(obj["Key"])
+        if _wanted(key[len(prefix) :], ext):
+            location = Location("s3", f"{root.bucket}/{key}", root.s3)
+            yield FileInfo(location, int(obj["Size"]), str(obj["ETag"]), obj["LastModified"])
+
+
+def read_file(
+    location: Location | FileInfo,
+    fmt: str,
+    *,
+    columns: Sequence[str] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    schema: pa.Schema | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Stream one file as record batches of at most ``batch_size`` rows (see ``formats.read_batches``)."""
+    where = location.location if isinstance(location, FileInfo) else location
+    return read_batches(
+        where.filesystem(), where.path, fmt, columns=columns, batch_size=batch_size, schema=schema
+    )
+
+
+def read_dataset(
+    location: Location,
+    fmt: str,
+    *,
+    columns: Sequence[str] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    schema: pa.Schema | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Stream every file of the dataset in path order, one batch (at most ``batch_size`` rows) at a time."""
+    for info in list_files(location, fmt):
+        yield from read_file(info, fmt, columns=columns, batch_size=batch_size, schema=schema)
+
+
+def write_dataset_file(
+    dataset: Location,
+    fmt: str,
+    data: pa.Table | Iterable[pa.RecordBatch],
+    schema: pa.Schema | None = None,
+    *,
+    name: str | None = None,
+    overwrite: bool = False,
+    verify: bool = True,
+) -> WriteResult:
+    """Write one new file into the dataset folder atomically and return its ``WriteResult``.
+
+    ``name`` defaults to ``part-<uuid><ext>``; an existing file of that name is an error unless ``overwrite``.
+    ``schema`` defaults to the table's schema and is required for an iterable of batches.
+    """
+    ext = extension(fmt)
+    name = name or f"part-{uuid.uuid4().hex}{ext}"
+    if is_hidden(name) or not name.lower().endswith(ext):
+        raise DatasetIOError(
+            f"file name {name!r} would not be part of the dataset: it must end with {ext} "
+            "and no part may start with '.' or '_'"
+        )
+    if schema is None:
+        if not isinstance(data, pa.Table):
+            raise DatasetIOError(f"a schema is needed to write batches to {dataset.uri}")
+        schema = data.schema
+    batches = data.to_batches() if isinstance(data, pa.Table) else data
+    with atomic_write(dataset.join(name), fmt, schema, overwrite=overwrite, verify=verify) as writer:
+        for batch in batches:
+            writer.write(batch)
+    return writer.result

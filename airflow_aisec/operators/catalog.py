@@ -1,0 +1,121 @@
+"""Operators that check the privacy catalog, so a broken catalog fails a DAG run instead of a deletion."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_aisec import config
+from airflow_aisec.catalog import validate_catalog
+from airflow_aisec.exceptions import CatalogError, DatasetIOError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class CatalogValidateOperator(BaseOperator):
+    """
+    Validate the privacy catalog and fail the task on any error.
+
+    Returns (to XCom) the summary counts and the list of warnings; problems are logged one per line with
+    file, field path and value, and a catalog never contains secrets or PII, so logging them is safe.
+
+    :param catalog: Catalog file; default ``[aisec] catalog``. (templated)
+    :param variables: Values of ``{name}`` placeholders, over ``[aisec] catalog_vars``. (templated)
+    :param fail_on_warnings: Also fail when the catalog has warnings (e.g. PII without retention).
+    """
+
+    template_fields: Sequence[str] = ("catalog", "variables")
+    ui_color = "#e8f4ea"
+
+    def __init__(
+        self,
+        *,
+        catalog: str | None = None,
+        variables: dict[str, str] | None = None,
+        fail_on_warnings: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.catalog = catalog
+        self.variables = variables
+        self.fail_on_warnings = fail_on_warnings
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Validate; raise ``CatalogError`` listing every error."""
+        path = config.catalog_path(self.catalog)
+        report = validate_catalog(path, config.catalog_vars(self.variables))
+        for problem in report.errors:
+            self.log.error("%s", problem)
+        for problem in report.warnings:
+            self.log.warning("%s", problem)
+        failed = list(report.errors) + (list(report.warnings) if self.fail_on_warnings else [])
+        if failed or report.catalog is None:
+            raise CatalogError([str(p) for p in failed])
+        counts = report.catalog.summary()
+        self.log.info("Catalog %s is valid: %s", path, counts)
+        return {"catalog": path, "summary": counts, "warnings": [str(p) for p in report.warnings]}
+
+
+class LakeInventoryOperator(BaseOperator):
+    """
+    Count each catalog dataset's files and rows and check its columns against the catalog.
+
+    A column in the data that the catalog does not declare may be personal data no rule covers; a declared
+    column missing from the data breaks retention and erasure. Returns one summary per dataset (XCom).
+
+    :param catalog: Catalog file; default ``[aisec] catalog``. (templated)
+    :param variables: Values of ``{name}`` placeholders, over ``[aisec] catalog_vars``. (templated)
+    :param fail_on_drift: Fail when columns differ or a dataset cannot be read.
+    :param aws_conn_id: Airflow AWS connection for ``s3://`` datasets; None uses the boto3 chain.
+    """
+
+    template_fields: Sequence[str] = ("catalog", "variables")
+    ui_color = "#e8f4ea"
+
+    def __init__(
+        self,
+        *,
+        catalog: str | None = None,
+        variables: dict[str, str] | None = None,
+        fail_on_drift: bool = True,
+        aws_conn_id: str | None = "aws_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.catalog = catalog
+        self.variables = variables
+        self.fail_on_drift = fail_on_drift
+        self.aws_conn_id = aws_conn_id
+
+    def execute(self, context: Context) -> list[dict[str, object]]:
+        """Inventory every dataset; raise ``DatasetIOError`` on drift when asked to."""
+        from airflow_aisec.catalog import load_catalog
+        from airflow_aisec.hooks.lake import LakeHook
+        from airflow_aisec.inventory import take_inventory
+
+        catalog = load_catalog(config.catalog_path(self.catalog), config.catalog_vars(self.variables))
+        needs_s3 = any(d.uri.startswith("s3://") for d in catalog.datasets.values())
+        s3 = LakeHook(aws_conn_id=self.aws_conn_id).s3_options() if needs_s3 else None
+        results = take_inventory(catalog, s3)
+        for item in results:
+            self.log.info(
+                "%s: %d files, %d rows, %d bytes at %s",
+                item.dataset,
+                item.files,
+                item.rows,
+                item.bytes,
+                item.uri,
+            )
+            for problem in item.problems:
+                self.log.error("%s: %s", item.dataset, problem)
+            if item.missing_columns:
+                self.log.error("%s: declared but missing: %s", item.dataset, ", ".join(item.missing_columns))
+            if item.undeclared_columns:
+                self.log.error("%s: not declared: %s", item.dataset, ", ".join(item.undeclared_columns))
+        drifted = [item.dataset for item in results if item.drift]
+        if drifted and self.fail_on_drift:
+            raise DatasetIOError(f"the lake does not match the catalog for: {', '.join(drifted)}")
+        return [item.as_dict() for item in results]

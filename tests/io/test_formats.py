@@ -1,0 +1,228 @@
+"""One file in, one file out: every format keeps every value, streams in bounded batches, and fails loudly."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pytest
+
+from airflow_aisec.exceptions import DatasetIOError
+from airflow_aisec.io import FORMATS, Location, extension, open_writer, read_batches
+
+TableFactory = Callable[..., pa.Table]
+
+
+def _write(location: Location, fmt: str, table: pa.Table, batch_rows: int = 1000) -> None:
+    fs = location.filesystem()
+    if not location.is_s3:
+        os.makedirs(location.parent.path, exist_ok=True)
+    writer = open_writer(fs, location.path, fmt, table.schema)
+    for batch in table.to_batches(max_chunksize=batch_rows):
+        writer.write(batch)
+    writer.close()
+    assert writer.rows == table.num_rows
+
+
+def _read(location: Location, fmt: str, schema: pa.Schema | None = None, **kwargs: object) -> pa.Table:
+    batches = list(read_batches(location.filesystem(), location.path, fmt, schema=schema, **kwargs))  # type: ignore[arg-type]
+    return pa.Table.from_batches(batches) if batches else pa.Table.from_batches([], schema=schema)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_round_trips_text_numbers_nulls_dates_and_timestamps(
+    lake_root: Location, fmt: str, sample_table: TableFactory
+) -> None:
+    table = sample_table(2500)
+    target = lake_root.join(f"people{extension(fmt)}")
+    _write(target, fmt, table)
+
+    back = _read(target, fmt, table.schema)
+
+    assert back.schema.equals(table.schema)
+    for name in table.column_names:
+        assert back[name].equals(table[name]), name
+
+
+def test_csv_keeps_empty_text_apart_from_null_and_null_like_words(tmp_path: Path) -> None:
+    table = pa.table({"note": ["", None, "NA", "null", "nan", "N/A", "NULL"]})
+    target = Location.parse(tmp_path / "notes.csv")
+    _write(target, "csv", table)
+
+    assert _read(target, "csv", table.schema)["note"].to_pylist() == [
+        "",
+        None,
+        "NA",
+        "null",
+        "nan",
+        "N/A",
+        "NULL",
+    ]
+
+
+def test_jsonl_writes_one_utf8_object_per_line_with_iso_8601_dates(tmp_path: Path) -> None:
+    import datetime as dt
+
+    table = pa.table(
+        {
+            "name": ["Zoë", None],
+            "day": [dt.date(2024, 2, 29), None],
+            "at": pa.array(
+                [dt.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC), None], pa.timestamp("us", "UTC")
+            ),
+            "local": [dt.datetime(2024, 1, 2, 3, 4, 5), None],
+        }
+    )
+    target = Location.parse(tmp_path / "x.jsonl")
+    _write(target, "jsonl", table)
+
+    raw = Path(target.path).read_bytes()
+    lines = raw.decode("utf-8").splitlines()
+    assert "Zoë" in lines[0]  # not escaped as \u00eb
+    assert json.loads(lines[0]) == {
+        "name": "Zoë",
+        "day": "2024-02-29",
+        "at": "2024-01-02T03:04:05.000006Z",
+        "local": "2024-01-02T03:04:05.000000",
+    }
+    assert json.loads(lines[1]) == {"name": None, "day": None, "at": None, "local": None}
+    assert len(lines) == 2
+
+
+def test_jsonl_refuses_nan_rather_than_writing_invalid_json_or_changing_the_value(tmp_path: Path) -> None:
+    target = Location.parse(tmp_path / "x.jsonl")
+    writer = open_writer(target.filesystem(), target.path, "jsonl", pa.schema([("v", pa.float64())]))
+    with pytest.raises(DatasetIOError, match="x.jsonl"):
+        writer.write(pa.record_batch({"v": [1.0, float("nan")]}))
+    writer.abort()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_reader_never_yields_more_rows_than_batch_size(
+    tmp_path: Path, fmt: str, sample_table: TableFactory
+) -> None:
+    table = sample_table(1000)
+    target = Location.parse(tmp_path / f"big{extension(fmt)}")
+    _write(target, fmt, table, batch_rows=1000)
+
+    sizes = [
+        b.num_rows
+        for b in read_batches(target.filesystem(), target.path, fmt, batch_size=64, schema=table.schema)
+    ]
+
+    assert max(sizes) <= 64
+    assert sum(sizes) == 1000
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_columns_selects_and_orders_the_requested_columns(
+    tmp_path: Path, fmt: str, sample_table: TableFactory
+) -> None:
+    table = sample_table(50)
+    target = Location.parse(tmp_path / f"t{extension(fmt)}")
+    _write(target, fmt, table)
+
+    back = _read(target, fmt, table.schema, columns=["created_at", "id"])
+
+    assert back.column_names == ["created_at", "id"]
+    assert back["id"].equals(table["id"])
+    assert back["created_at"].equals(table["created_at"])
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_asking_for_a_missing_column_names_it(tmp_path: Path, fmt: str, sample_table: TableFactory) -> None:
+    table = sample_table(5)
+    target = Location.parse(tmp_path / f"t{extension(fmt)}")
+    _write(target, fmt, table)
+
+    with pytest.raises(DatasetIOError, match="no_such_column"):
+        _read(target, fmt, None, columns=["id", "no_such_column"])
+
+
+def test_corrupt_parquet_file_raises_dataset_io_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(os.urandom(4096))
+
+    with pytest.raises(DatasetIOError, match="broken.parquet"):
+        list(read_batches(pafs.LocalFileSystem(), str(path), "parquet"))
+
+
+def test_truncated_parquet_file_raises_dataset_io_error(tmp_path: Path, sample_table: TableFactory) -> None:
+    target = Location.parse(tmp_path / "cut.parquet")
+    _write(target, "parquet", sample_table(3000))
+    data = Path(target.path).read_bytes()
+    Path(target.path).write_bytes(data[: len(data) // 2])
+
+    with pytest.raises(DatasetIOError, match=r"cut\.parquet"):
+        _read(target, "parquet")
+
+
+def test_unparseable_jsonl_raises_dataset_io_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"a": \x00\x01 not json\n')
+
+    with pytest.raises(DatasetIOError, match="broken.jsonl"):
+        list(read_batches(pafs.LocalFileSystem(), str(path), "jsonl"))
+
+
+def test_type_error_names_file_and_column_but_never_the_value(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("id,email\n1,a@example.com\nalice@example.com,b@example.com\n", encoding="utf-8")
+    schema = pa.schema([("id", pa.int64()), ("email", pa.string())])
+
+    with pytest.raises(DatasetIOError) as caught:
+        list(read_batches(pafs.LocalFileSystem(), str(path), "csv", schema=schema))
+
+    assert "people.csv" in str(caught.value)
+    assert "alice@example.com" not in str(caught.value)
+
+
+def test_file_with_other_columns_than_the_schema_is_refused_not_silently_trimmed(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"id": 1, "secret_extra": "x"}\n', encoding="utf-8")
+
+    with pytest.raises(DatasetIOError, match="unexpected column.*secret_extra"):
+        list(read_batches(pafs.LocalFileSystem(), str(path), "jsonl", schema=pa.schema([("id", pa.int64())])))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_empty_text_file_reads_as_no_rows(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"empty{extension(fmt)}"
+    path.write_bytes(b"")
+
+    assert list(read_batches(pafs.LocalFileSystem(), str(path), fmt)) == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_file_written_with_no_rows_reads_back_with_no_rows(tmp_path: Path, fmt: str) -> None:
+    schema = pa.schema([("id", pa.int64()), ("name", pa.string())])
+    target = Location.parse(tmp_path / f"none{extension(fmt)}")
+    _write(target, fmt, schema.empty_table())
+
+    assert _read(target, fmt, schema).num_rows == 0
+
+
+def test_missing_file_raises_dataset_io_error(tmp_path: Path) -> None:
+    with pytest.raises(DatasetIOError, match="does not exist"):
+        list(read_batches(pafs.LocalFileSystem(), str(tmp_path / "nope.parquet"), "parquet"))
+
+
+def test_unknown_format_is_refused() -> None:
+    with pytest.raises(DatasetIOError, match="unsupported dataset format 'xml'"):
+        extension("xml")
+
+
+def test_writer_casts_compatible_batches_and_refuses_other_columns(tmp_path: Path) -> None:
+    schema = pa.schema([("id", pa.int64()), ("name", pa.string())])
+    target = Location.parse(tmp_path / "t.parquet")
+    writer = open_writer(target.filesystem(), target.path, "parquet", schema)
+    writer.write(pa.record_batch({"name": ["a"], "id": pa.array([1], pa.int32())}))
+    with pytest.raises(DatasetIOError, match="missing column.*name"):
+        writer.write(pa.record_batch({"id": [2]}))
+    writer.close()
+
+    assert _read(target, "parquet").to_pylist() == [{"id": 1, "name": "a"}]
