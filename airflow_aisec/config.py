@@ -73,10 +73,9 @@ def get_setting(name: str, override: str | None = None) -> str:
     option = _BY_NAME.get(name)
     if option is None:
         raise ConfigError(f"unknown setting [aisec] {name!r} (known: {', '.join(_BY_NAME)})")
-    for value in (override, _environment(name), _airflow_config(name)):
-        if value:
-            return _expand(value)
-    return _expand(option.default)
+    # Each source is consulted only when the previous one is empty: Airflow's config is slow to load.
+    value = override or _environment(name) or _airflow_config(name) or option.default
+    return _expand(value)
 
 
 def _environment(name: str) -> str | None:

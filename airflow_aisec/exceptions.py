@@ -33,3 +33,11 @@ class VerificationError(DatasetIOError):
 
 class ConcurrentModificationError(DatasetIOError):
     """The file changed between reading it and replacing it; the replacement was not made."""
+
+
+class KeyringError(AisecError, ValueError):
+    """A key is missing, destroyed, of the wrong kind, or its store is unsafe or unreadable."""
+
+
+class AuditLogError(AisecError, RuntimeError):
+    """The audit log cannot be opened or written; nothing was half-written."""

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from airflow_aisec import __version__, config
+from airflow_aisec.cli import audit as audit_cli
 from airflow_aisec.cli import catalog as catalog_cli
 from airflow_aisec.cli import lake as lake_cli
 from airflow_aisec.cli.common import EXIT_BAD_INPUT, GlobalOptions, fail, print_json
@@ -21,6 +22,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(catalog_cli.app, name="catalog")
+app.add_typer(audit_cli.app, name="audit")
 app.command("sample-lake")(lake_cli.sample_lake)
 config_app = typer.Typer(help="Show the resolved [aisec] settings.")
 app.add_typer(config_app, name="config")

@@ -124,7 +124,9 @@ def read_batches(
     """Stream one file as record batches of at most ``batch_size`` rows.
 
     ``columns`` selects and orders columns; ``schema`` (of the whole file) casts every batch to it, and a file
-    whose columns differ from it is an error. Unreadable content raises ``DatasetIOError`` naming the file.
+    whose columns differ from it is an error. Without ``schema``, CSV and JSON types are inferred from the
+    first 8 MiB, so pass it whenever the types matter. Unreadable content raises ``DatasetIOError`` naming
+    the file.
     """
     reader = _READERS[check_format(fmt)]
     if batch_size < 1:

@@ -46,8 +46,7 @@ class S3Options:
     @classmethod
     def from_environment(cls) -> S3Options:
         """Options from the boto3 credential chain (env, config files, role) and ``AWS_ENDPOINT_URL[_S3]``."""
-        import boto3
-
+        boto3 = _import_boto3()
         session = boto3.session.Session()
         credentials = session.get_credentials()
         # Freeze once so the key, secret and token come from the same refresh of rotating credentials.
@@ -60,6 +59,14 @@ class S3Options:
             region=session.region_name,
             endpoint_url=endpoint,
         )
+
+
+def _import_boto3() -> Any:
+    try:
+        import boto3
+    except ImportError:
+        raise DatasetIOError("S3 locations need boto3: install airflow-aisec[aws]") from None
+    return boto3
 
 
 def endpoint_from_environment() -> str | None:
@@ -192,7 +199,7 @@ def _s3_filesystem(options: S3Options) -> pafs.FileSystem:
 @functools.lru_cache(maxsize=16)
 def s3_client(options: S3Options) -> Any:
     """A boto3 S3 client for ``options`` (cached: clients are thread-safe and costly to build)."""
-    import boto3
+    boto3 = _import_boto3()
     from botocore.config import Config
 
     session = boto3.session.Session(

@@ -19,7 +19,7 @@ SECRET_KEY = "aisec-test-secret-DO-NOT-PRINT-6f1c2b"
 
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Make sure boto3 and pyarrow never find real credentials nor reach AWS or an instance metadata service."""
+    """Make sure boto3 and pyarrow never find real credentials nor reach AWS or a metadata service."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

@@ -96,7 +96,7 @@ def test_jsonl_writes_one_utf8_object_per_line_with_iso_8601_dates(tmp_path: Pat
 def test_jsonl_refuses_nan_rather_than_writing_invalid_json_or_changing_the_value(tmp_path: Path) -> None:
     target = Location.parse(tmp_path / "x.jsonl")
     writer = open_writer(target.filesystem(), target.path, "jsonl", pa.schema([("v", pa.float64())]))
-    with pytest.raises(DatasetIOError, match="x.jsonl"):
+    with pytest.raises(DatasetIOError, match=r"x\.jsonl"):
         writer.write(pa.record_batch({"v": [1.0, float("nan")]}))
     writer.abort()
 
@@ -147,7 +147,7 @@ def test_corrupt_parquet_file_raises_dataset_io_error_naming_the_file(tmp_path: 
     path = tmp_path / "broken.parquet"
     path.write_bytes(os.urandom(4096))
 
-    with pytest.raises(DatasetIOError, match="broken.parquet"):
+    with pytest.raises(DatasetIOError, match=r"broken\.parquet"):
         list(read_batches(pafs.LocalFileSystem(), str(path), "parquet"))
 
 
@@ -165,7 +165,7 @@ def test_unparseable_jsonl_raises_dataset_io_error_naming_the_file(tmp_path: Pat
     path = tmp_path / "broken.jsonl"
     path.write_bytes(b'{"a": 1}\n{"a": \x00\x01 not json\n')
 
-    with pytest.raises(DatasetIOError, match="broken.jsonl"):
+    with pytest.raises(DatasetIOError, match=r"broken\.jsonl"):
         list(read_batches(pafs.LocalFileSystem(), str(path), "jsonl"))
 
 
@@ -185,7 +185,7 @@ def test_file_with_other_columns_than_the_schema_is_refused_not_silently_trimmed
     path = tmp_path / "t.jsonl"
     path.write_text('{"id": 1, "secret_extra": "x"}\n', encoding="utf-8")
 
-    with pytest.raises(DatasetIOError, match="unexpected column.*secret_extra"):
+    with pytest.raises(DatasetIOError, match=r"unexpected column.*secret_extra"):
         list(read_batches(pafs.LocalFileSystem(), str(path), "jsonl", schema=pa.schema([("id", pa.int64())])))
 
 
@@ -221,7 +221,7 @@ def test_writer_casts_compatible_batches_and_refuses_other_columns(tmp_path: Pat
     target = Location.parse(tmp_path / "t.parquet")
     writer = open_writer(target.filesystem(), target.path, "parquet", schema)
     writer.write(pa.record_batch({"name": ["a"], "id": pa.array([1], pa.int32())}))
-    with pytest.raises(DatasetIOError, match="missing column.*name"):
+    with pytest.raises(DatasetIOError, match=r"missing column.*name"):
         writer.write(pa.record_batch({"id": [2]}))
     writer.close()
 

@@ -1,0 +1,118 @@
+"""Audit entries: canonical JSON bytes, who did it, and subject pseudonyms.
+
+The bytes of an entry are what the Merkle tree commits to, so they must be reproducible: keys sorted,
+no insignificant whitespace, UTF-8, no NaN. An entry never holds a raw subject identifier, only its keyed
+HMAC pseudonym, and never key material or row values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import hmac
+import json
+import os
+import re
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_aisec.exceptions import AuditLogError
+
+ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+OUTCOMES = ("success", "failure", "skipped", "intent", "noop")
+KNOWN_ACTIONS = (
+    "pii.scan",
+    "pii.mask",
+    "dataset.encrypt",
+    "dataset.decrypt",
+    "dataset.write",
+    "key.rotate",
+    "key.shred",
+    "retention.delete",
+    "dsr.access",
+    "dsr.erasure",
+    "dsr.rectification",
+    "model.sign",
+    "model.verify",
+    "policy.violation",
+    "task.outcome",
+)
+# Fields an entry may carry besides those the log fills in (index, time, prev).
+FIELDS = (
+    "action",
+    "actor",
+    "dataset",
+    "inputs",
+    "outputs",
+    "rows",
+    "columns",
+    "outcome",
+    "subject",
+    "details",
+)
+
+
+def canonical_json(value: Any) -> bytes:
+    """Reproducible JSON bytes: sorted keys, compact separators, UTF-8, no NaN or infinity."""
+    try:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise AuditLogError(f"audit entry is not plain JSON data: {e}") from None
+    return text.encode("utf-8")
+
+
+def current_actor() -> dict[str, Any]:
+    """Who is acting: the Airflow task running this code, else the CLI user and host."""
+    dag_id = os.environ.get("AIRFLOW_CTX_DAG_ID")
+    if dag_id:
+        return {
+            "kind": "airflow",
+            "dag_id": dag_id,
+            "run_id": os.environ.get("AIRFLOW_CTX_DAG_RUN_ID"),
+            "task_id": os.environ.get("AIRFLOW_CTX_TASK_ID"),
+            "try": _int(os.environ.get("AIRFLOW_CTX_TRY_NUMBER")),
+        }
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return {"kind": "cli", "user": user, "host": socket.gethostname()}
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def now() -> str:
+    """The current UTC time, ISO-8601 with microseconds."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+
+
+def check_fields(action: str, fields: Mapping[str, Any]) -> None:
+    """Reject malformed actions, unknown fields and unknown outcomes before anything is written."""
+    if not ACTION.match(action):
+        raise AuditLogError(f"invalid audit action {action!r}: use dotted lower-case names like 'pii.mask'")
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise AuditLogError(f"unknown audit entry field(s): {', '.join(unknown)}")
+    outcome = fields.get("outcome", "success")
+    if outcome not in OUTCOMES:
+        raise AuditLogError(f"invalid outcome {outcome!r} (expected one of {', '.join(OUTCOMES)})")
+
+
+class Pseudonymizer:
+    """Keyed HMAC-SHA256 pseudonyms: the same identifier always gives the same pseudonym, irreversibly."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise AuditLogError("pseudonym key is too short")
+        self._key = key
+
+    def __repr__(self) -> str:
+        return "Pseudonymizer(<key hidden>)"
+
+    def __call__(self, identifier: str) -> str:
+        digest = hmac.new(self._key, identifier.encode("utf-8"), hashlib.sha256).hexdigest()
+        return f"hmac-sha256:{digest}"

@@ -1,0 +1,380 @@
+"""Where audit entries and checkpoints are stored: SQLite (embedded default) or PostgreSQL.
+
+Both keep two append-only tables. Triggers reject UPDATE and DELETE (and TRUNCATE on PostgreSQL); the
+Merkle tree and signed checkpoints catch an attacker who drops the triggers first. Appenders serialise on
+one lock (SQLite's write lock, a PostgreSQL advisory lock) so indices stay contiguous across processes.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import sqlite3
+import urllib.parse
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from airflow_aisec.exceptions import AuditLogError
+
+APPEND_ONLY_MESSAGE = "aisec audit log is append-only"
+_PG_LOCK_ID = 0x41495345  # "AISE": one advisory lock shared by every appender of a database
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """One row of the entries table, as stored (nothing here is trusted by ``verify``)."""
+
+    index: int
+    body: bytes
+    leaf_hash: bytes
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """One signed checkpoint row."""
+
+    id: int
+    size: int
+    root: bytes
+    note: str
+    compact_range: str
+    created: str
+
+
+# A function given (index, previous leaf hash or None) that returns the entry bytes and its leaf hash.
+EntryBuilder = Callable[[int, bytes | None], tuple[bytes, bytes]]
+
+
+class Store(abc.ABC):
+    """One audit log database."""
+
+    uri: str
+
+    @abc.abstractmethod
+    def append(self, items: Sequence[tuple[str | None, EntryBuilder]]) -> list[int]:
+        """Append entries atomically under the appenders' lock; existing idempotency keys are not repeated."""
+
+    @abc.abstractmethod
+    def entries(self, start: int = 0, end: int | None = None) -> Iterator[StoredEntry]:
+        """Rows ordered by index, from ``start`` (inclusive) to ``end`` (exclusive)."""
+
+    @abc.abstractmethod
+    def entry(self, index: int) -> StoredEntry | None:
+        """One row by index."""
+
+    @abc.abstractmethod
+    def size(self) -> int:
+        """One more than the highest stored index (0 when empty)."""
+
+    @abc.abstractmethod
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Every checkpoint row, oldest first."""
+
+    @abc.abstractmethod
+    def add_checkpoint(
+        self, make: Callable[[StoredCheckpoint | None, int], tuple[int, bytes, str, str] | None]
+    ) -> StoredCheckpoint | None:
+        """Under the appenders' lock, call ``make(latest, size)`` and store the checkpoint it returns."""
+
+    @abc.abstractmethod
+    def meta(self, key: str) -> str | None:
+        """A value of the log's settings table (e.g. its origin)."""
+
+    @abc.abstractmethod
+    def set_meta_once(self, key: str, value: str) -> str:
+        """Store ``value`` unless ``key`` is set; return the value in force."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+
+def open_store(uri: str) -> Store:
+    """Open (creating tables if needed) the store named by ``uri``."""
+    if uri.startswith("sqlite:///"):
+        return SQLiteStore(uri)
+    if uri.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(uri)
+    raise AuditLogError(f"unsupported audit log URI {_redact(uri)!r}: use sqlite:///path or postgresql://...")
+
+
+def _redact(uri: str) -> str:
+    parts = urllib.parse.urlsplit(uri)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return uri
+
+
+# ------------------------------------------------------------------------------------------ SQLite
+
+_SQLITE_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS aisec_entries (
+    idx INTEGER PRIMARY KEY,
+    idempotency_key TEXT UNIQUE,
+    body BLOB NOT NULL,
+    leaf_hash BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aisec_checkpoints (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    size INTEGER NOT NULL,
+    root BLOB NOT NULL,
+    note TEXT NOT NULL,
+    compact_range TEXT NOT NULL,
+    created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS aisec_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS aisec_entries_no_update BEFORE UPDATE ON aisec_entries
+BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END;
+CREATE TRIGGER IF NOT EXISTS aisec_entries_no_delete BEFORE DELETE ON aisec_entries
+BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END;
+CREATE TRIGGER IF NOT EXISTS aisec_checkpoints_no_update BEFORE UPDATE ON aisec_checkpoints
+BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END;
+CREATE TRIGGER IF NOT EXISTS aisec_checkpoints_no_delete BEFORE DELETE ON aisec_checkpoints
+BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END;
+CREATE TRIGGER IF NOT EXISTS aisec_meta_no_update BEFORE UPDATE ON aisec_meta
+BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END;
+CREATE TRIGGER IF NOT EXISTS aisec_meta_no_delete BEFORE DELETE ON aisec_meta
+BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END;
+"""
+
+_ENTRY_COLUMNS = "idx, body, leaf_hash, idempotency_key"
+_INSERT_ENTRY = "INSERT INTO aisec_entries (idx, idempotency_key, body, leaf_hash) VALUES (?, ?, ?, ?)"
+_CHECKPOINT_COLUMNS = "id, size, root, note, compact_range, created"
+
+
+class _SqlStore(Store):
+    """What SQLite and PostgreSQL share; subclasses provide the connection, placeholders and lock."""
+
+    mark = "?"
+
+    @abc.abstractmethod
+    def _locked(self) -> contextlib.AbstractContextManager[Any]:
+        """A transaction holding the appenders' lock; yields a cursor."""
+
+    @abc.abstractmethod
+    def _cursor(self) -> contextlib.AbstractContextManager[Any]:
+        """A read-only cursor."""
+
+    def _sql(self, text: str) -> str:
+        return text.replace("?", self.mark)
+
+    def append(self, items: Sequence[tuple[str | None, EntryBuilder]]) -> list[int]:
+        with self._locked() as cur:
+            cur.execute("SELECT idx, leaf_hash FROM aisec_entries ORDER BY idx DESC LIMIT 1")
+            last = cur.fetchone()
+            next_index = 0 if last is None else int(last[0]) + 1
+            prev: bytes | None = None if last is None else bytes(last[1])
+            indices = []
+            for key, build in items:
+                existing = self._by_key(cur, key)
+                if existing is not None:
+                    indices.append(existing)
+                    continue
+                body, leaf = build(next_index, prev)
+                cur.execute(
+                    self._sql(_INSERT_ENTRY),
+                    (next_index, key, body, leaf),
+                )
+                indices.append(next_index)
+                prev, next_index = leaf, next_index + 1
+            return indices
+
+    def _by_key(self, cur: Any, key: str | None) -> int | None:
+        if key is None:
+            return None
+        cur.execute(self._sql("SELECT idx FROM aisec_entries WHERE idempotency_key = ?"), (key,))
+        row = cur.fetchone()
+        return None if row is None else int(row[0])
+
+    def entries(self, start: int = 0, end: int | None = None) -> Iterator[StoredEntry]:
+        query = f"SELECT {_ENTRY_COLUMNS} FROM aisec_entries WHERE idx >= ?"
+        params: list[int] = [start]
+        if end is not None:
+            query += " AND idx < ?"
+            params.append(end)
+        with self._cursor() as cur:
+            cur.execute(self._sql(query + " ORDER BY idx"), params)
+            while rows := cur.fetchmany(5000):
+                for row in rows:
+                    yield StoredEntry(int(row[0]), bytes(row[1]), bytes(row[2]), row[3])
+
+    def entry(self, index: int) -> StoredEntry | None:
+        return next(iter(self.entries(index, index + 1)), None)
+
+    def size(self) -> int:
+        with self._cursor() as cur:
+            cur.execute("SELECT MAX(idx) FROM aisec_entries")
+            row = cur.fetchone()
+            return 0 if row is None or row[0] is None else int(row[0]) + 1
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        with self._cursor() as cur:
+            cur.execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM aisec_checkpoints ORDER BY id")
+            return [_checkpoint(row) for row in cur.fetchall()]
+
+    def add_checkpoint(
+        self, make: Callable[[StoredCheckpoint | None, int], tuple[int, bytes, str, str] | None]
+    ) -> StoredCheckpoint | None:
+        with self._locked() as cur:
+            cur.execute(
+                f"SELECT {_CHECKPOINT_COLUMNS} FROM aisec_checkpoints ORDER BY size DESC, id DESC LIMIT 1"
+            )
+            row = cur.fetchone()
+            cur.execute("SELECT MAX(idx) FROM aisec_entries")
+            top = cur.fetchone()
+            size = 0 if top is None or top[0] is None else int(top[0]) + 1
+            made = make(None if row is None else _checkpoint(row), size)
+            if made is None:
+                return None
+            cur.execute(
+                self._sql(
+                    "INSERT INTO aisec_checkpoints (size, root, note, compact_range) VALUES (?, ?, ?, ?)"
+                ),
+                made,
+            )
+            cur.execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM aisec_checkpoints ORDER BY id DESC LIMIT 1")
+            return _checkpoint(cur.fetchone())
+
+    def meta(self, key: str) -> str | None:
+        with self._cursor() as cur:
+            cur.execute(self._sql("SELECT value FROM aisec_meta WHERE key = ?"), (key,))
+            row = cur.fetchone()
+            return None if row is None else str(row[0])
+
+    def set_meta_once(self, key: str, value: str) -> str:
+        with self._locked() as cur:
+            cur.execute(self._sql("SELECT value FROM aisec_meta WHERE key = ?"), (key,))
+            row = cur.fetchone()
+            if row is not None:
+                return str(row[0])
+            cur.execute(self._sql("INSERT INTO aisec_meta (key, value) VALUES (?, ?)"), (key, value))
+            return value
+
+
+def _checkpoint(row: Sequence[Any]) -> StoredCheckpoint:
+    return StoredCheckpoint(int(row[0]), int(row[1]), bytes(row[2]), str(row[3]), str(row[4]), str(row[5]))
+
+
+class SQLiteStore(_SqlStore):
+    """The embedded default: one SQLite file in WAL mode, shared safely by several processes."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        path = uri[len("sqlite:///") :]
+        if not path:
+            raise AuditLogError("sqlite audit log URI needs a path: sqlite:///path/to/audit.db")
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            with self._locked() as cur:
+                for statement in _SQLITE_SCHEMA.split(";\n"):
+                    if statement.strip():
+                        cur.execute(statement)
+        except sqlite3.Error as e:
+            raise AuditLogError(f"cannot open audit log {self.path}: {e}") from None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[sqlite3.Cursor]:
+        cur = self._conn.cursor()
+        # IMMEDIATE takes the write lock now, so two appenders never read the same "last index".
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        else:
+            cur.execute("COMMIT")
+        finally:
+            cur.close()
+
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[sqlite3.Cursor]:
+        cur = self._conn.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+# -------------------------------------------------------------------------------------- PostgreSQL
+
+_PG_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS aisec_entries (
+    idx BIGINT PRIMARY KEY,
+    idempotency_key TEXT UNIQUE,
+    body BYTEA NOT NULL,
+    leaf_hash BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aisec_checkpoints (
+    id BIGSERIAL PRIMARY KEY,
+    size BIGINT NOT NULL,
+    root BYTEA NOT NULL,
+    note TEXT NOT NULL,
+    compact_range TEXT NOT NULL,
+    created TEXT NOT NULL DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+);
+CREATE TABLE IF NOT EXISTS aisec_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE OR REPLACE FUNCTION aisec_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION '{APPEND_ONLY_MESSAGE}'; END $$;
+DROP TRIGGER IF EXISTS aisec_entries_append_only ON aisec_entries;
+CREATE TRIGGER aisec_entries_append_only BEFORE UPDATE OR DELETE ON aisec_entries
+FOR EACH ROW EXECUTE FUNCTION aisec_append_only();
+DROP TRIGGER IF EXISTS aisec_entries_no_truncate ON aisec_entries;
+CREATE TRIGGER aisec_entries_no_truncate BEFORE TRUNCATE ON aisec_entries
+FOR EACH STATEMENT EXECUTE FUNCTION aisec_append_only();
+DROP TRIGGER IF EXISTS aisec_checkpoints_append_only ON aisec_checkpoints;
+CREATE TRIGGER aisec_checkpoints_append_only BEFORE UPDATE OR DELETE ON aisec_checkpoints
+FOR EACH ROW EXECUTE FUNCTION aisec_append_only();
+DROP TRIGGER IF EXISTS aisec_checkpoints_no_truncate ON aisec_checkpoints;
+CREATE TRIGGER aisec_checkpoints_no_truncate BEFORE TRUNCATE ON aisec_checkpoints
+FOR EACH STATEMENT EXECUTE FUNCTION aisec_append_only();
+DROP TRIGGER IF EXISTS aisec_meta_append_only ON aisec_meta;
+CREATE TRIGGER aisec_meta_append_only BEFORE UPDATE OR DELETE ON aisec_meta
+FOR EACH ROW EXECUTE FUNCTION aisec_append_only();
+"""
+
+
+class PostgresStore(_SqlStore):
+    """The production backend: PostgreSQL through psycopg 3."""
+
+    mark = "%s"
+
+    def __init__(self, uri: str) -> None:
+        import psycopg
+
+        self.uri = _redact(uri)
+        try:
+            self._conn = psycopg.connect(uri.replace("postgres://", "postgresql://", 1), autocommit=True)
+            with self._locked() as cur:
+                cur.execute("SELECT to_regclass('aisec_entries') IS NOT NULL")
+                if not cur.fetchone()[0]:
+                    cur.execute(_PG_SCHEMA)
+        except psycopg.Error as e:
+            raise AuditLogError(f"cannot open audit log {self.uri}: {e.__class__.__name__}: {e}") from None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[Any]:
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_ID,))
+            yield cur
+
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        # A server-side cursor streams a million entries without loading them all into memory.
+        with self._conn.transaction(), self._conn.cursor(name=f"aisec_{uuid.uuid4().hex}") as cur:
+            yield cur
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,230 @@
+"""``aisec audit``: verify, review, prove and export the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from airflow_aisec.audit import AuditLog, Entry
+from airflow_aisec.audit.lineage import LineageGraph, to_openlineage
+from airflow_aisec.cli.common import EXIT_BAD_INPUT, console, err_console, fail, global_options, print_json
+
+app = typer.Typer(help="Verify and review the tamper-evident audit log.")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _open(ctx: typer.Context) -> AuditLog:
+    opts = global_options(ctx)
+    return AuditLog.open(opts.log, keyring=opts.keyring)
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    trusted: Annotated[
+        list[Path] | None,
+        typer.Option("--trusted-checkpoint", help="Signed checkpoint kept outside the database. Repeatable."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute every entry hash and root and check every checkpoint signature.
+
+    Exit codes: 0 verified, 10 modified entry, 11 deleted entry, 12 reordered entries, 13 truncated tail,
+    14 forked history, 15 invalid checkpoint signature, 2 bad input.
+    """
+    notes = [_read(path) for path in trusted or []]
+    with _open(ctx) as log:
+        report = log.verify(notes)
+    if as_json:
+        print_json(
+            {
+                "ok": report.ok,
+                "exit_code": report.exit_code,
+                "size": report.size,
+                "root": report.root.hex(),
+                "checkpoints": report.checkpoints,
+                "findings": [
+                    {"failure": f.failure.name.lower(), "index": f.index, "message": f.message}
+                    for f in report.findings
+                ],
+            }
+        )
+    elif report.ok:
+        console.print(
+            f"audit log verified: {report.size} entries, {report.checkpoints} signed checkpoints, "
+            f"root {report.root.hex()}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        for finding in report.findings:
+            err_console.print(f"[red]{finding}[/red]", highlight=False)
+    raise typer.Exit(report.exit_code)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise fail(f"cannot read trusted checkpoint {path}: {e.strerror}") from None
+
+
+@app.command("checkpoint")
+def checkpoint(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write the signed note to this file.")
+    ] = None,
+) -> None:
+    """Sign a checkpoint now and print it (keep a copy elsewhere as a trusted checkpoint)."""
+    with _open(ctx) as log:
+        log.checkpoint()
+        latest = log.latest_checkpoint()
+    if latest is None:
+        raise fail("the audit log is empty: nothing to checkpoint", EXIT_BAD_INPUT)
+    if out is not None:
+        out.write_text(latest[1], encoding="utf-8")
+    typer.echo(latest[1], nl=False)
+
+
+@app.command("public-key")
+def public_key(ctx: typer.Context) -> None:
+    """Print the verifier key of the checkpoint signing key (C2SP note format); safe to publish."""
+    with _open(ctx) as log:
+        typer.echo(log.verifier_key())
+
+
+def _since(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value).astimezone(dt.UTC).isoformat(timespec="microseconds")
+    except ValueError:
+        raise fail(
+            f"invalid time {value!r}: use ISO-8601, e.g. 2026-11-01 or 2026-11-01T12:00:00+00:00"
+        ) from None
+
+
+def _matches(entry: Entry, filters: dict[str, Any]) -> bool:
+    data = entry.data
+    if filters["action"] and data.get("action") != filters["action"]:
+        return False
+    if filters["dataset"] and filters["dataset"] not in _datasets(data):
+        return False
+    if filters["subject"] and data.get("subject") != filters["subject"]:
+        return False
+    if filters["run_id"] and (data.get("actor") or {}).get("run_id") != filters["run_id"]:
+        return False
+    if filters["since"] and str(data.get("time")) < filters["since"]:
+        return False
+    return not (filters["until"] and str(data.get("time")) > filters["until"])
+
+
+def _datasets(data: dict[str, Any]) -> set[str]:
+    names = {str(data["dataset"])} if data.get("dataset") else set()
+    for ref in (data.get("inputs") or []) + (data.get("outputs") or []):
+        if isinstance(ref, dict) and ref.get("dataset"):
+            names.add(str(ref["dataset"]))
+    return names
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Entries touching this dataset.")] = None,
+    subject_id: Annotated[
+        str | None, typer.Option("--subject-id", help="Entries about this subject (pseudonymized first).")
+    ] = None,
+    action: Annotated[str | None, typer.Option("--action", help="e.g. pii.mask")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="ISO-8601 time.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="ISO-8601 time.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Airflow DAG run id.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many (newest).")] = 200,
+    as_json: JsonOpt = False,
+) -> None:
+    """List entries, filtered; the subject id never leaves this process unpseudonymized."""
+    with _open(ctx) as log:
+        filters = {
+            "action": action,
+            "dataset": dataset,
+            "subject": log.pseudonym(subject_id) if subject_id else None,
+            "run_id": run_id,
+            "since": _since(since),
+            "until": _since(until),
+        }
+        found = [e for e in log.entries() if _matches(e, filters)][-limit:]
+    if as_json:
+        print_json([{"index": e.index, **e.data} for e in found])
+        return
+    table = Table(title=f"audit log: {len(found)} entries")
+    for column in ("#", "time", "action", "dataset", "rows", "outcome", "actor"):
+        table.add_column(column)
+    for e in found:
+        d = e.data
+        table.add_row(
+            str(e.index),
+            str(d.get("time", ""))[:19],
+            e.action,
+            ", ".join(sorted(_datasets(d))),
+            "" if d.get("rows") is None else str(d["rows"]),
+            str(d.get("outcome", "")),
+            _actor(d.get("actor") or {}),
+        )
+    console.print(table)
+
+
+def _actor(actor: dict[str, Any]) -> str:
+    if actor.get("kind") == "airflow":
+        return f"{actor.get('dag_id')}.{actor.get('task_id')} (try {actor.get('try')})"
+    return f"{actor.get('user')}@{actor.get('host')}"
+
+
+@app.command("prove")
+def prove(ctx: typer.Context, index: Annotated[int, typer.Argument(help="Entry index.", min=0)]) -> None:
+    """Print an inclusion proof of one entry against the latest signed checkpoint (JSON)."""
+    with _open(ctx) as log:
+        print_json(log.prove(index))
+
+
+@app.command("lineage")
+def lineage(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Argument(help="Dataset name or URI.")],
+    fmt: Annotated[str, typer.Option("--format", help="text, dot or mermaid.")] = "text",
+) -> None:
+    """Upstream and downstream datasets of DATASET, through recorded inputs and outputs."""
+    if fmt not in ("text", "dot", "mermaid"):
+        raise fail(f"unknown format {fmt!r}: use text, dot or mermaid")
+    with _open(ctx) as log:
+        graph = LineageGraph.from_entries(log.entries())
+    if dataset not in graph.nodes:
+        raise fail(f"dataset {dataset!r} appears in no audit entry")
+    typer.echo(graph.render(dataset, fmt))
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or openlineage.")] = "jsonl",
+    out: Annotated[Path | None, typer.Option("--out", help="File to write (default: stdout).")] = None,
+) -> None:
+    """Export every entry as JSON Lines, or as OpenLineage run events."""
+    if fmt not in ("jsonl", "openlineage"):
+        raise fail(f"unknown format {fmt!r}: use jsonl or openlineage")
+    with _open(ctx) as log:
+        lines = [
+            json.dumps({"index": e.index, **e.data} if fmt == "jsonl" else to_openlineage(e), sort_keys=True)
+            for e in log.entries()
+        ]
+    text = "\n".join(lines) + ("\n" if lines else "")
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"{len(lines)} entries written to {out}")

@@ -1,0 +1,1 @@
+"""Keys and encryption: the local keyring (embedded default) and, later, KMS providers."""
