@@ -53,6 +53,13 @@ OPTIONS: tuple[Option, ...] = (
         "/var/lib/aisec/keyring.json",
     ),
     Option(
+        "trusted_checkpoint",
+        "File where the audit-verification DAG keeps the last verified signed checkpoint; keep it on storage "
+        "that writers of the audit database cannot change.",
+        "{AIRFLOW_HOME}/aisec_trusted_checkpoint.txt",
+        "/mnt/worm/aisec_trusted_checkpoint.txt",
+    ),
+    Option(
         "spacy_model",
         "Installed spaCy model used for named-entity PII detection; it is never downloaded at run time.",
         "en_core_web_lg",

@@ -25,12 +25,21 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "operators": [
-            {"integration-name": "aisec", "python-modules": ["airflow_aisec.operators.catalog"]},
+            {
+                "integration-name": "aisec",
+                "python-modules": ["airflow_aisec.operators.catalog", "airflow_aisec.operators.audit"],
+            },
         ],
         "hooks": [
-            {"integration-name": "aisec", "python-modules": ["airflow_aisec.hooks.lake"]},
+            {
+                "integration-name": "aisec",
+                "python-modules": ["airflow_aisec.hooks.lake", "airflow_aisec.hooks.audit"],
+            },
         ],
-        "connection-types": [],
+        "connection-types": [
+            {"connection-type": "aisec_audit", "hook-class-name": "airflow_aisec.hooks.audit.AuditLogHook"},
+        ],
+        "plugins": [{"name": "aisec", "plugin-class": "airflow_aisec.plugins.AisecPlugin"}],
         "config": {
             SECTION: {
                 "description": "Settings of the airflow-aisec provider.",

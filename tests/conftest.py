@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,14 +15,31 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
 EXAMPLE_CATALOG = DAGS / "catalog.yaml"
+TEST_DAGS = ROOT / "tests" / "airflow" / "dags"
 
 # Airflow reads its configuration at import time, so the home must be set before any test imports it.
 _HOME = Path(tempfile.mkdtemp(prefix="aisec-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS)
+# The example DAGs, plus DAGs that exist only for tests, each in its own bundle.
+_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+    [
+        {"name": "dags-folder", "classpath": _BUNDLE, "kwargs": {"path": str(DAGS)}},
+        {"name": "test-dags", "classpath": _BUNDLE, "kwargs": {"path": str(TEST_DAGS)}},
+    ]
+)
 os.environ["AIRFLOW__AISEC__CATALOG"] = str(EXAMPLE_CATALOG)
-os.environ.pop("AISEC_KEYRING", None)
+os.environ["AISEC_KEYRING"] = str(_HOME / "aisec_keyring.json")
+os.environ["AIRFLOW__AISEC__AUDIT_LOG"] = f"sqlite:///{_HOME / 'aisec_audit.db'}"
+# OpenLineage events of every dag.test() run go to one file, where tests read them back.
+OPENLINEAGE_EVENTS = _HOME / "openlineage"
+OPENLINEAGE_EVENTS.mkdir()
+os.environ["AIRFLOW__OPENLINEAGE__NAMESPACE"] = "aisec-tests"
+os.environ["AIRFLOW__OPENLINEAGE__TRANSPORT"] = (
+    f'{{"type": "file", "log_file_path": "{OPENLINEAGE_EVENTS / "events.jsonl"}", "append": true}}'
+)
 for _key in [k for k in os.environ if k.startswith("AISEC_VAR_")]:
     os.environ.pop(_key)
 
@@ -30,6 +48,12 @@ for _key in [k for k in os.environ if k.startswith("AISEC_VAR_")]:
 def airflow_home() -> Path:
     """The Airflow home of this test run (configuration only, no database)."""
     return _HOME
+
+
+@pytest.fixture(scope="session")
+def openlineage_events() -> Path:
+    """The folder where the OpenLineage file transport writes the events of every dag.test() run."""
+    return OPENLINEAGE_EVENTS
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from airflow_aisec.exceptions import ConfigError
 
 def test_defaults_live_under_airflow_home(monkeypatch: pytest.MonkeyPatch, airflow_home: Path) -> None:
     monkeypatch.delenv("AIRFLOW__AISEC__AUDIT_LOG", raising=False)
+    monkeypatch.delenv("AISEC_KEYRING", raising=False)
     assert config.get_setting("audit_log") == f"sqlite:///{airflow_home}/aisec_audit.db"
     assert config.get_setting("keyring") == f"{airflow_home}/aisec_keyring.json"
 
@@ -20,6 +21,7 @@ def test_defaults_apply_without_airflow_configuration(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(config, "_airflow_config", lambda name: None)
+    monkeypatch.delenv("AIRFLOW__AISEC__AUDIT_LOG", raising=False)
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     assert config.get_setting("audit_log") == f"sqlite:///{tmp_path}/aisec_audit.db"
     assert config.get_setting("spacy_model") == "en_core_web_lg"

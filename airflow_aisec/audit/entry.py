@@ -38,6 +38,9 @@ KNOWN_ACTIONS = (
     "model.verify",
     "policy.violation",
     "task.outcome",
+    "catalog.validate",
+    "dataset.inventory",
+    "audit.verify",
 )
 # Fields an entry may carry besides those the log fills in (index, time, prev).
 FIELDS = (

@@ -106,7 +106,7 @@ class _EntryScan:
             self.report.add(
                 Failure.REORDERED, index, f"entry {index} holds entry {claimed}: entries were reordered"
             )
-        elif self.prev is not None and prev != self.prev.hex() or (index == 0 and prev is not None):
+        elif (self.prev is not None and prev != self.prev.hex()) or (index == 0 and prev is not None):
             self.report.add(
                 Failure.MODIFIED,
                 max(index - 1, 0),

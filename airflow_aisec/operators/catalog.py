@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from airflow_aisec import config
 from airflow_aisec.catalog import validate_catalog
 from airflow_aisec.exceptions import CatalogError, DatasetIOError
+from airflow_aisec.lineage import DatasetRef
+from airflow_aisec.operators.base import AisecBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class CatalogValidateOperator(BaseOperator):
+class CatalogValidateOperator(AisecBaseOperator):
     """
     Validate the privacy catalog and fail the task on any error.
 
@@ -52,14 +52,17 @@ class CatalogValidateOperator(BaseOperator):
         for problem in report.warnings:
             self.log.warning("%s", problem)
         failed = list(report.errors) + (list(report.warnings) if self.fail_on_warnings else [])
+        details = {"errors": len(report.errors), "warnings": len(report.warnings)}
         if failed or report.catalog is None:
+            self.record(context, "catalog.validate", outcome="failure", details=details)
             raise CatalogError([str(p) for p in failed])
         counts = report.catalog.summary()
+        self.record(context, "catalog.validate", details={**details, "datasets": counts["datasets"]})
         self.log.info("Catalog %s is valid: %s", path, counts)
         return {"catalog": path, "summary": counts, "warnings": [str(p) for p in report.warnings]}
 
 
-class LakeInventoryOperator(BaseOperator):
+class LakeInventoryOperator(AisecBaseOperator):
     """
     Count each catalog dataset's files and rows and check its columns against the catalog.
 
@@ -116,6 +119,22 @@ class LakeInventoryOperator(BaseOperator):
             if item.undeclared_columns:
                 self.log.error("%s: not declared: %s", item.dataset, ", ".join(item.undeclared_columns))
         drifted = [item.dataset for item in results if item.drift]
+        self.lineage.inputs = [
+            DatasetRef(item.uri, item.dataset, columns=tuple(item.columns)) for item in results
+        ]
+        with self.audited(context):
+            for item in results:
+                self.record(
+                    context,
+                    "dataset.inventory",
+                    step=item.dataset,
+                    dataset=item.dataset,
+                    inputs=[{"uri": item.uri, "dataset": item.dataset}],
+                    rows=item.rows,
+                    columns=item.undeclared_columns or None,
+                    outcome="failure" if item.drift else "success",
+                    details={"files": item.files, "missing_columns": item.missing_columns},
+                )
         if drifted and self.fail_on_drift:
             raise DatasetIOError(f"the lake does not match the catalog for: {', '.join(drifted)}")
         return [item.as_dict() for item in results]

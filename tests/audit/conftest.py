@@ -38,3 +38,10 @@ def log_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def keyring_path(tmp_path: Path) -> Path:
     """A keyring file path (created on first use)."""
     return tmp_path / "keys" / "keyring.json"
+
+
+@pytest.fixture(autouse=True)
+def outside_airflow_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dag.test() runs tasks in this process and leaves their AIRFLOW_CTX_* variables behind."""
+    for key in [k for k in os.environ if k.startswith("AIRFLOW_CTX_")]:
+        monkeypatch.delenv(key)
