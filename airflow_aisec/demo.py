@@ -42,7 +42,7 @@ def _step(title: str) -> None:
 def _aisec(*args: str) -> None:
     exe = Path(sys.executable).parent / "aisec"
     console.print(f"$ aisec {' '.join(args)}", style="dim")
-    subprocess.run([str(exe), *args], check=True)
+    subprocess.run([str(exe), *args], check=True, env={**os.environ, "COLUMNS": "150"})
 
 
 def _migrate() -> None:
@@ -89,6 +89,10 @@ def main() -> int:
     _step("3. Airflow on SQLite, every example DAG run once")
     _migrate()
     ok = _run_dags(root)
+    _step("4. The audit log of everything above, verified")
+    _aisec("audit", "show", "--limit", "15")
+    _aisec("audit", "lineage", "customers")
+    _aisec("audit", "verify")
     _step("Done" if ok else "Failed")
     console.print(f"Everything the demo wrote is under {out}")
     return 0 if ok else 1

@@ -39,7 +39,6 @@ def get_provider_info() -> dict[str, Any]:
         "connection-types": [
             {"connection-type": "aisec_audit", "hook-class-name": "airflow_aisec.hooks.audit.AuditLogHook"},
         ],
-        "plugins": [{"name": "aisec", "plugin-class": "airflow_aisec.plugins.AisecPlugin"}],
         "config": {
             SECTION: {
                 "description": "Settings of the airflow-aisec provider.",

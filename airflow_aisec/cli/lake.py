@@ -7,11 +7,29 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from airflow_aisec.cli.common import console, print_json
-from airflow_aisec.samples import SampleLake, write_sample_lake
+from airflow_aisec.cli.common import console, global_options, print_json
+from airflow_aisec.samples import SampleLake, WrittenFile, write_sample_lake
+
+
+def _record(ctx: typer.Context, written: list[WrittenFile]) -> None:
+    """One ``dataset.write`` entry per dataset, with the digest of every file written."""
+    from airflow_aisec.audit import AuditLog
+
+    opts = global_options(ctx)
+    with AuditLog.open(opts.log, keyring=opts.keyring) as log:
+        for dataset in sorted({w.dataset for w in written}):
+            files = [w for w in written if w.dataset == dataset]
+            log.append(
+                "dataset.write",
+                dataset=dataset,
+                outputs=[{"dataset": dataset, "uri": w.uri, "sha256": w.sha256} for w in files],
+                rows=sum(w.rows for w in files),
+                details={"generator": "aisec sample-lake"},
+            )
 
 
 def sample_lake(
+    ctx: typer.Context,
     out_dir: Annotated[str, typer.Argument(help="Folder (or s3://bucket/prefix) to write the lake into.")],
     customers: Annotated[int, typer.Option("--customers", min=1, help="Number of customers.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same lake.")] = 7,
@@ -22,6 +40,7 @@ def sample_lake(
     with Progress(console=console, transient=True, disable=as_json) as progress:
         task = progress.add_task("writing sample lake", total=None)
         written = write_sample_lake(lake, out_dir, on_file=lambda _: progress.advance(task))
+    _record(ctx, written)
     if as_json:
         print_json([w.as_dict() for w in written])
         return

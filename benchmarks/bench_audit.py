@@ -1,0 +1,135 @@
+"""Audit-log benchmark: append throughput (SQLite, PostgreSQL; single and batched), verify time, proof size.
+
+Targets on a 2-core machine: >= 5,000 batched appends/s on SQLite, verify of 1,000,000 entries <= 30 s,
+inclusion proofs of at most ceil(log2 n) hashes. The baseline for appends is a plain INSERT of the same
+entry bytes into a table without hashing or chaining, in the same run.
+
+    python -m benchmarks audit                    # 1,000,000 entries for verify
+    python -m benchmarks audit -- --entries 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sqlite3
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from airflow_aisec.audit import AuditLog, canonical_json
+
+PG_ADMIN = os.environ.get("AISEC_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+RECORD = {
+    "action": "pii.mask",
+    "dataset": "customers",
+    "inputs": [{"dataset": "customers", "uri": "s3://lake/customers/part-0001.parquet", "sha256": "ab" * 32}],
+    "outputs": [
+        {"dataset": "customers_masked", "uri": "s3://lake/masked/part-0001.parquet", "sha256": "cd" * 32}
+    ],
+    "rows": 50_000,
+    "columns": ["email", "phone"],
+}
+
+
+def _verdict(ok: bool) -> str:
+    return "meets target" if ok else "misses target"
+
+
+def _appends(log: AuditLog, single: int, batch: int, batches: int) -> tuple[float, float]:
+    start = time.perf_counter()
+    for _ in range(single):
+        log.append(**RECORD)
+    single_rate = single / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for _ in range(batches):
+        log.append_many([RECORD] * batch)
+    batched_rate = batch * batches / (time.perf_counter() - start)
+    return single_rate, batched_rate
+
+
+def _plain_sqlite_inserts(path: Path, count: int) -> float:
+    body = canonical_json({**RECORD, "index": 0, "prev": "00" * 32, "time": "2026-11-26T00:00:00+00:00"})
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE t (idx INTEGER PRIMARY KEY, body BLOB)")
+    start = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany("INSERT INTO t VALUES (?, ?)", ((i, body) for i in range(count)))
+    conn.execute("COMMIT")
+    rate = count / (time.perf_counter() - start)
+    conn.close()
+    return rate
+
+
+def bench_sqlite(home: Path, entries: int) -> None:
+    uri = f"sqlite:///{home / 'audit.db'}"
+    with AuditLog.open(uri, keyring=str(home / "keys.json"), checkpoint_every=10_000) as log:
+        single, batched = _appends(log, single=2_000, batch=1_000, batches=20)
+        baseline = _plain_sqlite_inserts(home / "plain.db", 20_000)
+        print(
+            f"sqlite appends: single {single:,.0f}/s, batched {batched:,.0f}/s "
+            f"(plain INSERT baseline {baseline:,.0f}/s, ratio {batched / baseline:.2f}) "
+            f"-> {_verdict(batched >= 5_000)} (>= 5,000 batched/s)"
+        )
+        remaining = entries - log.size()
+        start = time.perf_counter()
+        while remaining > 0:
+            log.append_many([RECORD] * min(10_000, remaining))
+            remaining = entries - log.size()
+        print(f"filled to {log.size():,} entries in {time.perf_counter() - start:.1f} s")
+    with AuditLog.open(uri, keyring=str(home / "keys.json")) as log:
+        start = time.perf_counter()
+        report = log.verify()
+        elapsed = time.perf_counter() - start
+        assert report.ok, report.findings
+        print(
+            f"verify {report.size:,} entries, {report.checkpoints} checkpoints: {elapsed:.1f} s "
+            f"-> {_verdict(elapsed <= 30 * report.size / 1_000_000)} (<= 30 s per 1M)"
+        )
+        start = time.perf_counter()
+        proof = log.prove(report.size // 3)
+        size = proof["size"]
+        bound = math.ceil(math.log2(size))
+        print(
+            f"inclusion proof of entry {report.size // 3:,} in {size:,}: {len(proof['proof'])} hashes "
+            f"({32 * len(proof['proof'])} bytes) in {time.perf_counter() - start:.1f} s "
+            f"-> {_verdict(len(proof['proof']) <= bound)} (<= ceil(log2 n) = {bound})"
+        )
+
+
+def bench_postgres(home: Path) -> None:
+    try:
+        import psycopg
+
+        name = f"aisec_bench_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+    except Exception as e:  # no server: say so instead of failing the whole run
+        print(f"postgresql: skipped ({e.__class__.__name__})")
+        return
+    uri = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        with AuditLog.open(uri, keyring=str(home / "keys.json"), checkpoint_every=10_000) as log:
+            single, batched = _appends(log, single=1_000, batch=1_000, batches=10)
+        print(f"postgresql appends: single {single:,.0f}/s, batched {batched:,.0f}/s")
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the audit-log benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--entries", type=int, default=1_000_000, help="log size for verify and proofs")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="aisec-bench-audit-") as tmp:
+        bench_sqlite(Path(tmp), args.entries)
+        bench_postgres(Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
