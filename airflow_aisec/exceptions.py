@@ -41,3 +41,7 @@ class KeyringError(AisecError, ValueError):
 
 class AuditLogError(AisecError, RuntimeError):
     """The audit log cannot be opened or written; nothing was half-written."""
+
+
+class PIIError(AisecError, ValueError):
+    """PII detection or masking cannot run as configured (missing model, bad strategy for a column)."""

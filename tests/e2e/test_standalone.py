@@ -145,12 +145,13 @@ def standalone(tmp_path: Path, sample_lake_dir: Path) -> Iterator[tuple[httpx.Cl
             start_new_session=True,
         )
     ok = False
+    t00=time.monotonic()
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0, trust_env=False) as client:
             yield client, home, proc
         ok = True
     finally:
-        _stop_group(proc)
+        t1=time.monotonic(); _stop_group(proc); print("T stop", time.monotonic()-t1, "total", time.monotonic()-t00)
         if not ok:
             print(f"\n--- tail of {log_path} ---\n{_tail(log_path)}")
             for task_log in sorted((home / "logs").rglob("*.log")):
@@ -169,9 +170,12 @@ def _run_state(client: httpx.Client, run_path: str) -> str | None:
 
 def test_standalone_runs_catalog_check(standalone: tuple[httpx.Client, Path, Any]) -> None:
     client, home, proc = standalone
+    t0=time.monotonic()
     _poll("a healthy scheduler", lambda: _scheduler_healthy(client), 120, proc)
+    print("T healthy", time.monotonic()-t0)
     _poll(f"DAG {DAG_ID}", lambda: client.get(f"/api/v2/dags/{DAG_ID}").status_code == 200, 90, proc)
 
+    print("T dag known", time.monotonic()-t0)
     client.patch(f"/api/v2/dags/{DAG_ID}", json={"is_paused": False}).raise_for_status()
     triggered = client.post(f"/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None})
     assert triggered.status_code == 200, triggered.text
@@ -179,6 +183,7 @@ def test_standalone_runs_catalog_check(standalone: tuple[httpx.Client, Path, Any
     run_path = f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}"
 
     state = _poll(f"run {run_id} to finish", lambda: _run_state(client, run_path), 180, proc)
+    print("T run done", time.monotonic()-t0)
     tis = client.get(f"{run_path}/taskInstances").raise_for_status().json()["task_instances"]
     assert {ti["task_id"]: ti["state"] for ti in tis} == dict.fromkeys(TASKS, "success")
     assert state == "success"

@@ -1,0 +1,1 @@
+"""PII detection and masking: offline Presidio engine, column classification, vectorized masking."""

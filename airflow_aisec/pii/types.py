@@ -1,0 +1,22 @@
+"""Types shared by detection and masking."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+FREE_TEXT = "free_text"
+
+
+@dataclass(frozen=True)
+class Span:
+    """An entity found in a text: ``text[start:end]`` is a ``entity`` with ``score`` in [0, 1]."""
+
+    entity: str
+    start: int
+    end: int
+    score: float
+
+
+# Finds the entities of each text, in order; masking of free text takes one of these.
+SpanFinder = Callable[[Sequence[str]], list[list[Span]]]
