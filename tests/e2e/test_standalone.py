@@ -1,4 +1,4 @@
-"""End to end: ``airflow standalone`` (real scheduler, dag-processor, API server) runs ``aisec_catalog_check``.
+"""End to end: `airflow standalone` (real scheduler, dag-processor, API server) runs `aisec_catalog_check`.
 
 The DAG is unpaused and triggered through the REST API; its tasks must succeed and leave verifiable
 ``catalog.validate`` and ``dataset.inventory`` entries in the audit log, attributed to the triggered run.
@@ -6,6 +6,7 @@ The DAG is unpaused and triggered through the REST API; its tasks must succeed a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -15,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import httpx
@@ -126,9 +127,16 @@ def _poll(what: str, check: Callable[[], Any], timeout: float, proc: subprocess.
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
-@pytest.fixture
-def standalone(tmp_path: Path, sample_lake_dir: Path) -> Iterator[tuple[httpx.Client, Path, Any]]:
-    """A running ``airflow standalone`` in a fresh home; yields an API client, the home and the process."""
+class Standalone(NamedTuple):
+    client: httpx.Client
+    home: Path
+    proc: subprocess.Popen[bytes]
+
+
+@contextlib.contextmanager
+def running_standalone(tmp_path: Path, lake: Path) -> Iterator[Standalone]:
+    """A running ``airflow standalone`` in a fresh home; stopped (whole process group) on exit, and its
+    output and task logs printed when the block fails."""
     home = tmp_path / "airflow-home"
     home.mkdir()
     port = _free_port()
@@ -137,22 +145,21 @@ def standalone(tmp_path: Path, sample_lake_dir: Path) -> Iterator[tuple[httpx.Cl
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [airflow, "standalone"],
-            env=_child_env(home, sample_lake_dir, port),
+            env=_child_env(home, lake, port),
             cwd=tmp_path,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    ok = False
-    t00=time.monotonic()
+    failed = True
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0, trust_env=False) as client:
-            yield client, home, proc
-        ok = True
+            yield Standalone(client, home, proc)
+        failed = False
     finally:
-        t1=time.monotonic(); _stop_group(proc); print("T stop", time.monotonic()-t1, "total", time.monotonic()-t00)
-        if not ok:
+        _stop_group(proc)
+        if failed:
             print(f"\n--- tail of {log_path} ---\n{_tail(log_path)}")
             for task_log in sorted((home / "logs").rglob("*.log")):
                 print(f"\n--- {task_log.relative_to(home)} ---\n{_tail(task_log, 40)}")
@@ -168,25 +175,30 @@ def _run_state(client: httpx.Client, run_path: str) -> str | None:
     return state if state in ("success", "failed") else None
 
 
-def test_standalone_runs_catalog_check(standalone: tuple[httpx.Client, Path, Any]) -> None:
-    client, home, proc = standalone
-    t0=time.monotonic()
-    _poll("a healthy scheduler", lambda: _scheduler_healthy(client), 120, proc)
-    print("T healthy", time.monotonic()-t0)
-    _poll(f"DAG {DAG_ID}", lambda: client.get(f"/api/v2/dags/{DAG_ID}").status_code == 200, 90, proc)
+def _all_runs_finished(client: httpx.Client) -> bool:
+    params = {"state": ["queued", "running"]}
+    runs = client.get(f"/api/v2/dags/{DAG_ID}/dagRuns", params=params).raise_for_status().json()
+    return runs["total_entries"] == 0
 
-    print("T dag known", time.monotonic()-t0)
-    client.patch(f"/api/v2/dags/{DAG_ID}", json={"is_paused": False}).raise_for_status()
-    triggered = client.post(f"/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None})
-    assert triggered.status_code == 200, triggered.text
-    run_id = triggered.json()["dag_run_id"]
-    run_path = f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}"
 
-    state = _poll(f"run {run_id} to finish", lambda: _run_state(client, run_path), 180, proc)
-    print("T run done", time.monotonic()-t0)
-    tis = client.get(f"{run_path}/taskInstances").raise_for_status().json()["task_instances"]
-    assert {ti["task_id"]: ti["state"] for ti in tis} == dict.fromkeys(TASKS, "success")
-    assert state == "success"
+def test_standalone_runs_catalog_check(tmp_path: Path, sample_lake_dir: Path) -> None:
+    with running_standalone(tmp_path, sample_lake_dir) as airflow:
+        client, home, proc = airflow
+        _poll("a healthy scheduler", lambda: _scheduler_healthy(client), 120, proc)
+        _poll(f"DAG {DAG_ID}", lambda: client.get(f"/api/v2/dags/{DAG_ID}").status_code == 200, 90, proc)
+
+        client.patch(f"/api/v2/dags/{DAG_ID}", json={"is_paused": False}).raise_for_status()
+        triggered = client.post(f"/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None})
+        assert triggered.status_code == 200, triggered.text
+        run_id = triggered.json()["dag_run_id"]
+        run_path = f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}"
+
+        state = _poll(f"run {run_id} to finish", lambda: _run_state(client, run_path), 180, proc)
+        tis = client.get(f"{run_path}/taskInstances").raise_for_status().json()["task_instances"]
+        assert {ti["task_id"]: ti["state"] for ti in tis} == dict.fromkeys(TASKS, "success")
+        assert state == "success"
+        # Unpausing also started the scheduled run of the latest interval: let it end before Airflow stops.
+        _poll("no unfinished runs", lambda: _all_runs_finished(client), 120, proc)
 
     from airflow_aisec.audit import AuditLog
 
