@@ -318,16 +318,35 @@ class _WriteErrors:
 
 
 class _ParquetWriter(BatchWriter):
+    """Buffers small batches into row groups of about ``ROW_GROUP_ROWS`` rows.
+
+    Readers skip whole row groups by their statistics, and a row group per small batch would make files
+    larger and slower to read; the buffer bounds memory to one row group.
+    """
+
     fmt = "parquet"
+    ROW_GROUP_ROWS = 131_072
 
     def __init__(self, stream: pa.NativeFile, schema: pa.Schema, label: str) -> None:
         super().__init__(stream, schema, label)
         self._writer = pq.ParquetWriter(stream, schema)
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
 
     def _write(self, batch: pa.RecordBatch) -> None:
-        self._writer.write_batch(batch)
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        if self._pending_rows >= self.ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            table = pa.Table.from_batches(self._pending, schema=self.schema)
+            self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
+            self._pending, self._pending_rows = [], 0
 
     def _finish(self) -> None:
+        self._flush()
         self._writer.close()
 
 

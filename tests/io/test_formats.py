@@ -226,3 +226,17 @@ def test_writer_casts_compatible_batches_and_refuses_other_columns(tmp_path: Pat
     writer.close()
 
     assert _read(target, "parquet").to_pylist() == [{"id": 1, "name": "a"}]
+
+
+def test_parquet_writer_groups_small_batches_into_large_row_groups(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([("id", pa.int64())])
+    path = tmp_path / "grouped.parquet"
+    writer = open_writer(pafs.LocalFileSystem(), str(path), "parquet", schema)
+    for start in range(0, 10_000, 1_000):
+        writer.write(pa.record_batch({"id": list(range(start, start + 1_000))}, schema=schema))
+    writer.close()
+    meta = pq.ParquetFile(path).metadata
+    assert (meta.num_rows, meta.num_row_groups) == (10_000, 1)
+    assert pq.read_table(path)["id"].to_pylist() == list(range(10_000))
