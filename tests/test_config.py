@@ -22,6 +22,7 @@ def test_defaults_apply_without_airflow_configuration(
 ) -> None:
     monkeypatch.setattr(config, "_airflow_config", lambda name: None)
     monkeypatch.delenv("AIRFLOW__AISEC__AUDIT_LOG", raising=False)
+    monkeypatch.delenv("AIRFLOW__AISEC__SPACY_MODEL", raising=False)
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     assert config.get_setting("audit_log") == f"sqlite:///{tmp_path}/aisec_audit.db"
     assert config.get_setting("spacy_model") == "en_core_web_lg"
@@ -52,3 +53,17 @@ def test_bad_setting_names_and_pairs_are_errors() -> None:
         config.get_setting("nope")
     with pytest.raises(ConfigError, match="expected name=value, got 'lake'"):
         config.parse_vars(["lake"])
+
+
+def test_cli_reads_airflow_cfg_without_importing_airflow(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "airflow.cfg").write_text("[aisec]\ncatalog = /etc/aisec/catalog.yaml\n")
+    code = (
+        "import sys; from airflow_aisec import config; "
+        "print(config.get_setting('catalog')); print('airflow' in sys.modules)"
+    )
+    env = {"AIRFLOW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["/etc/aisec/catalog.yaml", "False"]

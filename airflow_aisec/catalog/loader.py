@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airflow_aisec.catalog.checks import check_catalog
-from airflow_aisec.catalog.models import Catalog, Dataset, KeySpec, Subjects
+from airflow_aisec.catalog.models import Catalog, Dataset, KeySpec, RecognizerSpec, Subjects
 from airflow_aisec.catalog.problems import FieldPath, Report
 from airflow_aisec.exceptions import CatalogError
 
@@ -128,6 +128,7 @@ class _TopLevel(BaseModel):
     version: Literal[1]
     subjects: Subjects
     keys: dict[str, KeySpec] = Field(default_factory=dict)
+    recognizers: list[RecognizerSpec] = Field(default_factory=list)
     datasets: Any = None
 
 
@@ -147,7 +148,12 @@ def _build(data: dict[str, Any], report: Report) -> Catalog | None:
     if not isinstance(top, _TopLevel):
         return None
     return Catalog.model_construct(
-        version=top.version, subjects=top.subjects, keys=top.keys, datasets=datasets, source=report.source
+        version=top.version,
+        subjects=top.subjects,
+        keys=top.keys,
+        datasets=datasets,
+        recognizers=top.recognizers,
+        source=report.source,
     )
 
 

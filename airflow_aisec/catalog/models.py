@@ -147,6 +147,34 @@ def _split_ref(target: str) -> tuple[str, str]:
     return dataset, column
 
 
+class PatternSpec(_Model):
+    """One regular expression of a custom recognizer."""
+
+    name: str
+    regex: str
+    score: float = Field(default=0.5, ge=0, le=1)
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        import re
+
+        try:
+            re.compile(value)
+        except re.error as e:
+            raise ValueError(f"invalid regular expression {value!r}: {e}") from None
+        return value
+
+
+class RecognizerSpec(_Model):
+    """A custom PII recognizer: regular expressions with context words, and/or a deny list."""
+
+    entity: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    patterns: list[PatternSpec] = Field(default_factory=list)
+    context: list[str] = Field(default_factory=list)
+    deny_list: list[str] = Field(default_factory=list)
+
+
 class Catalog(_Model):
     """The whole privacy catalog."""
 
@@ -154,6 +182,7 @@ class Catalog(_Model):
     subjects: Subjects
     keys: dict[str, KeySpec] = Field(default_factory=dict)
     datasets: dict[str, Dataset] = Field(min_length=1)
+    recognizers: list[RecognizerSpec] = Field(default_factory=list)
     source: str = ""
 
     def summary(self) -> dict[str, object]:

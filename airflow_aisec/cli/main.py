@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Annotated
 
 import typer
@@ -11,6 +12,7 @@ from airflow_aisec import __version__, config
 from airflow_aisec.cli import audit as audit_cli
 from airflow_aisec.cli import catalog as catalog_cli
 from airflow_aisec.cli import lake as lake_cli
+from airflow_aisec.cli import pii as pii_cli
 from airflow_aisec.cli.common import EXIT_BAD_INPUT, GlobalOptions, fail, print_json
 from airflow_aisec.exceptions import AisecError
 
@@ -24,6 +26,9 @@ app = typer.Typer(
 app.add_typer(catalog_cli.app, name="catalog")
 app.add_typer(audit_cli.app, name="audit")
 app.command("sample-lake")(lake_cli.sample_lake)
+app.command("scan")(pii_cli.scan)
+app.command("mask")(pii_cli.mask)
+app.command("unmask")(pii_cli.unmask)
 config_app = typer.Typer(help="Show the resolved [aisec] settings.")
 app.add_typer(config_app, name="config")
 
@@ -53,8 +58,12 @@ def root(
     ] = False,
 ) -> None:
     """Privacy and security for data pipelines."""
+    # stdout carries only the command's output (JSON for scripts); logs go to stderr.
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
     )
     ctx.obj = GlobalOptions(catalog=catalog, log=log, keyring=keyring)
 

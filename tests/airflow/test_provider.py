@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from airflow_aisec import __version__
 from airflow_aisec.config import OPTIONS
@@ -55,8 +56,10 @@ def test_airflow_providers_list_shows_the_provider(airflow_home: Path) -> None:
     assert providers["airflow-aisec"]["version"] == __version__
 
 
-def test_airflow_config_knows_the_aisec_section(airflow_home: Path) -> None:
+def test_airflow_config_knows_the_aisec_section(airflow_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.configuration import conf
 
+    monkeypatch.delenv("AIRFLOW__AISEC__SPACY_MODEL", raising=False)
+    monkeypatch.delenv("AIRFLOW__AISEC__AUDIT_LOG", raising=False)
     assert conf.get("aisec", "spacy_model") == "en_core_web_lg"
     assert conf.get("aisec", "audit_log") == f"sqlite:///{airflow_home}/aisec_audit.db"

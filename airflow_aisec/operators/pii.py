@@ -1,0 +1,159 @@
+"""``PIIScanOperator`` and ``PIIMaskOperator``: find personal data in a dataset, and mask it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_aisec import config
+from airflow_aisec.exceptions import PIIError
+from airflow_aisec.operators.base import AisecBaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_aisec.catalog import Catalog, Dataset
+    from airflow_aisec.io import Location
+
+
+class _CatalogDatasetOperator(AisecBaseOperator):
+    """Shared arguments: a catalog dataset, where its data is, and the detection engine."""
+
+    def __init__(
+        self,
+        *,
+        dataset: str,
+        input_uri: str | None = None,
+        catalog: str | None = None,
+        variables: dict[str, str] | None = None,
+        mode: str = "ner",
+        aws_conn_id: str | None = "aws_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.dataset = dataset
+        self.input_uri = input_uri
+        self.catalog = catalog
+        self.variables = variables
+        self.mode = mode
+        self.aws_conn_id = aws_conn_id
+
+    def _catalog_dataset(self) -> tuple[Catalog, Dataset]:
+        from airflow_aisec.catalog import load_catalog
+
+        catalog = load_catalog(config.catalog_path(self.catalog), config.catalog_vars(self.variables))
+        try:
+            return catalog, catalog.dataset(self.dataset)
+        except KeyError as e:
+            raise PIIError(str(e.args[0])) from None
+
+    def _location(self, uri: str) -> Location:
+        from airflow_aisec.hooks.lake import LakeHook
+
+        return LakeHook(aws_conn_id=self.aws_conn_id).location(uri)
+
+    def _engine(self, catalog: Catalog) -> Any:
+        from airflow_aisec.pii.engine import get_engine
+        from airflow_aisec.pii.pipeline import recognizer_specs
+
+        if self.mode not in ("ner", "patterns"):
+            raise PIIError(f"unknown mode {self.mode!r}: use ner or patterns")
+        return get_engine(self.mode, recognizers=recognizer_specs(catalog))  # type: ignore[arg-type]
+
+
+class PIIScanOperator(_CatalogDatasetOperator):
+    """
+    Classify every column of a dataset from its name and a sample of its values drawn across all files,
+    and compare with what the catalog declares: new PII (schema drift) fails the task when asked to.
+
+    Returns ``{"columns": {...}, "undeclared": [...]}`` (column names and entity types only, no values).
+
+    :param dataset: Catalog dataset to scan. (templated)
+    :param input_uri: Where the data to scan is, when not at the dataset's ``uri`` (e.g. a landing
+        folder). (templated)
+    :param catalog: Catalog file; default ``[aisec] catalog``. (templated)
+    :param variables: Catalog placeholder values. (templated)
+    :param sample: Values sampled per column.
+    :param fail_on_undeclared: Fail when PII is found that the catalog does not declare.
+    :param mode: ``ner`` (spaCy model ``[aisec] spacy_model`` + patterns) or ``patterns``.
+    :param aws_conn_id: Airflow AWS connection for ``s3://`` data.
+    """
+
+    template_fields: Sequence[str] = ("dataset", "input_uri", "catalog", "variables")
+    ui_color = "#fde9ef"
+
+    def __init__(self, *, sample: int = 500, fail_on_undeclared: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sample = sample
+        self.fail_on_undeclared = fail_on_undeclared
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Scan; raise ``PIIError`` naming undeclared PII columns when ``fail_on_undeclared``."""
+        from airflow_aisec.lineage import DatasetRef
+        from airflow_aisec.pii.pipeline import guess_format, scan_entry
+        from airflow_aisec.pii.scan import as_json, scan_dataset, undeclared
+
+        catalog, spec = self._catalog_dataset()
+        location = self._location(self.input_uri or spec.uri)
+        findings = scan_dataset(
+            location, guess_format(location, spec.format), self._engine(catalog), sample=self.sample
+        )
+        drift = undeclared(findings, spec)
+        self.lineage.inputs = [DatasetRef(location.uri, spec.name, columns=tuple(findings))]
+        self.record(context, "pii.scan", **scan_entry(spec.name, location.uri, findings, drift))
+        for finding in findings.values():
+            self.log.info("%s: %s (confidence %.2f)", finding.column, finding.entity, finding.confidence)
+        result = {**as_json(findings), "undeclared": [f.column for f in drift]}
+        if drift and self.fail_on_undeclared:
+            raise PIIError(
+                f"dataset {spec.name}: PII not declared in the catalog in column(s) "
+                f"{', '.join(f'{f.column} ({f.entity})' for f in drift)}"
+            )
+        return result
+
+
+class PIIMaskOperator(_CatalogDatasetOperator):
+    """
+    Mask a dataset's PII columns with the catalog's ``mask:`` strategies (or each entity's default) and
+    write the result to ``output_uri``, file by file, atomically. Free-text columns keep their text with the
+    entities found replaced by tags. The audit entry records columns, counts per entity and file digests;
+    lineage flags the masked columns.
+
+    :param dataset: Catalog dataset to mask. (templated)
+    :param output_uri: Folder (or ``s3://`` prefix) to write the masked files to. (templated)
+    :param input_uri: Where the data is, when not at the dataset's ``uri``. (templated)
+    :param output_name: Name of the masked dataset in lineage; default ``<dataset>_masked``.
+    :param keyring: Local keyring for pseudonymize/encrypt keys; default ``[aisec] keyring``.
+    """
+
+    template_fields: Sequence[str] = ("dataset", "input_uri", "output_uri", "catalog", "variables")
+    ui_color = "#fde9ef"
+
+    def __init__(
+        self, *, output_uri: str, output_name: str | None = None, keyring: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.output_uri = output_uri
+        self.output_name = output_name
+        self.keyring = keyring
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Mask; return files, rows and counts per column (no values)."""
+        from airflow_aisec.crypto.keyring import LocalKeyring
+        from airflow_aisec.pii.mask import Masker, plan_from_catalog
+        from airflow_aisec.pii.pipeline import mask_dataset, mask_entry
+
+        catalog, spec = self._catalog_dataset()
+        plans = plan_from_catalog(spec)
+        if not plans:
+            raise PIIError(f"dataset {spec.name} declares no PII column to mask")
+        engine = self._engine(catalog)
+        masker = Masker(
+            plans, LocalKeyring(config.get_setting("keyring", self.keyring)), find_spans=engine.find_spans
+        )
+        source, target = self._location(self.input_uri or spec.uri), self._location(self.output_uri)
+        result = mask_dataset(source, target, masker, fmt=spec.format)
+        self.lineage, fields = mask_entry(spec.name, self.output_name or f"{spec.name}_masked", result, plans)
+        self.record(context, "pii.mask", **fields)
+        self.log.info("masked %d rows in %d files: %s", result.rows, len(result.files), fields["details"])
+        return {"rows": result.rows, "files": [f.target for f in result.files], "masked": result.counts}

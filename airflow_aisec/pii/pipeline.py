@@ -1,0 +1,221 @@
+"""Scan and mask whole datasets: file by file, batch by batch, each output written atomically.
+
+The CLI and the operators both call these functions; they add the audit entry and the lineage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import yaml
+
+from airflow_aisec import config
+from airflow_aisec.exceptions import DatasetIOError, PIIError
+from airflow_aisec.io import FileInfo, Location, atomic_write, extension, list_files, read_file, sha256_file
+from airflow_aisec.lineage import DatasetRef, StepLineage
+
+if TYPE_CHECKING:
+    from airflow_aisec.catalog import Catalog
+    from airflow_aisec.crypto.keyring import LocalKeyring
+    from airflow_aisec.pii.engine import CustomRecognizerSpec
+    from airflow_aisec.pii.mask import Masker
+
+_FORMATS_BY_EXTENSION = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
+
+
+def guess_format(location: Location, fmt: str | None = None) -> str:
+    """The format given, else the one of the location's extension, else the one of the files it holds."""
+    if fmt:
+        return fmt
+    for ext, name in _FORMATS_BY_EXTENSION.items():
+        if location.name.lower().endswith(ext):
+            return name
+    for name in ("parquet", "jsonl", "csv"):
+        if list_files(location, name):
+            return name
+    raise DatasetIOError(f"{location.uri}: no parquet, jsonl or csv files; pass --format")
+
+
+@dataclasses.dataclass
+class MaskedFile:
+    """One input file and the masked file written from it."""
+
+    source: str
+    source_sha256: str
+    target: str
+    target_sha256: str
+    rows: int
+
+
+@dataclasses.dataclass
+class MaskResult:
+    """What ``mask_dataset`` did: files, rows, and how many values were masked per column and entity."""
+
+    files: list[MaskedFile] = dataclasses.field(default_factory=list)
+    counts: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    source_columns: tuple[str, ...] = ()
+    output_columns: tuple[str, ...] = ()
+
+    @property
+    def rows(self) -> int:
+        """Rows written in all files."""
+        return sum(f.rows for f in self.files)
+
+    def lineage(
+        self, source_name: str | None, target_name: str | None, masked: dict[str, str]
+    ) -> StepLineage:
+        """Inputs, outputs and column flows (``masked``: column → strategy, flagged) for audit and lineage."""
+        lineage = StepLineage()
+        for f in self.files:
+            source = DatasetRef(f.source, source_name, f.source_sha256, self.source_columns)
+            target = DatasetRef(f.target, target_name, f.target_sha256, self.output_columns)
+            lineage.inputs.append(source)
+            lineage.outputs.append(target)
+            lineage.identity(source, target, masked)
+        return lineage
+
+    def entry_details(self) -> dict[str, Any]:
+        """Counts per entity for the audit entry (no values)."""
+        per_entity: Counter[str] = Counter()
+        for by_entity in self.counts.values():
+            per_entity.update(by_entity)
+        return {"masked_per_entity": dict(sorted(per_entity.items())), "files": len(self.files)}
+
+
+def _batches_with_schema(info: FileInfo, fmt: str) -> tuple[pa.Schema | None, Iterator[pa.RecordBatch]]:
+    batches = read_file(info, fmt)
+    first = next(batches, None)
+    if first is None:
+        return None, iter(())
+
+    def chain() -> Iterator[pa.RecordBatch]:
+        yield first
+        yield from batches
+
+    return first.schema, chain()
+
+
+def _target_for(info: FileInfo, source: Location, target: Location, fmt: str) -> Location:
+    if info.location.path == source.path:  # a single file in, a single file out
+        return target if target.name.lower().endswith(extension(fmt)) else target.join(source.name)
+    return target.join(info.location.relative_to(source))
+
+
+def mask_dataset(
+    source: Location,
+    target: Location,
+    masker: Masker,
+    *,
+    fmt: str | None = None,
+    on_file: Callable[[MaskedFile], None] | None = None,
+) -> MaskResult:
+    """Mask every file of ``source`` into ``target`` (same relative names), atomically and verified.
+
+    An existing output file is replaced only when the whole new version verified; the input is never
+    modified. Raises ``PIIError`` when a planned column is missing from a file.
+    """
+    fmt = guess_format(source, fmt)
+    files = list_files(source, fmt)
+    if not files:
+        raise DatasetIOError(f"{source.uri}: no {fmt} files to mask")
+    result = MaskResult()
+    for info in files:
+        schema, batches = _batches_with_schema(info, fmt)
+        if schema is None:
+            continue
+        out = _target_for(info, source, target, fmt)
+        output_schema = masker.output_schema(schema)
+        result.source_columns, result.output_columns = tuple(schema.names), tuple(output_schema.names)
+        with atomic_write(out, fmt, output_schema, overwrite=True) as writer:
+            for batch in batches:
+                writer.write(masker.mask_batch(batch))
+        written = MaskedFile(info.uri, sha256_file(info.location), out.uri, writer.result.sha256, writer.rows)
+        result.files.append(written)
+        if on_file is not None:
+            on_file(written)
+    result.counts = {column: dict(counts) for column, counts in masker.counts.items()}
+    return result
+
+
+def unmask_dataset(
+    source: Location, target: Location, keyring: LocalKeyring, key: str, columns: list[str], *, fmt: str
+) -> MaskResult:
+    """Decrypt the ``encrypt``-masked ``columns`` of every file of ``source`` into ``target``."""
+    from airflow_aisec.pii.strategies import decrypt_values
+
+    files = list_files(source, fmt)
+    if not files:
+        raise DatasetIOError(f"{source.uri}: no {fmt} files to unmask")
+    result = MaskResult()
+    for info in files:
+        schema, batches = _batches_with_schema(info, fmt)
+        if schema is None:
+            continue
+        missing = [c for c in columns if c not in schema.names]
+        if missing:
+            raise PIIError(f"{info.uri}: no column(s) {', '.join(missing)} to unmask")
+        out = _target_for(info, source, target, fmt)
+        with atomic_write(out, fmt, schema, overwrite=True) as writer:
+            for batch in batches:
+                arrays = [
+                    decrypt_values(batch.column(i), keyring, key, name)
+                    if name in columns
+                    else batch.column(i)
+                    for i, name in enumerate(batch.schema.names)
+                ]
+                writer.write(pa.RecordBatch.from_arrays(arrays, schema=batch.schema))
+        result.files.append(
+            MaskedFile(info.uri, sha256_file(info.location), out.uri, writer.result.sha256, writer.rows)
+        )
+    return result
+
+
+def recognizer_specs(catalog: Catalog | None) -> list[CustomRecognizerSpec]:
+    """Custom recognizers declared in the catalog and in the ``[aisec] recognizers`` file."""
+    from airflow_aisec.pii.engine import CustomRecognizerSpec
+
+    raw: list[dict[str, Any]] = [r.model_dump() for r in catalog.recognizers] if catalog is not None else []
+    path = config.get_setting("recognizers")
+    if path:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or []
+        except (OSError, yaml.YAMLError) as e:
+            raise PIIError(f"[aisec] recognizers: cannot read {path}: {e.__class__.__name__}") from None
+        if not isinstance(loaded, list):
+            raise PIIError(f"[aisec] recognizers: {path} must hold a list of recognizers")
+        raw += loaded
+    return [CustomRecognizerSpec.from_mapping(item) for item in raw]
+
+
+def scan_entry(dataset: str | None, uri: str, findings: dict[str, Any], drift: list[Any]) -> dict[str, Any]:
+    """Audit fields of a scan: which columns hold which entity, and which the catalog does not declare."""
+    return {
+        "dataset": dataset,
+        "inputs": [{k: v for k, v in {"uri": uri, "dataset": dataset}.items() if v}],
+        "columns": sorted(name for name, f in findings.items() if f.entity),
+        "outcome": "failure" if drift else "success",
+        "details": {
+            "entities": {name: f.entity for name, f in findings.items() if f.entity},
+            "undeclared": [f.column for f in drift],
+        },
+    }
+
+
+def mask_entry(
+    dataset: str | None, target_name: str | None, result: MaskResult, plans: list[Any]
+) -> tuple[StepLineage, dict[str, Any]]:
+    """The lineage of a masking run and the audit fields recording it (counts per entity, digests)."""
+    strategies = {p.column: p.strategy for p in plans}
+    lineage = result.lineage(dataset, target_name, strategies)
+    fields = {
+        "dataset": dataset,
+        "rows": result.rows,
+        "details": {**result.entry_details(), "strategies": strategies},
+        **lineage.entry_fields(),
+    }
+    return lineage, fields
