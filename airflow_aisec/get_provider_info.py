@@ -27,7 +27,11 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "aisec",
-                "python-modules": ["airflow_aisec.operators.catalog", "airflow_aisec.operators.audit"],
+                "python-modules": [
+                    "airflow_aisec.operators.catalog",
+                    "airflow_aisec.operators.audit",
+                    "airflow_aisec.operators.pii",
+                ],
             },
         ],
         "hooks": [

@@ -16,6 +16,7 @@ from airflow.sdk import DAG, Asset, task
 from airflow_aisec import config
 from airflow_aisec.operators.pii import PIIMaskOperator, PIIScanOperator
 
+EXPORTED_TICKETS = Asset(name="support_tickets")
 RAW_TICKETS = Asset(name="support_tickets_landing")
 MASKED_TICKETS = Asset(name="support_tickets_masked")
 LANDING = "{{ aisec_var('lake') }}/landing/support_tickets"
@@ -41,7 +42,7 @@ with DAG(
     doc_md=__doc__,
 ):
 
-    @task(outlets=[RAW_TICKETS])
+    @task(inlets=[EXPORTED_TICKETS], outlets=[RAW_TICKETS])
     def land_raw_tickets(landing: str) -> int:
         """The team's existing ingestion step (here: copy the day's export into the landing folder)."""
         from airflow_aisec.catalog import load_catalog
