@@ -441,3 +441,21 @@ def test_very_long_unbroken_text(pattern_engine: PIIEngine) -> None:
     text = "x" * (3 * WINDOW_CHARS) + " karin@example.org"
     spans = pattern_engine.analyze_value(text)
     assert [text[s.start : s.end] for s in spans] == ["karin@example.org"]
+
+
+def test_masking_works_offline(no_network: list[str], tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from airflow_aisec.crypto.keyring import LocalKeyring
+    from airflow_aisec.pii.mask import ColumnPlan, Masker
+
+    engine = PIIEngine("ner", SMALL_MODEL)
+    plans = [
+        ColumnPlan("email", "EMAIL_ADDRESS", "pseudonymize"),
+        ColumnPlan("body", "free_text", "free_text"),
+    ]
+    masker = Masker(plans, LocalKeyring(tmp_path / "keys.json"), find_spans=engine.find_spans)
+    table = pa.table({"email": ["a.b@example.com"], "body": ["Mail a.b@example.com or call +1 212-555-0101"]})
+    masked = masker.mask_table(table)
+    assert "a.b@example.com" not in str(masked.to_pylist())
+    assert no_network == []
