@@ -37,7 +37,11 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": "aisec",
-                "python-modules": ["airflow_aisec.hooks.lake", "airflow_aisec.hooks.audit"],
+                "python-modules": [
+                    "airflow_aisec.hooks.lake",
+                    "airflow_aisec.hooks.audit",
+                    "airflow_aisec.hooks.kms",
+                ],
             },
         ],
         "connection-types": [

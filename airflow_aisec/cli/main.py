@@ -11,6 +11,7 @@ import typer
 from airflow_aisec import __version__, config
 from airflow_aisec.cli import audit as audit_cli
 from airflow_aisec.cli import catalog as catalog_cli
+from airflow_aisec.cli import keys as keys_cli
 from airflow_aisec.cli import lake as lake_cli
 from airflow_aisec.cli import pii as pii_cli
 from airflow_aisec.cli.common import EXIT_BAD_INPUT, GlobalOptions, fail, print_json
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(catalog_cli.app, name="catalog")
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(keys_cli.app, name="keys")
 app.command("sample-lake")(lake_cli.sample_lake)
 app.command("scan")(pii_cli.scan)
 app.command("mask")(pii_cli.mask)

@@ -1,1 +1,9 @@
-"""Keys and encryption: the local keyring (embedded default) and, later, KMS providers."""
+"""Keys and encryption: key providers (the local keyring, embedded and not for production, and AWS KMS)."""
+
+from __future__ import annotations
+
+from airflow_aisec.crypto.factory import provider_for, provider_for_key
+from airflow_aisec.crypto.kms import AwsKmsProvider
+from airflow_aisec.crypto.providers import DataKey, KeyProvider, LocalKeyProvider
+
+__all__ = ["AwsKmsProvider", "DataKey", "KeyProvider", "LocalKeyProvider", "provider_for", "provider_for_key"]
