@@ -45,3 +45,7 @@ class AuditLogError(AisecError, RuntimeError):
 
 class PIIError(AisecError, ValueError):
     """PII detection or masking cannot run as configured (missing model, bad strategy for a column)."""
+
+
+class EncryptionError(AisecError, ValueError):
+    """Data cannot be encrypted or decrypted: not an envelope, wrong key or context, tampered or truncated."""

@@ -7,7 +7,8 @@ A column in the files that the catalog does not declare may be new personal data
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -15,6 +16,12 @@ import pyarrow.parquet as pq
 from airflow_aisec.catalog import Catalog, Dataset
 from airflow_aisec.exceptions import DatasetIOError
 from airflow_aisec.io import FileInfo, Location, S3Options, list_files, read_file
+
+
+class FileReader(Protocol):
+    """Reads one file's shape (rows, column names), decrypting it if needed."""
+
+    def shape(self, info: FileInfo, fmt: str) -> tuple[int, list[str]]: ...
 
 
 @dataclasses.dataclass
@@ -58,8 +65,13 @@ def _file_shape(info: FileInfo, fmt: str) -> tuple[int, list[str]]:
     return rows, names
 
 
-def inventory_dataset(dataset: Dataset, s3: S3Options | None = None) -> DatasetInventory:
-    """Count the files and rows of ``dataset`` and compare its columns with the catalog."""
+def inventory_dataset(
+    dataset: Dataset, s3: S3Options | None = None, reader: FileReader | None = None
+) -> DatasetInventory:
+    """Count the files and rows of ``dataset`` and compare its columns with the catalog.
+
+    ``reader`` reads files the catalog says are encrypted (see ``airflow_aisec.crypto.datasets.reader_for``).
+    """
     result = DatasetInventory(dataset.name, dataset.uri, dataset.format)
     try:
         files = list_files(Location.parse(dataset.uri, s3), dataset.format)
@@ -71,7 +83,7 @@ def inventory_dataset(dataset: Dataset, s3: S3Options | None = None) -> DatasetI
     seen: set[str] = set()
     for info in files:
         try:
-            rows, names = _file_shape(info, dataset.format)
+            rows, names = reader.shape(info, dataset.format) if reader else _file_shape(info, dataset.format)
         except DatasetIOError as e:
             result.problems.append(str(e))
             continue
@@ -90,11 +102,12 @@ def take_inventory(
     catalog: Catalog,
     s3: S3Options | None = None,
     on_dataset: Callable[[DatasetInventory], None] | None = None,
+    readers: Mapping[str, FileReader] | None = None,
 ) -> list[DatasetInventory]:
-    """Inventory every dataset of the catalog, in catalog order."""
+    """Inventory every dataset of the catalog, in catalog order (``readers``: per dataset, for encrypted)."""
     results = []
     for dataset in catalog.datasets.values():
-        results.append(inventory_dataset(dataset, s3))
+        results.append(inventory_dataset(dataset, s3, (readers or {}).get(dataset.name)))
         if on_dataset is not None:
             on_dataset(results[-1])
     return results

@@ -2,9 +2,9 @@
 
 Raw support tickets land in a landing folder; ``PIIScanOperator`` checks them against the privacy catalog
 and fails the run if they carry personal data the catalog does not declare (schema drift);
-``PIIMaskOperator`` masks them by the catalog's rules; downstream DAGs consume the masked dataset through
-the Asset ``support_tickets_masked``. Every step appears in the audit log's lineage
-(``aisec audit lineage support_tickets_masked``).
+``PIIMaskOperator`` masks them by the catalog's rules; ``EncryptDatasetOperator`` encrypts the masked copy
+for publishing; downstream DAGs consume it through the Asset ``support_tickets_masked``. Every step appears
+in the audit log's lineage (``aisec audit lineage support_tickets``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import datetime as dt
 from airflow.sdk import DAG, Asset, task
 
 from airflow_aisec import config
+from airflow_aisec.operators.crypto import EncryptDatasetOperator
 from airflow_aisec.operators.pii import PIIMaskOperator, PIIScanOperator
 
 EXPORTED_TICKETS = Asset(name="support_tickets")
@@ -21,6 +22,7 @@ RAW_TICKETS = Asset(name="support_tickets_landing")
 MASKED_TICKETS = Asset(name="support_tickets_masked")
 LANDING = "{{ aisec_var('lake') }}/landing/support_tickets"
 MASKED = "{{ aisec_var('lake') }}/masked/support_tickets"
+PUBLISHED = "{{ aisec_var('lake') }}/published/support_tickets"
 
 
 def aisec_var(name: str) -> str:
@@ -62,10 +64,16 @@ with DAG(
 
     scan = PIIScanOperator(task_id="scan_for_undeclared_pii", dataset="support_tickets", input_uri=LANDING)
     mask = PIIMaskOperator(
-        task_id="mask_pii",
+        task_id="mask_pii", dataset="support_tickets", input_uri=LANDING, output_uri=MASKED
+    )
+    # Masked data is still business data: it is published encrypted at rest (streamed AES-256-GCM
+    # envelopes under the catalog key pii-columns); consumers decrypt with DecryptDatasetOperator.
+    encrypt = EncryptDatasetOperator(
+        task_id="encrypt_for_publishing",
         dataset="support_tickets",
-        input_uri=LANDING,
-        output_uri=MASKED,
+        input_uri=MASKED,
+        output_uri=PUBLISHED,
+        key="pii-columns",
         outlets=[MASKED_TICKETS],
     )
-    land_raw_tickets(LANDING) >> scan >> mask
+    land_raw_tickets(LANDING) >> scan >> mask >> encrypt

@@ -158,9 +158,31 @@ def _describe(ring: Any, name: str) -> dict[str, Any]:
 
 @app.command("rotate")
 def rotate(
-    ctx: typer.Context, name: NameArg, provider: ProviderOpt = "local", key_id: KeyIdOpt = None
+    ctx: typer.Context,
+    name: NameArg,
+    provider: ProviderOpt = "local",
+    key_id: KeyIdOpt = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help="Also re-wrap the data keys of every file of this catalog dataset."),
+    ] = None,
+    catalog: Annotated[str | None, typer.Option("--catalog", help="Catalog (with --dataset).")] = None,
+    var: Annotated[list[str] | None, typer.Option("--var", help="Catalog placeholder, name=value.")] = None,
+    retire_old: Annotated[
+        bool, typer.Option("--retire-old", help="Destroy older versions once every file is re-wrapped.")
+    ] = False,
 ) -> None:
-    """Make a new active version; older versions still decrypt and verify. Recorded as key.rotate."""
+    """Make a new active version; older versions still decrypt and verify. Recorded as key.rotate.
+
+    With --dataset, every file of the dataset gets its data keys re-wrapped under the new version (the
+    data itself is not rewritten), each file recorded in the audit log.
+    """
+    if dataset is not None:
+        from airflow_aisec.cli.crypto import rekey
+
+        with _errors():
+            rekey(ctx, name, dataset, catalog, var, retire_old)
+        return
     with _errors():
         kms = _kms(ctx, name, provider, key_id)
         if kms is not None:

@@ -11,6 +11,7 @@ import typer
 from airflow_aisec import __version__, config
 from airflow_aisec.cli import audit as audit_cli
 from airflow_aisec.cli import catalog as catalog_cli
+from airflow_aisec.cli import crypto as crypto_cli
 from airflow_aisec.cli import keys as keys_cli
 from airflow_aisec.cli import lake as lake_cli
 from airflow_aisec.cli import pii as pii_cli
@@ -31,6 +32,8 @@ app.command("sample-lake")(lake_cli.sample_lake)
 app.command("scan")(pii_cli.scan)
 app.command("mask")(pii_cli.mask)
 app.command("unmask")(pii_cli.unmask)
+app.command("encrypt")(crypto_cli.encrypt)
+app.command("decrypt")(crypto_cli.decrypt)
 config_app = typer.Typer(help="Show the resolved [aisec] settings.")
 app.add_typer(config_app, name="config")
 

@@ -93,6 +93,15 @@ class LakeInventoryOperator(AisecBaseOperator):
         self.fail_on_drift = fail_on_drift
         self.aws_conn_id = aws_conn_id
 
+    @staticmethod
+    def _readers(catalog: Any) -> dict[str, Any]:
+        """Readers that decrypt the datasets the catalog says are encrypted."""
+        from airflow_aisec.crypto.datasets import reader_for
+        from airflow_aisec.crypto.keyring import LocalKeyring
+
+        ring = LocalKeyring(config.get_setting("keyring"))
+        return {name: reader_for(catalog, d, ring) for name, d in catalog.datasets.items() if d.encryption}
+
     def execute(self, context: Context) -> list[dict[str, object]]:
         """Inventory every dataset; raise ``DatasetIOError`` on drift when asked to."""
         from airflow_aisec.catalog import load_catalog
@@ -102,7 +111,7 @@ class LakeInventoryOperator(AisecBaseOperator):
         catalog = load_catalog(config.catalog_path(self.catalog), config.catalog_vars(self.variables))
         needs_s3 = any(d.uri.startswith("s3://") for d in catalog.datasets.values())
         s3 = LakeHook(aws_conn_id=self.aws_conn_id).s3_options() if needs_s3 else None
-        results = take_inventory(catalog, s3)
+        results = take_inventory(catalog, s3, readers=self._readers(catalog))
         for item in results:
             self.log.info(
                 "%s: %d files, %d rows, %d bytes at %s",

@@ -52,6 +52,15 @@ class _CatalogDatasetOperator(AisecBaseOperator):
 
         return LakeHook(aws_conn_id=self.aws_conn_id).location(uri)
 
+    def _reader(self, catalog: Catalog, spec: Dataset) -> Any:
+        """Decrypts the dataset's files when the catalog says they are encrypted (not a landing copy)."""
+        if spec.encryption is None or self.input_uri:
+            return None
+        from airflow_aisec.crypto.datasets import reader_for
+        from airflow_aisec.crypto.keyring import LocalKeyring
+
+        return reader_for(catalog, spec, LocalKeyring(config.get_setting("keyring")))
+
     def _engine(self, catalog: Catalog) -> Any:
         from airflow_aisec.pii.engine import get_engine
         from airflow_aisec.pii.pipeline import recognizer_specs
@@ -96,7 +105,11 @@ class PIIScanOperator(_CatalogDatasetOperator):
         catalog, spec = self._catalog_dataset()
         location = self._location(self.input_uri or spec.uri)
         findings = scan_dataset(
-            location, guess_format(location, spec.format), self._engine(catalog), sample=self.sample
+            location,
+            guess_format(location, spec.format),
+            self._engine(catalog),
+            sample=self.sample,
+            reader=self._reader(catalog, spec),
         )
         drift = undeclared(findings, spec)
         self.lineage.inputs = [DatasetRef(location.uri, spec.name, columns=tuple(findings))]

@@ -17,7 +17,7 @@ import random
 import re
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from airflow_aisec.exceptions import DatasetIOError, PIIError
-from airflow_aisec.io import Location, list_files, read_dataset
+from airflow_aisec.io import FileInfo, Location, list_files, read_dataset
 from airflow_aisec.pii.engine import PIIEngine, entity_rank
 from airflow_aisec.pii.types import FREE_TEXT, Span
 
@@ -515,15 +515,24 @@ def scan_batches(
 
 
 def scan_dataset(
-    location: Location, fmt: str, engine: PIIEngine, sample: int = DEFAULT_SAMPLE, seed: int = 0
+    location: Location,
+    fmt: str,
+    engine: PIIEngine,
+    sample: int = DEFAULT_SAMPLE,
+    seed: int = 0,
+    reader: Callable[[FileInfo, str], Iterator[pa.RecordBatch]] | None = None,
 ) -> dict[str, ColumnFinding]:
     """``scan_batches`` over every file of a dataset, streamed (see ``airflow_aisec.io.read_dataset``).
 
     A location without any file of ``fmt`` is an error: an empty scan must not pass as "no PII found".
     """
-    if not list_files(location, fmt):
+    files = list_files(location, fmt)
+    if not files:
         raise DatasetIOError(f"{location.uri}: no {fmt} files to scan")
-    return scan_batches(read_dataset(location, fmt), engine, sample=sample, seed=seed)
+    if reader is None:
+        return scan_batches(read_dataset(location, fmt), engine, sample=sample, seed=seed)
+    batches = (batch for info in files for batch in reader(info, fmt))
+    return scan_batches(batches, engine, sample=sample, seed=seed)
 
 
 def as_json(findings: dict[str, ColumnFinding]) -> dict[str, Any]:

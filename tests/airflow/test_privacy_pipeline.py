@@ -34,14 +34,20 @@ def test_pipeline_masks_tickets_and_records_lineage(
         "land_raw_tickets": "success",
         "scan_for_undeclared_pii": "success",
         "mask_pii": "success",
+        "encrypt_for_publishing": "success",
     }
     masked = "".join(p.read_text() for p in sorted((lake / "masked" / "support_tickets").glob("*.jsonl")))
     assert masked and "@example." not in masked and "<EMAIL_ADDRESS>" in masked
+    published = sorted((lake / "published" / "support_tickets").glob("*.jsonl.aisec"))
+    assert published and all(p.read_bytes().startswith(b"AISECENV") for p in published)
+    assert b"<EMAIL_ADDRESS>" not in b"".join(p.read_bytes() for p in published)
     with AuditLog.open() as log:
         entries = [e for e in log.entries() if (e.data.get("actor") or {}).get("run_id") == run.run_id]
         graph = LineageGraph.from_entries(log.entries())
     actions = [e.action for e in entries]
     assert actions.count("pii.scan") == 1 and actions.count("pii.mask") == 1
+    assert actions.count("dataset.encrypt") == 1
+    assert actions.count("dataset.encrypt") == 1
     assert "task.outcome" in actions  # the landing task, recorded by the listener through its Asset outlet
     upstream = graph.upstream("support_tickets_masked")
     assert any(source == "support_tickets" for source, _, _ in upstream)

@@ -1,0 +1,180 @@
+"""``aisec encrypt`` and ``aisec decrypt``: Parquet column encryption, envelope encryption for other files."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from airflow_aisec.cli.common import console, fail, global_options, parse_var_options, print_json
+
+CatalogOpt = Annotated[
+    str | None, typer.Option("--catalog", help="Privacy catalog (default: global --catalog).")
+]
+DatasetOpt = Annotated[
+    str | None, typer.Option("--dataset", help="Catalog dataset: its encryption block gives key and columns.")
+]
+VarOpt = Annotated[list[str] | None, typer.Option("--var", help="Catalog placeholder value, name=value.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _setup(ctx: typer.Context, catalog: str | None, dataset: str | None, var: list[str] | None) -> Any:
+    """(catalog, dataset spec, keyring) — catalog and dataset only with --dataset."""
+    from airflow_aisec import config
+    from airflow_aisec.catalog import load_catalog
+    from airflow_aisec.crypto.keyring import LocalKeyring
+
+    keyring = LocalKeyring(config.get_setting("keyring", global_options(ctx).keyring))
+    if dataset is None:
+        return None, None, keyring
+    loaded = load_catalog(config.catalog_path(catalog or global_options(ctx).catalog), parse_var_options(var))
+    try:
+        return loaded, loaded.dataset(dataset), keyring
+    except KeyError as e:
+        raise fail(str(e.args[0])) from None
+
+
+def _provider(loaded: Any, key_name: str, keyring: Any) -> Any:
+    from airflow_aisec.crypto.factory import provider_for_key
+    from airflow_aisec.crypto.providers import LocalKeyProvider
+
+    if loaded is not None and key_name in loaded.keys:
+        return provider_for_key(loaded, key_name, keyring=str(keyring.path))
+    return LocalKeyProvider(keyring)
+
+
+def _record(ctx: typer.Context, action: str, dataset: str | None, files: list[Any], key: str | None) -> int:
+    from airflow_aisec.audit import AuditLog
+    from airflow_aisec.crypto.datasets import describe
+
+    fields = describe(files)
+    fields["details"]["key"] = key
+    opts = global_options(ctx)
+    with AuditLog.open(opts.log, keyring=opts.keyring) as log:
+        return log.append(action, dataset=dataset, **fields)
+
+
+def encrypt(
+    ctx: typer.Context,
+    input_uri: Annotated[str, typer.Argument(metavar="INPUT", help="File or folder to encrypt.")],
+    output_uri: Annotated[str, typer.Argument(metavar="OUTPUT", help="Where to write (may equal INPUT).")],
+    key: Annotated[
+        str | None, typer.Option("--key", help="Master key name (default: the dataset's).")
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option("--columns", help="Parquet columns to encrypt, comma-separated (default: all)."),
+    ] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="parquet, csv, jsonl (default: guessed).")
+    ] = None,
+    catalog: CatalogOpt = None,
+    dataset: DatasetOpt = None,
+    var: VarOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Encrypt Parquet columns (modular encryption) or any other file (streamed AES-256-GCM envelope)."""
+    from airflow_aisec.crypto.datasets import encrypt_files, subject_columns
+    from airflow_aisec.io import Location
+    from airflow_aisec.pii.pipeline import guess_format
+
+    loaded, spec, keyring = _setup(ctx, catalog, dataset, var)
+    key_name = key or (spec.encryption.key if spec is not None and spec.encryption else None)
+    if key_name is None:
+        raise fail("name the master key with --key, or give --dataset whose catalog entry has encryption")
+    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    if wanted is None and spec is not None and spec.encryption:
+        wanted = list(spec.encryption.columns)
+    source, target = Location.parse(input_uri), Location.parse(output_uri)
+    fmt = guess_format(source, fmt or (spec.format if spec else None))
+    subjects = subject_columns(loaded, spec, keyring) if spec is not None else None
+    files = encrypt_files(
+        source, target, fmt, _provider(loaded, key_name, keyring), key_name,
+        columns=wanted, context={"dataset": spec.name if spec else source.name}, subjects=subjects,
+    )  # fmt: skip
+    index = _record(ctx, "dataset.encrypt", spec.name if spec else None, files, key_name)
+    if as_json:
+        print_json({"files": [f.__dict__ for f in files], "audit_entry": index})
+        return
+    for f in files:
+        console.print(f"{f.method}: {f.source} -> {f.target}", highlight=False, soft_wrap=True)
+
+
+def decrypt(
+    ctx: typer.Context,
+    input_uri: Annotated[str, typer.Argument(metavar="INPUT", help="Encrypted file or folder.")],
+    output_uri: Annotated[str, typer.Argument(metavar="OUTPUT", help="Where to write the plaintext.")],
+    key: Annotated[str | None, typer.Option("--key", help="Master key name (to pick its provider).")] = None,
+    catalog: CatalogOpt = None,
+    dataset: DatasetOpt = None,
+    var: VarOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Decrypt encrypted Parquet files and ``.aisec`` envelopes; plaintext appears only once verified."""
+    from airflow_aisec.crypto.datasets import decrypt_files, subject_columns
+    from airflow_aisec.io import Location
+
+    loaded, spec, keyring = _setup(ctx, catalog, dataset, var)
+    key_name = key or (spec.encryption.key if spec is not None and spec.encryption else "")
+    subjects = subject_columns(loaded, spec, keyring) if spec is not None else None
+    files = decrypt_files(
+        Location.parse(input_uri),
+        Location.parse(output_uri),
+        _provider(loaded, key_name, keyring),
+        subjects=subjects,
+    )
+    index = _record(ctx, "dataset.decrypt", spec.name if spec else None, files, key_name or None)
+    if as_json:
+        print_json({"files": [f.__dict__ for f in files], "audit_entry": index})
+        return
+    for f in files:
+        console.print(f"{f.method}: {f.source} -> {f.target}", highlight=False, soft_wrap=True)
+
+
+def rekey(
+    ctx: typer.Context,
+    key_name: str,
+    dataset: str,
+    catalog: str | None,
+    var: list[str] | None,
+    retire_old: bool,
+) -> None:
+    """``aisec keys rotate NAME --dataset D``: rotate, re-wrap every file of D, maybe retire old versions."""
+    from airflow_aisec.audit import AuditLog
+    from airflow_aisec.crypto.datasets import rekey_dataset
+    from airflow_aisec.io import Location
+
+    loaded, spec, keyring = _setup(ctx, catalog, dataset, var)
+    if spec.encryption is None or spec.encryption.key != key_name:
+        raise fail(f"dataset {dataset} is not encrypted with key {key_name!r} in the catalog")
+    opts = global_options(ctx)
+    with AuditLog.open(opts.log, keyring=opts.keyring) as log:
+
+        def audited(item: Any) -> None:
+            log.append(
+                "key.rotate",
+                dataset=dataset,
+                inputs=[{"uri": item.source, "sha256": item.source_sha256}],
+                outputs=[{"uri": item.target, "sha256": item.target_sha256}],
+                details={"key": key_name, "method": item.method, "step": "rewrap"},
+            )
+
+        result = rekey_dataset(
+            _provider(loaded, key_name, keyring), key_name, Location.parse(spec.uri),
+            retire_old=retire_old, on_file=audited,
+        )  # fmt: skip
+        log.append(
+            "key.rotate",
+            dataset=dataset,
+            details={
+                "key": key_name,
+                "version": result.version,
+                "files": len(result.files),
+                "retired": result.retired,
+            },
+        )
+    console.print(
+        f"key {key_name!r} is at version {result.version}; {len(result.files)} files re-wrapped"
+        + (f"; retired versions {result.retired}" if result.retired else ""),
+        highlight=False,
+    )

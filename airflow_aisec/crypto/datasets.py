@@ -1,0 +1,335 @@
+"""Encrypt, decrypt, re-key and read whole datasets, as the catalog's ``encryption:`` block says.
+
+Parquet gets modular encryption (chosen columns and the footer, key material beside each file); any other
+file (CSV, JSONL, model files) gets envelope encryption into ``<name>.aisec``. Columns listed in
+``per_subject_columns`` are additionally sealed with each subject's own key (crypto-shredding). Every file
+is written to a temporary place, verified, then moved into place; the source is never modified unless it is
+also the target.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from airflow_aisec.crypto.envelope import MAGIC, decrypt_file, encrypt_file, rewrap_header
+from airflow_aisec.crypto.parquet import (
+    decrypt_parquet_file,
+    encrypt_parquet_file,
+    encrypted_schema,
+    is_encrypted_parquet,
+    read_encrypted_batches,
+    rotate_file_keys,
+)
+from airflow_aisec.crypto.providers import LocalKeyProvider
+from airflow_aisec.crypto.shredding import SubjectSealer, open_batch, seal_batch
+from airflow_aisec.exceptions import DatasetIOError, EncryptionError
+from airflow_aisec.io import FileInfo, Location, list_files, read_file, sha256_file
+
+if TYPE_CHECKING:
+    from airflow_aisec.catalog import Catalog, Dataset
+    from airflow_aisec.crypto.keyring import LocalKeyring
+    from airflow_aisec.crypto.providers import KeyProvider
+
+ENVELOPE_SUFFIX = ".aisec"
+BatchTransform = Callable[[pa.RecordBatch], pa.RecordBatch]
+
+
+@dataclasses.dataclass(frozen=True)
+class CryptoFile:
+    """One file processed: where from, where to, how, and the digests of both sides."""
+
+    source: str
+    target: str
+    method: str  # "parquet-modular" | "envelope"
+    source_sha256: str
+    target_sha256: str
+
+
+@dataclasses.dataclass
+class SubjectColumns:
+    """Columns sealed per subject, the column naming each row's subject, and the sealer."""
+
+    columns: list[str]
+    subject: str
+    sealer: SubjectSealer
+
+    def seal(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Seal the columns of one batch."""
+        return seal_batch(batch, self.columns, self.subject, self.sealer)
+
+    def open(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Open the columns of one batch (shredded subjects' values become null)."""
+        return open_batch(batch, self.columns, self.sealer)
+
+
+def is_envelope(location: Location) -> bool:
+    """True when the file starts with the envelope magic."""
+    try:
+        with location.filesystem().open_input_stream(location.path) as handle:
+            return bool(handle.read(len(MAGIC)) == MAGIC)
+    except (OSError, pa.ArrowException):
+        return False
+
+
+def envelope_files(location: Location) -> list[Location]:
+    """The ``*.aisec`` files below ``location`` (or ``location`` itself), sorted."""
+    if location.name.endswith(ENVELOPE_SUFFIX):
+        return [location]
+    fs = location.filesystem()
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(location.path, recursive=True, allow_not_found=True))
+    except (OSError, pa.ArrowException) as e:
+        raise DatasetIOError(f"cannot list {location.uri}: {e.__class__.__name__}") from None
+    found = [
+        dataclasses.replace(location, path=info.path)
+        for info in infos
+        if info.type == pafs.FileType.File
+        and info.base_name.endswith(ENVELOPE_SUFFIX)
+        and not info.base_name.startswith((".", "_"))
+    ]
+    return sorted(found, key=lambda loc: loc.path)
+
+
+def _target(info_location: Location, source: Location, target: Location, suffix: str = "") -> Location:
+    if info_location.path == source.path:  # one file in, one file out: the target names the file
+        return target
+    relative = info_location.relative_to(source)
+    return target.join(relative + suffix) if suffix else target.join(relative)
+
+
+def encrypt_files(
+    source: Location,
+    target: Location,
+    fmt: str,
+    provider: KeyProvider,
+    key_name: str,
+    *,
+    columns: Sequence[str] | None = None,
+    context: Mapping[str, str] | None = None,
+    subjects: SubjectColumns | None = None,
+    sse_kms_key_id: str | None = None,
+    on_file: Callable[[CryptoFile], None] | None = None,
+) -> list[CryptoFile]:
+    """Encrypt every ``fmt`` file of ``source`` into ``target`` (which may be ``source``: in place).
+
+    A master key missing from the local keyring is created on first use (KMS keys must already exist).
+
+    Parquet: ``columns`` (default: every column) and the footer under ``key_name``. Other formats: the whole
+    file as an envelope ``<name>.aisec`` bound to ``context``.
+    """
+    files = list_files(source, fmt)
+    if not files:
+        raise DatasetIOError(f"{source.uri}: no {fmt} files to encrypt")
+    if isinstance(provider, LocalKeyProvider):
+        provider.create(
+            key_name
+        )  # the embedded keyring creates a declared key on first use; KMS keys must exist
+    done = []
+    for info in files:
+        before = sha256_file(info.location)
+        if fmt == "parquet":
+            out = _target(info.location, source, target)
+            wanted = list(columns) if columns else _all_columns(info.location, provider)
+            result = encrypt_parquet_file(
+                info.location, out, provider, key_name, wanted, overwrite=True,
+                transform=subjects.seal if subjects else None,
+            )  # fmt: skip
+            item = CryptoFile(info.uri, out.uri, "parquet-modular", before, result.sha256)
+        else:
+            out = _target(info.location, source, target, ENVELOPE_SUFFIX)
+            if out.path == info.location.path:
+                out = dataclasses.replace(out, path=out.path + ENVELOPE_SUFFIX)
+            ctx = {**(context or {}), "file": info.location.relative_to(source) or info.location.name}
+            enveloped = encrypt_file(
+                info.location, out, provider, key_name, ctx, overwrite=True, sse_kms_key_id=sse_kms_key_id
+            )
+            item = CryptoFile(info.uri, out.uri, "envelope", before, enveloped.sha256)
+        done.append(item)
+        if on_file is not None:
+            on_file(item)
+    return done
+
+
+def _all_columns(location: Location, provider: KeyProvider) -> list[str]:
+    fs = location.filesystem()
+    if is_encrypted_parquet(fs, location.path):
+        return list(encrypted_schema(location, provider).names)
+    import pyarrow.parquet as pq
+
+    with fs.open_input_file(location.path) as handle:
+        return list(pq.ParquetFile(handle).schema_arrow.names)
+
+
+def decrypt_files(
+    source: Location,
+    target: Location,
+    provider: KeyProvider,
+    *,
+    subjects: SubjectColumns | None = None,
+    on_file: Callable[[CryptoFile], None] | None = None,
+) -> list[CryptoFile]:
+    """Decrypt every encrypted Parquet file and every ``.aisec`` envelope below ``source`` into ``target``."""
+    done = []
+    for info in list_files(source, "parquet"):
+        if not is_encrypted_parquet(info.location.filesystem(), info.location.path):
+            continue
+        out = _target(info.location, source, target)
+        result = decrypt_parquet_file(
+            info.location, out, provider, overwrite=True, transform=subjects.open if subjects else None
+        )
+        done.append(
+            CryptoFile(info.uri, out.uri, "parquet-modular", sha256_file(info.location), result.sha256)
+        )
+    for location in envelope_files(source):
+        out = _target(location, source, target)
+        if out.name.endswith(ENVELOPE_SUFFIX):
+            out = dataclasses.replace(out, path=out.path[: -len(ENVELOPE_SUFFIX)])
+        result_env = decrypt_file(location, out, provider, overwrite=True)
+        done.append(CryptoFile(location.uri, out.uri, "envelope", sha256_file(location), result_env.sha256))
+    if not done:
+        raise EncryptionError(f"{source.uri}: no encrypted Parquet or .aisec files to decrypt")
+    for item in done:
+        if on_file is not None:
+            on_file(item)
+    return done
+
+
+def rotate_files(location: Location, provider: KeyProvider) -> list[CryptoFile]:
+    """Re-wrap the data keys of every encrypted file under the current master key versions.
+
+    The data is not re-encrypted: Parquet files keep their bytes (only their key material changes), envelope
+    files keep their body (only the header changes).
+    """
+    done = []
+    for info in list_files(location, "parquet"):
+        if is_encrypted_parquet(info.location.filesystem(), info.location.path):
+            digest = sha256_file(info.location)
+            rotate_file_keys(info.location, provider)
+            done.append(CryptoFile(info.uri, info.uri, "parquet-modular", digest, sha256_file(info.location)))
+    for envelope in envelope_files(location):
+        digest = sha256_file(envelope)
+        result = rewrap_header(envelope, provider)
+        done.append(CryptoFile(envelope.uri, envelope.uri, "envelope", digest, result.sha256))
+    return done
+
+
+class DatasetReader:
+    """Reads a dataset's files as record batches, decrypting what is encrypted, transparently."""
+
+    def __init__(self, provider: KeyProvider | None, subjects: SubjectColumns | None = None) -> None:
+        self.provider = provider
+        self.subjects = subjects
+
+    def __call__(
+        self, info: FileInfo, fmt: str, columns: Sequence[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """The batches of one file."""
+        location = info.location
+        if (
+            fmt == "parquet"
+            and self.provider is not None
+            and is_encrypted_parquet(location.filesystem(), location.path)
+        ):
+            batches: Iterator[pa.RecordBatch] = read_encrypted_batches(
+                location, self.provider, columns=columns
+            )
+        else:
+            batches = read_file(info, fmt, columns=columns)
+        for batch in batches:
+            yield self.subjects.open(batch) if self.subjects is not None else batch
+
+    def shape(self, info: FileInfo, fmt: str) -> tuple[int, list[str]]:
+        """Rows and column names of one file."""
+        rows, names = 0, list[str]()
+        for batch in self(info, fmt):
+            rows += batch.num_rows
+            names = names or list(batch.schema.names)
+        return rows, names
+
+
+def describe(files: Sequence[CryptoFile]) -> dict[str, Any]:
+    """Audit fields: inputs and outputs with digests (no key material)."""
+    return {
+        "inputs": [{"uri": f.source, "sha256": f.source_sha256} for f in files],
+        "outputs": [{"uri": f.target, "sha256": f.target_sha256} for f in files],
+        "details": {"files": len(files), "methods": sorted({f.method for f in files})},
+    }
+
+
+def subject_columns(catalog: Catalog, dataset: Dataset, keyring: LocalKeyring) -> SubjectColumns | None:
+    """The per-subject sealing the catalog asks for on ``dataset`` (None when it asks for none)."""
+    from airflow_aisec.audit.entry import Pseudonymizer
+    from airflow_aisec.crypto.shredding import subject_column
+
+    wanted = list(dataset.encryption.per_subject_columns) if dataset.encryption else []
+    if not wanted:
+        return None
+    subject = subject_column(catalog, dataset)
+    if subject is None:
+        raise EncryptionError(
+            f"dataset {dataset.name}: per_subject_columns need a column naming each row's subject "
+            "(an identity column, or a reference to one)"
+        )
+    pseudonymize = Pseudonymizer(keyring.ensure(catalog.subjects.pseudonym_key, "symmetric").material)
+    return SubjectColumns(wanted, subject, SubjectSealer(keyring, pseudonymize))
+
+
+def reader_for(
+    catalog: Catalog, dataset: Dataset, keyring: LocalKeyring, **provider_options: Any
+) -> DatasetReader:
+    """A reader that decrypts ``dataset`` transparently when the catalog says it is encrypted."""
+    from airflow_aisec.crypto.factory import provider_for_key
+
+    if dataset.encryption is None:
+        return DatasetReader(None)
+    provider = provider_for_key(
+        catalog, dataset.encryption.key, keyring=str(keyring.path), **provider_options
+    )
+    return DatasetReader(provider, subject_columns(catalog, dataset, keyring))
+
+
+@dataclasses.dataclass
+class RekeyResult:
+    """A dataset re-keyed: the master key's new version, the files re-wrapped, the versions retired."""
+
+    key_name: str
+    version: int
+    files: list[CryptoFile]
+    retired: list[int]
+
+
+def rekey_dataset(
+    provider: KeyProvider,
+    key_name: str,
+    location: Location,
+    *,
+    rotate: bool = True,
+    retire_old: bool = False,
+    on_file: Callable[[CryptoFile], object] | None = None,
+) -> RekeyResult:
+    """Rotate ``key_name`` (unless ``rotate`` is False), re-wrap every encrypted file's data keys under the
+    new version, and with ``retire_old`` destroy the older versions once every file is re-wrapped.
+
+    Idempotent: a second run re-wraps under the same version and retires nothing new.
+    """
+    version = provider.rotate(key_name) if rotate else max(v["version"] for v in provider.versions(key_name))
+    files = []
+    for item in rotate_files(location, provider):
+        files.append(item)
+        if on_file is not None:
+            on_file(item)
+    retired = []
+    if retire_old:
+        for old in provider.versions(key_name):
+            if (
+                old["version"] < version
+                and old["state"] != "destroyed"
+                and provider.destroy(key_name, old["version"])
+            ):
+                retired.append(int(old["version"]))
+    return RekeyResult(key_name, version, files, retired)

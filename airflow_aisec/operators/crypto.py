@@ -1,0 +1,180 @@
+"""``EncryptDatasetOperator``, ``DecryptDatasetOperator`` and ``RotateDatasetKeysOperator``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_aisec import config
+from airflow_aisec.exceptions import EncryptionError
+from airflow_aisec.lineage import DatasetRef
+from airflow_aisec.operators.pii import _CatalogDatasetOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_aisec.catalog import Catalog, Dataset
+    from airflow_aisec.crypto.keyring import LocalKeyring
+    from airflow_aisec.crypto.providers import KeyProvider
+
+
+class _EncryptionOperator(_CatalogDatasetOperator):
+    """Shared: the dataset's key provider (local keyring or AWS KMS through ``aws_conn_id``)."""
+
+    def __init__(self, *, key: str | None = None, keyring: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.key = key
+        self.keyring = keyring
+
+    def _key_name(self, spec: Dataset) -> str:
+        if self.key:
+            return self.key
+        if spec.encryption is None:
+            raise EncryptionError(f"dataset {spec.name} has no encryption block in the catalog; pass key=")
+        return spec.encryption.key
+
+    def _keys(self, catalog: Catalog, spec: Dataset) -> tuple[KeyProvider, LocalKeyring]:
+        from airflow_aisec.crypto.factory import provider_for_key
+        from airflow_aisec.crypto.keyring import LocalKeyring
+
+        key_name = self._key_name(spec)
+        ring = LocalKeyring(config.get_setting("keyring", self.keyring))
+        key = catalog.keys.get(key_name)
+        factory = None
+        if key is not None and key.provider == "aws-kms":
+            from airflow_aisec.hooks.kms import KmsHook
+
+            factory = KmsHook(aws_conn_id=key.aws_conn_id or self.aws_conn_id or "aws_default").get_client
+        provider = provider_for_key(catalog, key_name, keyring=str(ring.path), kms_client_factory=factory)
+        return provider, ring
+
+    def _record_files(
+        self, context: Context, action: str, spec: Dataset, files: list[Any], **extra: Any
+    ) -> None:
+        from airflow_aisec.crypto.datasets import describe
+
+        fields = describe(files)
+        fields["details"].update(extra)
+        self.lineage.inputs = [DatasetRef(f.source, spec.name, f.source_sha256) for f in files]
+        self.lineage.outputs = [DatasetRef(f.target, spec.name, f.target_sha256) for f in files]
+        self.record(context, action, dataset=spec.name, **fields)
+
+
+class EncryptDatasetOperator(_EncryptionOperator):
+    """
+    Encrypt a catalog dataset as its ``encryption:`` block says: Parquet columns (and footer) with modular
+    encryption, other formats as streamed envelopes; ``per_subject_columns`` also sealed per subject.
+
+    :param dataset: Catalog dataset. (templated)
+    :param output_uri: Where to write; default: in place (each file replaced atomically). (templated)
+    :param input_uri: Where the data is, when not at the dataset's ``uri`` (e.g. a masked copy). (templated)
+    :param key: Master key (declared in the catalog's ``keys``); default: the dataset's encryption key.
+    :param columns: Parquet columns to encrypt; default: the dataset's encryption columns, else all.
+    :param keyring: Local keyring file; default ``[aisec] keyring``.
+    :param aws_conn_id: Airflow AWS connection for S3 data and ``aws-kms`` keys.
+    """
+
+    template_fields: Sequence[str] = ("dataset", "input_uri", "output_uri", "catalog", "variables")
+    ui_color = "#e0ecff"
+
+    def __init__(
+        self, *, output_uri: str | None = None, columns: Sequence[str] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.output_uri = output_uri
+        self.columns = columns
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Encrypt every file; return the files written (URIs only)."""
+        from airflow_aisec.crypto.datasets import encrypt_files, subject_columns
+
+        catalog, spec = self._catalog_dataset()
+        provider, ring = self._keys(catalog, spec)
+        key = self._key_name(spec)
+        source = self._location(self.input_uri or spec.uri)
+        target = self._location(self.output_uri) if self.output_uri else source
+        columns = self.columns or (spec.encryption.columns if spec.encryption else None)
+        files = encrypt_files(
+            source, target, spec.format, provider, key, columns=columns, context={"dataset": spec.name},
+            subjects=subject_columns(catalog, spec, ring) if not self.input_uri else None,
+        )  # fmt: skip
+        self._record_files(context, "dataset.encrypt", spec, files, key=key)
+        return {"files": [f.target for f in files]}
+
+
+class DecryptDatasetOperator(_EncryptionOperator):
+    """
+    Decrypt a catalog dataset's encrypted Parquet files and envelopes into ``output_uri``; the plaintext
+    appears only once every file verified.
+
+    :param dataset: Catalog dataset. (templated)
+    :param output_uri: Where to write the plaintext. (templated)
+    """
+
+    template_fields: Sequence[str] = ("dataset", "input_uri", "output_uri", "catalog", "variables")
+    ui_color = "#e0ecff"
+
+    def __init__(self, *, output_uri: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.output_uri = output_uri
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Decrypt every encrypted file; return the files written."""
+        from airflow_aisec.crypto.datasets import decrypt_files, subject_columns
+
+        catalog, spec = self._catalog_dataset()
+        provider, ring = self._keys(catalog, spec)
+        source = self._location(self.input_uri or spec.uri)
+        files = decrypt_files(
+            source, self._location(self.output_uri), provider, subjects=subject_columns(catalog, spec, ring)
+        )
+        self._record_files(context, "dataset.decrypt", spec, files)
+        return {"files": [f.target for f in files]}
+
+
+class RotateDatasetKeysOperator(_EncryptionOperator):
+    """
+    Rotate a dataset's master key and re-wrap the data keys of every file under the new version (the data is
+    not rewritten); with ``retire_old_versions`` destroy the older versions once every file is re-wrapped.
+    Every file and the rotation itself are recorded in the audit log.
+
+    :param dataset: Catalog dataset. (templated)
+    :param retire_old_versions: Destroy older master key versions afterwards (local keyring).
+    """
+
+    template_fields: Sequence[str] = ("dataset", "input_uri", "catalog", "variables")
+    ui_color = "#e0ecff"
+
+    def __init__(self, *, retire_old_versions: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.retire_old_versions = retire_old_versions
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Rotate and re-wrap; return the new version and the files re-wrapped."""
+        from airflow_aisec.crypto.datasets import rekey_dataset
+
+        catalog, spec = self._catalog_dataset()
+        provider, _ = self._keys(catalog, spec)
+        key = self._key_name(spec)
+        with self.audited(context):
+            result = rekey_dataset(
+                provider,
+                key,
+                self._location(self.input_uri or spec.uri),
+                retire_old=self.retire_old_versions,
+                on_file=lambda f: self.record(
+                    context, "key.rotate", step=f.source, dataset=spec.name,
+                    inputs=[{"uri": f.source, "sha256": f.source_sha256}],
+                    outputs=[{"uri": f.target, "sha256": f.target_sha256}],
+                    details={"key": key, "method": f.method},
+                ),
+            )  # fmt: skip
+            self.record(
+                context, "key.rotate", step="summary", dataset=spec.name,
+                details={"key": key, "version": result.version, "retired": result.retired},
+            )  # fmt: skip
+        return {
+            "version": result.version,
+            "files": [f.target for f in result.files],
+            "retired": result.retired,
+        }
