@@ -43,6 +43,21 @@ def _provider(loaded: Any, key_name: str, keyring: Any) -> Any:
     return LocalKeyProvider(keyring)
 
 
+def _format(source: Any, fmt: str | None) -> str:
+    """A dataset format, or ``file`` for anything else (model weights, archives: encrypted as bytes)."""
+    from airflow_aisec.crypto.datasets import RAW
+    from airflow_aisec.exceptions import DatasetIOError
+    from airflow_aisec.io import FORMATS
+    from airflow_aisec.pii.pipeline import guess_format
+
+    if fmt is not None:
+        return fmt if fmt in FORMATS else RAW
+    try:
+        return guess_format(source)
+    except DatasetIOError:
+        return RAW
+
+
 def _record(ctx: typer.Context, action: str, dataset: str | None, files: list[Any], key: str | None) -> int:
     from airflow_aisec.audit import AuditLog
     from airflow_aisec.crypto.datasets import describe
@@ -76,7 +91,6 @@ def encrypt(
     """Encrypt Parquet columns (modular encryption) or any other file (streamed AES-256-GCM envelope)."""
     from airflow_aisec.crypto.datasets import encrypt_files, subject_columns
     from airflow_aisec.io import Location
-    from airflow_aisec.pii.pipeline import guess_format
 
     loaded, spec, keyring = _setup(ctx, catalog, dataset, var)
     key_name = key or (spec.encryption.key if spec is not None and spec.encryption else None)
@@ -86,7 +100,7 @@ def encrypt(
     if wanted is None and spec is not None and spec.encryption:
         wanted = list(spec.encryption.columns)
     source, target = Location.parse(input_uri), Location.parse(output_uri)
-    fmt = guess_format(source, fmt or (spec.format if spec else None))
+    fmt = _format(source, fmt or (spec.format if spec else None))
     subjects = subject_columns(loaded, spec, keyring) if spec is not None else None
     files = encrypt_files(
         source, target, fmt, _provider(loaded, key_name, keyring), key_name,

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from airflow_aisec.crypto.providers import KeyProvider
 
 ENVELOPE_SUFFIX = ".aisec"
+RAW = "file"  # any file at all (model weights, archives): envelope-encrypted as bytes
 BatchTransform = Callable[[pa.RecordBatch], pa.RecordBatch]
 
 
@@ -76,23 +77,43 @@ def is_envelope(location: Location) -> bool:
         return False
 
 
-def envelope_files(location: Location) -> list[Location]:
-    """The ``*.aisec`` files below ``location`` (or ``location`` itself), sorted."""
-    if location.name.endswith(ENVELOPE_SUFFIX):
-        return [location]
+def _visible_paths(location: Location, keep: Callable[[str], bool]) -> list[str]:
+    """Sorted paths of the visible files below ``location`` whose name passes ``keep``."""
     fs = location.filesystem()
     try:
         infos = fs.get_file_info(pafs.FileSelector(location.path, recursive=True, allow_not_found=True))
     except (OSError, pa.ArrowException) as e:
         raise DatasetIOError(f"cannot list {location.uri}: {e.__class__.__name__}") from None
-    found = [
-        dataclasses.replace(location, path=info.path)
+    return sorted(
+        info.path
         for info in infos
         if info.type == pafs.FileType.File
-        and info.base_name.endswith(ENVELOPE_SUFFIX)
         and not info.base_name.startswith((".", "_"))
-    ]
-    return sorted(found, key=lambda loc: loc.path)
+        and keep(info.base_name)
+    )
+
+
+def envelope_files(location: Location) -> list[Location]:
+    """The ``*.aisec`` files below ``location`` (or ``location`` itself), sorted."""
+    if location.name.endswith(ENVELOPE_SUFFIX):
+        return [location]
+    paths = _visible_paths(location, lambda name: name.endswith(ENVELOPE_SUFFIX))
+    return [dataclasses.replace(location, path=path) for path in paths]
+
+
+def raw_files(location: Location) -> list[FileInfo]:
+    """Every visible file below ``location`` (or ``location`` itself), whatever its format."""
+    from airflow_aisec.io import stat_file
+
+    single = stat_file(location)
+    if single is not None:
+        return [single]
+    found = []
+    for path in _visible_paths(location, lambda name: not name.endswith(ENVELOPE_SUFFIX)):
+        info = stat_file(dataclasses.replace(location, path=path))
+        if info is not None:
+            found.append(info)
+    return found
 
 
 def _target(info_location: Location, source: Location, target: Location, suffix: str = "") -> Location:
@@ -122,7 +143,7 @@ def encrypt_files(
     Parquet: ``columns`` (default: every column) and the footer under ``key_name``. Other formats: the whole
     file as an envelope ``<name>.aisec`` bound to ``context``.
     """
-    files = list_files(source, fmt)
+    files = raw_files(source) if fmt == RAW else list_files(source, fmt)
     if not files:
         raise DatasetIOError(f"{source.uri}: no {fmt} files to encrypt")
     if isinstance(provider, LocalKeyProvider):

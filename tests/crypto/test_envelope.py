@@ -188,6 +188,28 @@ def test_round_trip_random_sizes(provider: LocalKeyProvider, data: bytes, chunk_
     assert decrypt_bytes(blob, provider) == data
 
 
+class Trickle:
+    """A stream without ``readinto`` that returns 1 to 7 bytes per read, like a slow pipe or socket."""
+
+    def __init__(self, data: bytes) -> None:
+        self.raw = io.BytesIO(data)
+        self.reads = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        self.reads += 1
+        return self.raw.read(min(size, 1 + self.reads % 7))
+
+
+def test_short_reads_and_streams_without_readinto(provider: LocalKeyProvider) -> None:
+    data = os.urandom(5 * SMALL + 11)
+    out = io.BytesIO()
+    header = encrypt_stream(Trickle(data), out, provider, KEY, CONTEXT, SMALL)
+    assert len(out.getvalue()) == header.ciphertext_size(len(data))
+    back = io.BytesIO()
+    decrypt_stream(Trickle(out.getvalue()), back, provider)
+    assert back.getvalue() == data
+
+
 def test_header_describes_the_file_and_hides_the_plaintext(provider: LocalKeyProvider) -> None:
     data = sample_text(1000)
     blob, written = encrypt_bytes(data, provider)
