@@ -58,6 +58,13 @@ def _format(source: Any, fmt: str | None) -> str:
         return RAW
 
 
+def _summary(files: list[Any]) -> None:
+    methods = ", ".join(sorted({f.method for f in files}))
+    console.print(
+        f"{len(files)} files ({methods}), e.g. {files[0].source} -> {files[0].target}", highlight=False
+    )
+
+
 def _record(ctx: typer.Context, action: str, dataset: str | None, files: list[Any], key: str | None) -> int:
     from airflow_aisec.audit import AuditLog
     from airflow_aisec.crypto.datasets import describe
@@ -110,8 +117,7 @@ def encrypt(
     if as_json:
         print_json({"files": [f.__dict__ for f in files], "audit_entry": index})
         return
-    for f in files:
-        console.print(f"{f.method}: {f.source} -> {f.target}", highlight=False, soft_wrap=True)
+    _summary(files)
 
 
 def decrypt(
@@ -141,8 +147,7 @@ def decrypt(
     if as_json:
         print_json({"files": [f.__dict__ for f in files], "audit_entry": index})
         return
-    for f in files:
-        console.print(f"{f.method}: {f.source} -> {f.target}", highlight=False, soft_wrap=True)
+    _summary(files)
 
 
 def rekey(
