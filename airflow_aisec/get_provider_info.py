@@ -31,6 +31,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_aisec.operators.catalog",
                     "airflow_aisec.operators.audit",
                     "airflow_aisec.operators.pii",
+                    "airflow_aisec.operators.crypto",
                 ],
             },
         ],
