@@ -7,10 +7,15 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from airflow_aisec.io.storage import S3Options
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
@@ -44,6 +49,72 @@ os.environ["AIRFLOW__OPENLINEAGE__TRANSPORT"] = (
 )
 for _key in [k for k in os.environ if k.startswith("AISEC_VAR_")]:
     os.environ.pop(_key)
+
+
+# Dummy AWS credentials: moto accepts any; the secret is distinctive so tests can prove it never leaks.
+AWS_ACCESS_KEY = "AKIAAISECTESTACCESS0"
+AWS_SECRET_KEY = "aisec-test-secret-DO-NOT-PRINT-6f1c2b"
+_AWS_UNSET = (
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_KMS",
+    "AWS_REGION",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """boto3 and pyarrow never find real credentials nor reach AWS or an instance metadata service."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET_KEY)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    for name in _AWS_UNSET:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def aws_keys() -> tuple[str, str]:
+    """The dummy (access key, secret key) every test uses; the secret must never appear in any output."""
+    return AWS_ACCESS_KEY, AWS_SECRET_KEY
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """Real AWS APIs over HTTP (moto's server: S3, KMS) on 127.0.0.1, shared by the run."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_options(moto_endpoint: str) -> S3Options:
+    """Options that reach the moto server with the dummy keys."""
+    from airflow_aisec.io.storage import S3Options
+
+    return S3Options(
+        access_key=AWS_ACCESS_KEY, secret_key=AWS_SECRET_KEY, region="us-east-1", endpoint_url=moto_endpoint
+    )
+
+
+@pytest.fixture
+def bucket(s3_options: S3Options) -> str:
+    """A fresh, empty bucket (DNS-style name) for one test."""
+    from airflow_aisec.io.storage import s3_client
+
+    name = f"aisec-test-{uuid.uuid4().hex[:16]}"
+    s3_client(s3_options).create_bucket(Bucket=name)
+    return name
 
 
 @pytest.fixture(scope="session")

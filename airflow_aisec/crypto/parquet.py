@@ -66,7 +66,7 @@ from airflow_aisec.io.atomic import (
     _publish_s3,
     atomic_write,
 )
-from airflow_aisec.io.formats import DEFAULT_BATCH_SIZE, BatchWriter, display_path, read_batches
+from airflow_aisec.io.formats import DEFAULT_BATCH_SIZE, ParquetBatchWriter, display_path, read_batches
 from airflow_aisec.io.storage import Location
 
 log = logging.getLogger(__name__)
@@ -454,35 +454,6 @@ def encrypted_schema(location: Location, provider: KeyProvider) -> pa.Schema:
 # --- writing ----------------------------------------------------------------------------------------------
 
 
-class _EncryptedParquetWriter(BatchWriter):
-    """Encrypted Parquet with row groups of about ``row_group_rows`` rows (small batches are buffered)."""
-
-    fmt = "parquet"
-
-    def __init__(self, stream: pa.NativeFile, schema: pa.Schema, label: str, props: Any, row_group_rows: int):
-        super().__init__(stream, schema, label)
-        self._row_group_rows = row_group_rows
-        self._writer = pq.ParquetWriter(stream, schema, encryption_properties=props)
-        self._pending: list[pa.RecordBatch] = []
-        self._pending_rows = 0
-
-    def _write(self, batch: pa.RecordBatch) -> None:
-        self._pending.append(batch)
-        self._pending_rows += batch.num_rows
-        if self._pending_rows >= self._row_group_rows:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._pending:
-            table = pa.Table.from_batches(self._pending, schema=self.schema)
-            self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
-            self._pending, self._pending_rows = [], 0
-
-    def _finish(self) -> None:
-        self._flush()
-        self._writer.close()
-
-
 class EncryptedWriter(AtomicWriter):
     """The writer yielded by ``atomic_write_encrypted``; ``result`` is an ``EncryptedWriteResult``."""
 
@@ -520,12 +491,14 @@ class _Staging:
 
 def _open_encrypted_writer(
     staging: _Staging, schema: pa.Schema, props: Any, kms: _ProviderKms, row_group_rows: int
-) -> _EncryptedParquetWriter:
+) -> ParquetBatchWriter:
     where = staging.target.uri
     stream = pafs.LocalFileSystem().open_output_stream(staging.path)
     try:
         with _crypto_errors(kms, f"cannot encrypt {where}"):
-            return _EncryptedParquetWriter(stream, schema, where, props, row_group_rows)
+            return ParquetBatchWriter(
+                stream, schema, where, row_group_rows=row_group_rows, encryption_properties=props
+            )
     except BaseException:
         stream.close()
         raise

@@ -317,26 +317,36 @@ class _WriteErrors:
             raise DatasetIOError(f"cannot write {self.label}: {_short(exc)}") from exc
 
 
-class _ParquetWriter(BatchWriter):
-    """Buffers small batches into row groups of about ``ROW_GROUP_ROWS`` rows.
+class ParquetBatchWriter(BatchWriter):
+    """Buffers small batches into row groups of about ``row_group_rows`` rows.
 
     Readers skip whole row groups by their statistics, and a row group per small batch would make files
-    larger and slower to read; the buffer bounds memory to one row group.
+    larger and slower to read; the buffer bounds memory to one row group. ``parquet_options`` go to
+    ``pyarrow.parquet.ParquetWriter`` (e.g. ``encryption_properties``).
     """
 
     fmt = "parquet"
     ROW_GROUP_ROWS = 131_072
 
-    def __init__(self, stream: pa.NativeFile, schema: pa.Schema, label: str) -> None:
+    def __init__(
+        self,
+        stream: pa.NativeFile,
+        schema: pa.Schema,
+        label: str,
+        *,
+        row_group_rows: int = ROW_GROUP_ROWS,
+        **parquet_options: Any,
+    ) -> None:
         super().__init__(stream, schema, label)
-        self._writer = pq.ParquetWriter(stream, schema)
+        self._row_group_rows = row_group_rows
+        self._writer = pq.ParquetWriter(stream, schema, **parquet_options)
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
 
     def _write(self, batch: pa.RecordBatch) -> None:
         self._pending.append(batch)
         self._pending_rows += batch.num_rows
-        if self._pending_rows >= self.ROW_GROUP_ROWS:
+        if self._pending_rows >= self._row_group_rows:
             self._flush()
 
     def _flush(self) -> None:
@@ -412,7 +422,11 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write a {type(value).__name__} value as JSON")
 
 
-_WRITERS: dict[str, type[BatchWriter]] = {"parquet": _ParquetWriter, "csv": _CsvWriter, "jsonl": _JsonlWriter}
+_WRITERS: dict[str, type[BatchWriter]] = {
+    "parquet": ParquetBatchWriter,
+    "csv": _CsvWriter,
+    "jsonl": _JsonlWriter,
+}
 
 
 def open_writer(

@@ -9,7 +9,6 @@ import hashlib
 import io
 import os
 import tracemalloc
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -46,8 +45,6 @@ CONTEXT = {"dataset": "orders", "purpose": "backup"}
 SMALL = 64  # chunk size of most tests: many chunks from a few hundred bytes
 MARKER = b"PLAINTEXT-MARKER-4f9a"
 # Dummy credentials: moto accepts any; the secret is distinctive so a leak would be easy to spot.
-ACCESS_KEY = "AKIAAISECTESTACCESS0"
-SECRET_KEY = "aisec-test-secret-DO-NOT-PRINT-6f1c2b"
 
 
 # --- fixtures and helpers ---------------------------------------------------------------------------------
@@ -666,47 +663,6 @@ def test_memory_stays_constant_for_a_64_mib_stream(provider: LocalKeyProvider, t
 
 
 # --- S3 (moto's real HTTP server on loopback) ----------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """boto3 must never find real credentials nor reach AWS or an instance metadata service."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """A real HTTP S3 API (moto) on 127.0.0.1 for this module; each test uses its own bucket."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def s3_options(moto_endpoint: str) -> S3Options:
-    return S3Options(
-        access_key=ACCESS_KEY, secret_key=SECRET_KEY, region="us-east-1", endpoint_url=moto_endpoint
-    )
-
-
-@pytest.fixture
-def bucket(s3_options: S3Options) -> str:
-    name = f"aisec-test-envelope-{uuid.uuid4().hex[:12]}"
-    s3_client(s3_options).create_bucket(Bucket=name)
-    return name
 
 
 def s3_head(options: S3Options, location: Location) -> Mapping[str, Any]:

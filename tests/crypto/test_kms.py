@@ -28,43 +28,10 @@ from airflow_aisec.crypto.kms import AwsKmsProvider, client_config
 from airflow_aisec.crypto.providers import LocalKeyProvider
 from airflow_aisec.exceptions import KeyringError
 
-ACCESS_KEY = "AKIAAISECKMSTEST0000"
-SECRET_KEY = "aisec-kms-test-secret-DO-NOT-PRINT-91c3"
+ACCESS_KEY = "AKIAAISECTESTACCESS0"  # the dummy keys tests/conftest.py sets for every test
+SECRET_KEY = "aisec-test-secret-DO-NOT-PRINT-6f1c2b"
 MAX_ATTEMPTS = 3
 CONTEXT = {"dataset": "customers", "column": "email"}
-
-
-@pytest.fixture(autouse=True)
-def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Dummy credentials, a fixed region, and no way to find real credentials or reach AWS."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    for name in (
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_KMS",
-        "AWS_REGION",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """A real HTTP KMS API (moto) on 127.0.0.1; tests use their own key names."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 class FaultProxy:

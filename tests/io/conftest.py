@@ -3,67 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from airflow_aisec.io.storage import Location, S3Options, s3_client
-
-# Dummy credentials: moto accepts any; the secret is distinctive so tests can prove it never leaks.
-ACCESS_KEY = "AKIAAISECTESTACCESS0"
-SECRET_KEY = "aisec-test-secret-DO-NOT-PRINT-6f1c2b"
-
-
-@pytest.fixture(autouse=True)
-def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Make sure boto3 and pyarrow never find real credentials nor reach AWS or a metadata service."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def aws_keys() -> tuple[str, str]:
-    """The dummy (access key, secret key) every test uses; the secret must never appear in any output."""
-    return ACCESS_KEY, SECRET_KEY
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A real HTTP S3 API (moto) on 127.0.0.1, shared by the run; each test uses its own bucket."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def s3_options(moto_endpoint: str) -> S3Options:
-    """Options that reach the moto server with the dummy keys."""
-    return S3Options(
-        access_key=ACCESS_KEY, secret_key=SECRET_KEY, region="us-east-1", endpoint_url=moto_endpoint
-    )
-
-
-@pytest.fixture
-def bucket(s3_options: S3Options) -> str:
-    """A fresh, empty bucket (DNS-style name) for one test."""
-    name = f"aisec-test-lake-{uuid.uuid4().hex[:12]}"
-    s3_client(s3_options).create_bucket(Bucket=name)
-    return name
+from airflow_aisec.io.storage import Location, S3Options
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.integration)])
