@@ -51,13 +51,10 @@ import itertools
 import json
 import os
 import secrets
-import stat
 import struct
-import tempfile
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -67,13 +64,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from airflow_aisec.crypto.providers import DATA_KEY_BYTES, KeyProvider, context_bytes
 from airflow_aisec.exceptions import (
     AisecError,
-    ConcurrentModificationError,
     DatasetIOError,
     EncryptionError,
     VerificationError,
 )
 
 if TYPE_CHECKING:
+    from airflow_aisec.io.atomic import _Plan
     from airflow_aisec.io.storage import Location
 
 # airflow_aisec.io (and with it pyarrow, ~100 MB resident) is imported only by the file-level functions, so
@@ -89,7 +86,6 @@ HEADER_TAG_SIZE: Final = 32
 SALT_SIZE: Final = 16
 NONCE_PREFIX_SIZE: Final = 7
 MAX_CHUNKS: Final = 1 << 32  # the chunk index is a uint32 in the nonce
-CONTENT_TYPE: Final = "application/octet-stream"
 _PREFIX = struct.Struct(">BI")  # format version, metadata length
 _COUNTER = struct.Struct(">IB")  # chunk index, final flag
 _IMMUTABLE = struct.Struct(">BI")  # format version, chunk size: in the chunks' associated data
@@ -105,6 +101,7 @@ _META_FIELDS: dict[str, type] = {
     "wrapped_key": str,
 }
 _COPY = 1 << 20
+_BYTES = "bytes"  # the "format" of arbitrary files to io.atomic: application/octet-stream, no extension
 _EMPTY = memoryview(b"")
 
 ProviderResolver = Callable[[str], KeyProvider]
@@ -283,7 +280,9 @@ def encrypt_file(
     ``multipart_threshold`` bytes go up in parts of ``part_size`` (defaults: those of ``atomic_write``).
     On any failure the target is untouched.
     """
-    plan = _Plan.create(target, expected_etag, overwrite, sse_kms_key_id, multipart_threshold, part_size)
+    from airflow_aisec.io.atomic import _check_target, _check_version
+
+    plan = _plan(target, expected_etag, overwrite, sse_kms_key_id, multipart_threshold, part_size)
     _check_target(target)
     _check_version(plan)
     with _staging(target) as staging:
@@ -296,7 +295,7 @@ def encrypt_file(
                 f"the encrypted copy of {source.uri} does not decrypt to the source; "
                 f"{target.uri} is untouched"
             )
-        etag = _publish(staging, plan, written, new_file_mode=None)
+        etag = _publish(staging, plan, written)
     return EnvelopeResult(target.uri, written.count, written.hexdigest(), plain.count, header, etag)
 
 
@@ -319,14 +318,17 @@ def decrypt_file(
     local file is created owner-only (0600); a replaced one keeps its permissions. ``context``,
     ``overwrite``, ``expected_etag`` and the S3 options are as in ``decrypt_stream`` and ``encrypt_file``.
     """
-    plan = _Plan.create(target, expected_etag, overwrite, sse_kms_key_id, multipart_threshold, part_size)
+    from airflow_aisec.io.atomic import _check_target, _check_version
+
+    # A new local file is owner-only: it holds plaintext.
+    plan = _plan(target, expected_etag, overwrite, sse_kms_key_id, multipart_threshold, part_size, 0o600)
     _check_target(target)
     _check_version(plan)
     with _staging(target) as staging:
         with _open_source(source) as opened, _open_staged(staging) as out:
             written = _HashingWriter(out)
             header = decrypt_stream(opened.stream, written, provider, context=context, name=source.uri)
-        etag = _publish(staging, plan, written, new_file_mode=0o600)
+        etag = _publish(staging, plan, written)
     return EnvelopeResult(target.uri, written.count, written.hexdigest(), written.count, header, etag)
 
 
@@ -347,6 +349,8 @@ def rewrap_header(
     not changed since it was read (else ``ConcurrentModificationError``). After a rewrap the old master key
     version can be destroyed. On S3 the object keeps its SSE-KMS key unless ``sse_kms_key_id`` is given.
     """
+    from airflow_aisec.io.atomic import _check_target
+
     _check_target(location)
     label = location.uri
     with _staging(location) as staging:
@@ -358,7 +362,7 @@ def rewrap_header(
             out.write(encoded)
             _copy(opened.stream, out)
         written, check = _verify_envelope(staging, provider, f"the re-wrapped copy of {label}")
-        plan = _Plan.create(
+        plan = _plan(
             location,
             opened.etag,
             True,
@@ -366,7 +370,7 @@ def rewrap_header(
             multipart_threshold,
             part_size,
         )
-        etag = _publish(staging, plan, written, new_file_mode=None)
+        etag = _publish(staging, plan, written)
     return EnvelopeResult(
         label, written.count, written.hexdigest(), check.count, replace(new, size=len(encoded)), etag
     )
@@ -667,6 +671,9 @@ class _HashingReader:
         self.count += count
         return count
 
+    def digest(self) -> bytes:
+        return self._digest.digest()
+
     def hexdigest(self) -> str:
         return self._digest.hexdigest()
 
@@ -686,6 +693,9 @@ class _HashingWriter:
         self.count += len(data)
         return len(data)
 
+    def digest(self) -> bytes:
+        return self._digest.digest()
+
     def hexdigest(self) -> str:
         return self._digest.hexdigest()
 
@@ -704,33 +714,21 @@ def _verify_envelope(
 # --- sources, staging and publishing ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """Where and on which condition a staged file is published."""
+def _plan(
+    target: Location,
+    expected_etag: str | None,
+    overwrite: bool,
+    sse_kms_key_id: str | None,
+    multipart_threshold: int | None,
+    part_size: int | None,
+    new_file_mode: int | None = None,
+) -> _Plan:
+    """Where and on which condition a staged file is published; S3 multipart defaults: ``atomic_write``'s."""
+    from airflow_aisec.io.atomic import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, _Plan
 
-    target: Location
-    expected_etag: str | None
-    overwrite: bool
-    sse_kms_key_id: str | None
-    multipart_threshold: int
-    part_size: int
-
-    @classmethod
-    def create(
-        cls,
-        target: Location,
-        expected_etag: str | None,
-        overwrite: bool,
-        sse_kms_key_id: str | None,
-        multipart_threshold: int | None,
-        part_size: int | None,
-    ) -> _Plan:
-        """A plan; S3 multipart settings default to those of ``atomic_write``."""
-        from airflow_aisec.io.atomic import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE
-
-        threshold = DEFAULT_MULTIPART_THRESHOLD if multipart_threshold is None else multipart_threshold
-        size = DEFAULT_PART_SIZE if part_size is None else part_size
-        return cls(target, expected_etag, overwrite, sse_kms_key_id, threshold, size)
+    threshold = DEFAULT_MULTIPART_THRESHOLD if multipart_threshold is None else multipart_threshold
+    size = DEFAULT_PART_SIZE if part_size is None else part_size
+    return _Plan(target, _BYTES, expected_etag, overwrite, threshold, size, sse_kms_key_id, new_file_mode)
 
 
 @dataclass(frozen=True)
@@ -789,6 +787,7 @@ def _open_source(location: Location) -> Iterator[_Source]:
 def _open_s3_source(location: Location) -> Iterator[_Source]:
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from airflow_aisec.io.atomic import _check_target
     from airflow_aisec.io.storage import s3_error
 
     _check_target(location)
@@ -809,45 +808,12 @@ def _open_s3_source(location: Location) -> Iterator[_Source]:
         body.close()
 
 
-def _check_target(target: Location) -> None:
-    if target.is_s3 and not target.key:
-        raise DatasetIOError(f"{target.uri} names a bucket, not a file")
-    if not target.is_s3 and os.path.isdir(target.path):
-        raise DatasetIOError(f"{target.uri} is a directory, not a file")
-
-
-def _check_version(plan: _Plan) -> None:
-    from airflow_aisec.io.storage import current_etag, same_etag
-
-    if plan.overwrite and plan.expected_etag is None:
-        return
-    current = current_etag(plan.target)
-    if plan.expected_etag is None:
-        if current is not None:
-            raise ConcurrentModificationError(f"{plan.target.uri} already exists; it was not replaced")
-    elif not same_etag(current, plan.expected_etag):
-        raise ConcurrentModificationError(f"{plan.target.uri} changed since it was read; it was not replaced")
-
-
 @contextlib.contextmanager
 def _staging(target: Location) -> Iterator[str]:
     """An empty owner-only file for the new version, removed on exit unless it was renamed into place."""
-    from airflow_aisec.io.atomic import TEMP_MARKER
+    from airflow_aisec.io.atomic import _create_staging
 
-    if target.is_s3:
-        fd, path = tempfile.mkstemp(prefix=".aisec-spool-")  # mode 0600
-        os.close(fd)
-    else:
-        directory = os.path.dirname(target.path)
-        # Same directory as the target, so the final rename never crosses filesystems.
-        path = os.path.join(directory, f".{target.name}{TEMP_MARKER}{uuid.uuid4().hex}")
-        try:
-            os.makedirs(directory, exist_ok=True)
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except OSError as exc:
-            raise DatasetIOError(
-                f"cannot create a temporary file beside {target.uri}: {exc.strerror}"
-            ) from exc
+    path = _create_staging(target, _BYTES)
     try:
         yield path
     finally:
@@ -861,174 +827,10 @@ def _open_staged(path: str) -> io.BufferedWriter:
     return open(path, "wb", opener=lambda name, flags: os.open(name, flags | os.O_NOFOLLOW))
 
 
-def _publish(
-    staging: str, plan: _Plan, written: _HashingReader | _HashingWriter, new_file_mode: int | None
-) -> str | None:
+def _publish(staging: str, plan: _Plan, written: _HashingReader | _HashingWriter) -> str | None:
     """Move the verified staging file to the target (rename or upload); return the new version token."""
+    from airflow_aisec.io.atomic import _publish_local, _publish_s3
+
     if plan.target.is_s3:
-        return _publish_s3(staging, plan, bytes.fromhex(written.hexdigest()), written.count)
-    return _publish_local(staging, plan, new_file_mode)
-
-
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _publish_local(staging: str, plan: _Plan, new_file_mode: int | None) -> str | None:
-    from airflow_aisec.io.storage import local_etag
-
-    target = plan.target
-    try:
-        # The data must be on disk before the rename is, or a crash could leave an empty file under the name.
-        _fsync_path(staging)
-        os.chmod(staging, _file_mode(target.path, new_file_mode))
-        _check_version(plan)
-        if plan.expected_etag is None and not plan.overwrite:
-            _link_new(staging, target)
-        else:
-            os.replace(staging, target.path)
-        _fsync_path(os.path.dirname(target.path))
-    except DatasetIOError:
-        raise
-    except OSError as exc:
-        raise DatasetIOError(f"cannot replace {target.uri}: {exc.strerror}") from exc
-    return local_etag(target.path)
-
-
-def _file_mode(target: str, new_file_mode: int | None) -> int:
-    """The mode of the file being replaced; for a new file ``new_file_mode``, else what the umask allows."""
-    try:
-        return stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        return new_file_mode if new_file_mode is not None else 0o666 & ~_current_umask()
-
-
-def _current_umask() -> int:
-    # Read, not set-and-restore: os.umask() would briefly change it for every thread of the process.
-    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    return 0o022
-
-
-def _link_new(staging: str, target: Location) -> None:
-    """Create ``target`` from ``staging`` only if it does not exist (a hard link never overwrites)."""
-    try:
-        os.link(staging, target.path)
-    except FileExistsError:
-        raise ConcurrentModificationError(f"{target.uri} already exists; it was not replaced") from None
-    except OSError:
-        # Filesystems without hard links: the check in _check_version is the best available.
-        os.replace(staging, target.path)
-
-
-def _s3_conditions(plan: _Plan) -> dict[str, str]:
-    if plan.expected_etag is not None:
-        return {"IfMatch": plan.expected_etag}
-    return {} if plan.overwrite else {"IfNoneMatch": "*"}
-
-
-def _s3_encryption(plan: _Plan) -> dict[str, str]:
-    if plan.sse_kms_key_id is None:
-        return {}
-    return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": plan.sse_kms_key_id}
-
-
-def _publish_s3(staging: str, plan: _Plan, digest: bytes, size: int) -> str:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from airflow_aisec.io.storage import s3_error
-
-    target = plan.target
-    conditions = _s3_conditions(plan)
-    # S3 enforces the conditions itself; this check also covers S3-compatible stores that ignore them.
-    _check_version(plan)
-    try:
-        if size > plan.multipart_threshold:
-            return _upload_multipart(staging, plan, size, conditions)
-        return _upload_single(staging, plan, digest, size, conditions)
-    except ClientError as exc:
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if status == 404 and "IfMatch" in conditions:
-            raise ConcurrentModificationError(f"{target.uri} was deleted since it was read") from exc
-        raise s3_error(exc, target.uri, "replaced") from exc
-    except BotoCoreError as exc:
-        raise s3_error(exc, target.uri, "replaced") from exc
-
-
-def _upload_single(staging: str, plan: _Plan, digest: bytes, size: int, conditions: dict[str, str]) -> str:
-    target = plan.target
-    with open(staging, "rb") as body:
-        response = target.s3_client().put_object(
-            Bucket=target.bucket,
-            Key=target.key,
-            Body=body,
-            ContentLength=size,
-            ContentType=CONTENT_TYPE,
-            ChecksumAlgorithm="SHA256",
-            # S3 recomputes it and rejects the upload if the bytes changed on the way.
-            ChecksumSHA256=base64.b64encode(digest).decode("ascii"),
-            **_s3_encryption(plan),
-            **conditions,
-        )
-    return str(response["ETag"])
-
-
-def _upload_multipart(staging: str, plan: _Plan, size: int, conditions: dict[str, str]) -> str:
-    from airflow_aisec.io.atomic import MIN_PART_SIZE
-
-    target = plan.target
-    client = target.s3_client()
-    part_size = max(plan.part_size, MIN_PART_SIZE, -(-size // 10_000))  # S3: at most 10 000 parts
-    upload = client.create_multipart_upload(
-        Bucket=target.bucket,
-        Key=target.key,
-        ContentType=CONTENT_TYPE,
-        ChecksumAlgorithm="SHA256",
-        **_s3_encryption(plan),
-    )
-    upload_id = upload["UploadId"]
-    try:
-        parts = _upload_parts(client, target, upload_id, staging, part_size)
-        # Nothing is visible until this call, which applies the same conditions as a single PUT.
-        response = client.complete_multipart_upload(
-            Bucket=target.bucket,
-            Key=target.key,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": parts},
-            MpuObjectSize=size,
-            **conditions,
-        )
-    except BaseException:
-        with contextlib.suppress(Exception):
-            client.abort_multipart_upload(Bucket=target.bucket, Key=target.key, UploadId=upload_id)
-        raise
-    return str(response["ETag"])
-
-
-def _upload_parts(
-    client: Any, target: Location, upload_id: str, staging: str, part_size: int
-) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = []
-    with open(staging, "rb") as handle:
-        for number in itertools.count(1):
-            chunk = handle.read(part_size)
-            if not chunk:
-                break
-            checksum = base64.b64encode(hashlib.sha256(chunk).digest()).decode("ascii")
-            response = client.upload_part(
-                Bucket=target.bucket,
-                Key=target.key,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=chunk,
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=checksum,
-            )
-            parts.append({"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": checksum})
-    return parts
+        return _publish_s3(staging, plan, written, written.count)
+    return _publish_local(staging, plan)

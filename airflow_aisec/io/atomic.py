@@ -38,6 +38,7 @@ _CONTENT_TYPES = {
     "csv": "text/csv",
     "jsonl": "application/jsonl",
 }
+_BYTES_CONTENT_TYPE = "application/octet-stream"  # any other file (envelopes, decrypted files)
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,13 @@ class AtomicWriter:
 @dataclass(frozen=True)
 class _Plan:
     target: Location
-    fmt: str
+    fmt: str  # a dataset format, or any other name for arbitrary bytes (application/octet-stream)
     expected_etag: str | None
     overwrite: bool
     multipart_threshold: int
     part_size: int
+    sse_kms_key_id: str | None = None  # S3: request SSE-KMS under this key
+    new_file_mode: int | None = None  # local: the mode of a new file, else what the umask allows
 
 
 @contextlib.contextmanager
@@ -168,7 +171,8 @@ def _check_version(plan: _Plan) -> None:
 def _create_staging(target: Location, fmt: str) -> str:
     """Create the empty local file that receives the new version; only its owner can read it while hidden."""
     if target.is_s3:
-        fd, path = tempfile.mkstemp(prefix=".aisec-spool-", suffix=extension(fmt))
+        suffix = extension(fmt) if fmt in _CONTENT_TYPES else None  # arbitrary bytes: no extension
+        fd, path = tempfile.mkstemp(prefix=".aisec-spool-", suffix=suffix)
         os.close(fd)
         return path
     directory = os.path.dirname(target.path)
@@ -205,7 +209,7 @@ def _publish_local(staging: str, plan: _Plan) -> str | None:
     try:
         # The data must be on disk before the rename is, or a crash could leave an empty file under the name.
         _fsync_path(staging, os.O_RDWR)
-        _keep_mode(staging, target)
+        _keep_mode(staging, target, plan.new_file_mode)
         _check_version(plan)
         if plan.expected_etag is None and not plan.overwrite:
             _link_new(staging, plan.target)
@@ -219,13 +223,12 @@ def _publish_local(staging: str, plan: _Plan) -> str | None:
     return local_etag(target)
 
 
-def _keep_mode(staging: str, target: str) -> None:
+def _keep_mode(staging: str, target: str, new_file_mode: int | None = None) -> None:
     """Give the new version the permissions of the file it replaces (0600 stays 0600), else the default."""
     try:
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
-        umask = _current_umask()
-        mode = 0o666 & ~umask
+        mode = new_file_mode if new_file_mode is not None else 0o666 & ~_current_umask()
     os.chmod(staging, mode)
 
 
@@ -253,6 +256,14 @@ def _s3_conditions(plan: _Plan) -> dict[str, str]:
     if plan.expected_etag is not None:
         return {"IfMatch": plan.expected_etag}
     return {} if plan.overwrite else {"IfNoneMatch": "*"}
+
+
+def _s3_upload_args(plan: _Plan) -> dict[str, str]:
+    """The content type, and the SSE-KMS request if any, of a new object."""
+    args = {"ContentType": _CONTENT_TYPES.get(plan.fmt, _BYTES_CONTENT_TYPE)}
+    if plan.sse_kms_key_id is not None:
+        args.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=plan.sse_kms_key_id)
+    return args
 
 
 def _publish_s3(staging: str, plan: _Plan, digest: Any, size: int) -> str:
@@ -283,10 +294,10 @@ def _upload_single(staging: str, plan: _Plan, digest: Any, size: int, conditions
             Key=target.key,
             Body=body,
             ContentLength=size,
-            ContentType=_CONTENT_TYPES[plan.fmt],
             ChecksumAlgorithm="SHA256",
             # S3 recomputes it and rejects the upload if the bytes changed on the way.
             ChecksumSHA256=base64.b64encode(digest.digest()).decode("ascii"),
+            **_s3_upload_args(plan),
             **conditions,
         )
     return str(response["ETag"])
@@ -297,7 +308,7 @@ def _upload_multipart(staging: str, plan: _Plan, size: int, conditions: dict[str
     client = target.s3_client()
     part_size = max(plan.part_size, MIN_PART_SIZE, -(-size // _MAX_PARTS))
     upload = client.create_multipart_upload(
-        Bucket=target.bucket, Key=target.key, ContentType=_CONTENT_TYPES[plan.fmt], ChecksumAlgorithm="SHA256"
+        Bucket=target.bucket, Key=target.key, ChecksumAlgorithm="SHA256", **_s3_upload_args(plan)
     )
     upload_id = upload["UploadId"]
     try:

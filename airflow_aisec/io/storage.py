@@ -239,7 +239,7 @@ def s3_error(exc: Exception, uri: str, action: str) -> DatasetIOError:
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412):
         return ConcurrentModificationError(f"{uri} changed since it was read; it was not {action}")
-    return DatasetIOError(f"cannot {action} {uri}: S3 error {code}")
+    return DatasetIOError(f"{uri} could not be {action}: S3 error {code}")
 
 
 def current_etag(location: Location) -> str | None:
