@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 import typer
@@ -92,7 +93,7 @@ def scan(
     from airflow_aisec.pii.pipeline import guess_format
 
     fmt = guess_format(location, fmt or (spec.format if spec else None))
-    with console.status("scanning", spinner="dots") if not as_json else _nothing():
+    with console.status("scanning", spinner="dots") if not as_json else contextlib.nullcontext():
         findings = scan_dataset(location, fmt, _engine(mode, loaded), sample=sample)
     drift = undeclared(findings, spec) if spec is not None else []
     _record(ctx, "pii.scan", scan_entry(spec.name if spec else None, location.uri, findings, drift))
@@ -106,14 +107,6 @@ def scan(
     if drift and fail_on_undeclared:
         err_console.print(f"PII not declared in the catalog: {', '.join(f.column for f in drift)}")
         raise typer.Exit(EXIT_FAILED)
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _print_findings(findings: dict[str, Any], drift: set[str]) -> None:

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -137,8 +136,3 @@ def open_batch(batch: pa.RecordBatch, columns: list[str], sealer: SubjectSealer)
         for i, name in enumerate(batch.schema.names)
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
-
-
-def sealed_count(values: pa.Array | pa.ChunkedArray) -> int:
-    """How many values are sealed per subject."""
-    return int(pc.sum(pc.starts_with(values.cast(pa.string()), PREFIX)).as_py() or 0)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_aisec.lineage import DatasetRef, StepLineage
+from airflow_aisec.lineage import StepLineage
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -78,8 +78,3 @@ class AisecBaseOperator(BaseOperator):
         from airflow_aisec.operators.openlineage import operator_lineage
 
         return operator_lineage(self.lineage)
-
-
-def refs(uris: Sequence[str], dataset: str | None = None) -> list[DatasetRef]:
-    """Dataset references for a list of URIs."""
-    return [DatasetRef(uri=uri, dataset=dataset) for uri in uris]
