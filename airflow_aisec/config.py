@@ -69,6 +69,12 @@ OPTIONS: tuple[Option, ...] = (
         "/opt/airflow/dags/recognizers.yaml",
     ),
     Option(
+        "holds",
+        "File of per-subject legal holds (pseudonyms only).",
+        "{AIRFLOW_HOME}/aisec_holds.json",
+        "/var/lib/aisec/holds.json",
+    ),
+    Option(
         "spacy_model",
         "Installed spaCy model used for named-entity PII detection; it is never downloaded at run time.",
         "en_core_web_lg",

@@ -27,6 +27,7 @@ def _setup_environment(root: Path, out: Path) -> dict[str, str]:
         "AIRFLOW__AISEC__CATALOG": str(root / "dags" / "catalog.yaml"),
         "AIRFLOW__AISEC__CATALOG_VARS": f"lake={out / 'lake'}",
         "AIRFLOW__AISEC__AUDIT_LOG": f"sqlite:///{out / 'aisec_audit.db'}",
+        "AIRFLOW__AISEC__HOLDS": str(out / "aisec_holds.json"),
         "AISEC_KEYRING": str(out / "aisec_keyring.json"),
         # The small English model installed by `make install`; production images use en_core_web_lg.
         "AIRFLOW__AISEC__SPACY_MODEL": os.environ.get(
@@ -134,10 +135,13 @@ def main() -> int:
     _mask_tickets(root, lake, out)
     _step("4. Encryption: the customers' PII columns, per the catalog")
     _encrypt_customers(root, lake)
-    _step("5. Airflow on SQLite, every example DAG run once")
+    _step("5. Retention: what today's run of the retention DAG will purge")
+    _aisec("retention", "plan", "--catalog", str(root / "dags" / "catalog.yaml"), "--var", f"lake={lake}")
+    _step("6. Airflow on SQLite, every example DAG run once")
     _migrate()
     ok = _run_dags(root)
-    _step("6. The audit log of everything above, verified")
+    _step("7. The audit log of everything above, verified")
+    _aisec("audit", "show", "--action", "retention.delete", "--limit", "12")
     _aisec("audit", "show", "--limit", "15")
     _aisec("audit", "lineage", "support_tickets_masked")
     _aisec("audit", "verify")

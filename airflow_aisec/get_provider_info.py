@@ -32,6 +32,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_aisec.operators.audit",
                     "airflow_aisec.operators.pii",
                     "airflow_aisec.operators.crypto",
+                    "airflow_aisec.operators.retention",
                 ],
             },
         ],

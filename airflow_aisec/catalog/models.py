@@ -78,6 +78,8 @@ class Retention(_Model):
 
     column: str
     keep_for: str
+    # S3 versioned buckets keep every replaced or deleted object; purging must remove those versions too.
+    purge_versions: bool = False
 
     @field_validator("keep_for", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from airflow_aisec.cli import crypto as crypto_cli
 from airflow_aisec.cli import keys as keys_cli
 from airflow_aisec.cli import lake as lake_cli
 from airflow_aisec.cli import pii as pii_cli
+from airflow_aisec.cli import retention as retention_cli
 from airflow_aisec.cli.common import EXIT_BAD_INPUT, GlobalOptions, fail, print_json
 from airflow_aisec.exceptions import AisecError
 
@@ -28,6 +29,8 @@ app = typer.Typer(
 app.add_typer(catalog_cli.app, name="catalog")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(keys_cli.app, name="keys")
+app.add_typer(retention_cli.retention_app, name="retention")
+app.add_typer(retention_cli.holds_app, name="holds")
 app.command("sample-lake")(lake_cli.sample_lake)
 app.command("scan")(pii_cli.scan)
 app.command("mask")(pii_cli.mask)

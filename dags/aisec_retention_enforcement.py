@@ -1,0 +1,28 @@
+"""Daily retention enforcement: purge rows older than each dataset's ``keep_for``, honouring legal holds.
+
+Rules come from the privacy catalog (``retention: {column, keep_for}``), measured from the run's logical date.
+Only files holding expired rows are rewritten; wholly expired files are deleted; held data is skipped and the
+skip recorded with its reason. Every deletion is in the audit log (``aisec audit show --action
+retention.delete``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import DAG
+
+from airflow_aisec.operators.retention import RetentionEnforcementOperator
+
+with DAG(
+    dag_id="aisec_retention_enforcement",
+    description="Purge expired rows and files by the catalog's retention rules",
+    schedule="@daily",
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"owner": "privacy-office", "retries": 0},
+    tags=["aisec", "retention", "privacy"],
+    doc_md=__doc__,
+):
+    RetentionEnforcementOperator(task_id="enforce_retention")
