@@ -25,17 +25,22 @@ def _dag(dag_id: str, folder: Path = DAGS):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.integration
-def test_verify_dag_passes_then_catches_tampering(airflow_db: Path, airflow_home: Path) -> None:
+def test_verify_dag_passes_then_catches_tampering(
+    airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A log of its own: the tampering below must not break the shared one other tests verify.
+    monkeypatch.setenv("AIRFLOW__AISEC__AUDIT_LOG", f"sqlite:///{tmp_path / 'audit.db'}")
+    monkeypatch.setenv("AIRFLOW__AISEC__TRUSTED_CHECKPOINT", str(tmp_path / "trusted.txt"))
     with AuditLog.open() as log:
         log.append("pii.scan", dataset="customers")
     run = _dag("aisec_audit_verify").test()
     assert _states(run) == {"verify_audit_log": "success"}
-    trusted = airflow_home / "aisec_trusted_checkpoint.txt"
+    trusted = tmp_path / "trusted.txt"
     assert trusted.read_text().count("\n") >= 4  # a signed note: origin, size, root, blank, signature
 
     import sqlite3
 
-    with sqlite3.connect(airflow_home / "aisec_audit.db") as conn:
+    with sqlite3.connect(tmp_path / "audit.db") as conn:
         conn.execute("DROP TRIGGER aisec_entries_no_delete")
         conn.execute("DELETE FROM aisec_entries WHERE idx = 0")
     run = _dag("aisec_audit_verify").test()
