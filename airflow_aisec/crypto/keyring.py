@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import secrets
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PrivateFormat, PublicFormat
 
 from airflow_aisec.exceptions import KeyringError
+from airflow_aisec.files import locked, write_private
 
 KeyKind = Literal["symmetric", "ed25519"]
 FORMAT = "aisec-keyring"
@@ -134,35 +134,10 @@ class LocalKeyring:
 
     @contextlib.contextmanager
     def _editing(self) -> Iterator[dict[str, Any]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path.with_name(f".{self.path.name}.lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with locked(self.path):
             data = self._load()
             yield data
-            self._store(data)
-        finally:
-            os.close(fd)
-
-    def _store(self, data: dict[str, Any]) -> None:
-        temp = self.path.with_name(f".{self.path.name}.tmp-{secrets.token_hex(6)}")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, indent=2, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            write_private(self.path, json.dumps(data, indent=2, sort_keys=True))
 
     def create(self, name: str, kind: KeyKind = "symmetric", *, exist_ok: bool = False) -> KeyVersion:
         """Create key ``name`` with a first version; with ``exist_ok`` an existing key is returned."""

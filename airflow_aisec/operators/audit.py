@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_aisec import config
 from airflow_aisec.exceptions import AuditLogError
+from airflow_aisec.files import write_private
 from airflow_aisec.operators.base import AisecBaseOperator
 
 if TYPE_CHECKING:
@@ -62,19 +61,5 @@ class AuditVerifyOperator(AisecBaseOperator):
             log.checkpoint()
             latest = log.latest_checkpoint()
         if trusted is not None and self.update_trusted and latest is not None:
-            _write_atomically(trusted, latest[1])
+            write_private(trusted, latest[1])
         return {"size": report.size, "root": report.root.hex(), "checkpoints": report.checkpoints}
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

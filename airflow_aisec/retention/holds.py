@@ -14,15 +14,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import fcntl
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from airflow_aisec.exceptions import ConfigError
+from airflow_aisec.files import locked, write_private
 
 FORMAT = "aisec-holds"
 PSEUDONYM_PREFIX = "hmac-sha256:"
@@ -104,40 +103,15 @@ class HoldList:
 
     @contextlib.contextmanager
     def _editing(self) -> Iterator[dict[str, Hold]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # A separate lock file: the data file itself is replaced by rename, so locking it would not serialise.
-        lock = os.open(self.path.with_name(f".{self.path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with locked(self.path):
             holds = self._load()
             yield holds
-            self._store(holds)
-        finally:
-            os.close(lock)
-
-    def _store(self, holds: dict[str, Hold]) -> None:
-        body = {
-            "format": FORMAT,
-            "version": 1,
-            "holds": {p: _stored(h) for p, h in sorted(holds.items())},
-        }
-        temp = self.path.with_name(f".{self.path.name}.tmp-{secrets.token_hex(6)}")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(body, handle, indent=2, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
-        folder = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)  # the rename itself must survive a crash
-        finally:
-            os.close(folder)
+            body = {
+                "format": FORMAT,
+                "version": 1,
+                "holds": {p: _stored(h) for p, h in sorted(holds.items())},
+            }
+            write_private(self.path, json.dumps(body, indent=2, sort_keys=True))
 
 
 def _check_pseudonym(value: str) -> None:
