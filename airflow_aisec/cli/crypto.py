@@ -96,7 +96,7 @@ def encrypt(
     as_json: JsonOpt = False,
 ) -> None:
     """Encrypt Parquet columns (modular encryption) or any other file (streamed AES-256-GCM envelope)."""
-    from airflow_aisec.crypto.datasets import encrypt_files, subject_columns
+    from airflow_aisec.crypto.datasets import encrypt_files, sse_kms_key, subject_columns
     from airflow_aisec.io import Location
 
     loaded, spec, keyring = _setup(ctx, catalog, dataset, var)
@@ -112,6 +112,7 @@ def encrypt(
     files = encrypt_files(
         source, target, fmt, _provider(loaded, key_name, keyring), key_name,
         columns=wanted, context={"dataset": spec.name if spec else source.name}, subjects=subjects,
+        sse_kms_key_id=sse_kms_key(loaded, key_name),
     )  # fmt: skip
     index = _record(ctx, "dataset.encrypt", spec.name if spec else None, files, key_name)
     if as_json:

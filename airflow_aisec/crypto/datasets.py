@@ -300,6 +300,12 @@ def subject_columns(catalog: Catalog, dataset: Dataset, keyring: LocalKeyring) -
     return SubjectColumns(wanted, subject, SubjectSealer(keyring, pseudonymize))
 
 
+def sse_kms_key(catalog: Catalog | None, key_name: str) -> str | None:
+    """The KMS key S3 should encrypt uploads with (SSE-KMS) when ``key_name`` is an ``aws-kms`` key."""
+    spec = catalog.keys.get(key_name) if catalog is not None else None
+    return spec.key_id if spec is not None and spec.provider == "aws-kms" else None
+
+
 def reader_for(
     catalog: Catalog, dataset: Dataset, keyring: LocalKeyring, **provider_options: Any
 ) -> DatasetReader:

@@ -86,7 +86,7 @@ class EncryptDatasetOperator(_EncryptionOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Encrypt every file; return the files written (URIs only)."""
-        from airflow_aisec.crypto.datasets import encrypt_files, subject_columns
+        from airflow_aisec.crypto.datasets import encrypt_files, sse_kms_key, subject_columns
 
         catalog, spec = self._catalog_dataset()
         provider, ring = self._keys(catalog, spec)
@@ -97,6 +97,7 @@ class EncryptDatasetOperator(_EncryptionOperator):
         files = encrypt_files(
             source, target, spec.format, provider, key, columns=columns, context={"dataset": spec.name},
             subjects=subject_columns(catalog, spec, ring) if not self.input_uri else None,
+            sse_kms_key_id=sse_kms_key(catalog, key),
         )  # fmt: skip
         self._record_files(context, "dataset.encrypt", spec, files, key=key)
         return {"files": [f.target for f in files]}

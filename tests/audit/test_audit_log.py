@@ -133,3 +133,16 @@ def _execute(uri: str, statement: str) -> None:
 def test_unsupported_uri_is_a_clear_error(keyring_path: Path) -> None:
     with pytest.raises(AuditLogError, match="unsupported audit log URI 'mysql://u:\\*\\*\\*@h/db'"):
         AuditLog.open("mysql://u:secret@h/db", keyring=str(keyring_path))
+
+
+@pytest.mark.integration
+def test_an_airflow_connection_id_names_a_postgres_log(
+    log_uri: str, keyring_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not log_uri.startswith("postgresql://"):
+        pytest.skip("the connection-id form is for PostgreSQL")
+    monkeypatch.setenv("AIRFLOW_CONN_AISEC_AUDIT_PG", log_uri)
+    with AuditLog.open("aisec_audit_pg", keyring=str(keyring_path)) as log:
+        log.append("pii.scan")
+    with AuditLog.open(log_uri, keyring=str(keyring_path)) as log:
+        assert log.size() == 1 and log.verify().ok
