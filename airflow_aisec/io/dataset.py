@@ -19,7 +19,7 @@ import pyarrow as pa
 from airflow_aisec.exceptions import DatasetIOError
 from airflow_aisec.io.atomic import WriteResult, atomic_write
 from airflow_aisec.io.formats import DEFAULT_BATCH_SIZE, extension, read_batches
-from airflow_aisec.io.storage import Location, s3_error, stat_etag
+from airflow_aisec.io.storage import Location, s3_error, s3_head, stat_etag
 
 
 @dataclass(frozen=True)
@@ -63,18 +63,9 @@ def stat_file(location: Location) -> FileInfo | None:
 
 
 def _stat_s3(location: Location) -> FileInfo | None:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    if not location.key:
+    head = s3_head(location) if location.key else None
+    if head is None:
         return None
-    try:
-        head = location.s3_client().head_object(Bucket=location.bucket, Key=location.key)
-    except ClientError as exc:
-        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-            return None
-        raise s3_error(exc, location.uri, "inspected") from exc
-    except BotoCoreError as exc:
-        raise s3_error(exc, location.uri, "inspected") from exc
     return FileInfo(location, int(head["ContentLength"]), str(head["ETag"]), head["LastModified"])
 
 

@@ -242,18 +242,24 @@ def s3_error(exc: Exception, uri: str, action: str) -> DatasetIOError:
     return DatasetIOError(f"{uri} could not be {action}: S3 error {code}")
 
 
-def current_etag(location: Location) -> str | None:
-    """The version token of a file as it is now (S3 ETag or local token), or None when it does not exist."""
-    if not location.is_s3:
-        return local_etag(location.path)
+def s3_head(location: Location) -> dict[str, Any] | None:
+    """The ``HeadObject`` answer for an S3 object, or None when it does not exist."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        head = location.s3_client().head_object(Bucket=location.bucket, Key=location.key)
+        head: dict[str, Any] = location.s3_client().head_object(Bucket=location.bucket, Key=location.key)
     except ClientError as exc:
         if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
             return None
         raise s3_error(exc, location.uri, "inspected") from exc
     except BotoCoreError as exc:
         raise s3_error(exc, location.uri, "inspected") from exc
-    return str(head["ETag"])
+    return head
+
+
+def current_etag(location: Location) -> str | None:
+    """The version token of a file as it is now (S3 ETag or local token), or None when it does not exist."""
+    if not location.is_s3:
+        return local_etag(location.path)
+    head = s3_head(location)
+    return None if head is None else str(head["ETag"])

@@ -106,6 +106,40 @@ def _target_for(info: FileInfo, source: Location, target: Location, fmt: str) ->
     return target.join(info.location.relative_to(source))
 
 
+BatchTransform = Callable[[pa.RecordBatch], pa.RecordBatch]
+
+
+def _rewrite_files(
+    source: Location,
+    target: Location,
+    fmt: str,
+    plan: Callable[[FileInfo, pa.Schema], tuple[pa.Schema, BatchTransform]],
+    what: str,
+    on_file: Callable[[MaskedFile], None] | None = None,
+) -> MaskResult:
+    """Write every ``fmt`` file of ``source`` transformed into ``target`` (same relative names), each
+    atomically and verified; ``plan`` gives each file's output schema and batch transform."""
+    files = list_files(source, fmt)
+    if not files:
+        raise DatasetIOError(f"{source.uri}: no {fmt} files to {what}")
+    result = MaskResult()
+    for info in files:
+        schema, batches = _batches_with_schema(info, fmt)
+        if schema is None:
+            continue
+        output_schema, transform = plan(info, schema)
+        result.source_columns, result.output_columns = tuple(schema.names), tuple(output_schema.names)
+        out = _target_for(info, source, target, fmt)
+        with atomic_write(out, fmt, output_schema, overwrite=True) as writer:
+            for batch in batches:
+                writer.write(transform(batch))
+        written = MaskedFile(info.uri, sha256_file(info.location), out.uri, writer.result.sha256, writer.rows)
+        result.files.append(written)
+        if on_file is not None:
+            on_file(written)
+    return result
+
+
 def mask_dataset(
     source: Location,
     target: Location,
@@ -120,24 +154,14 @@ def mask_dataset(
     modified. Raises ``PIIError`` when a planned column is missing from a file.
     """
     fmt = guess_format(source, fmt)
-    files = list_files(source, fmt)
-    if not files:
-        raise DatasetIOError(f"{source.uri}: no {fmt} files to mask")
-    result = MaskResult()
-    for info in files:
-        schema, batches = _batches_with_schema(info, fmt)
-        if schema is None:
-            continue
-        out = _target_for(info, source, target, fmt)
-        output_schema = masker.output_schema(schema)
-        result.source_columns, result.output_columns = tuple(schema.names), tuple(output_schema.names)
-        with atomic_write(out, fmt, output_schema, overwrite=True) as writer:
-            for batch in batches:
-                writer.write(masker.mask_batch(batch))
-        written = MaskedFile(info.uri, sha256_file(info.location), out.uri, writer.result.sha256, writer.rows)
-        result.files.append(written)
-        if on_file is not None:
-            on_file(written)
+    result = _rewrite_files(
+        source,
+        target,
+        fmt,
+        lambda _, schema: (masker.output_schema(schema), masker.mask_batch),
+        "mask",
+        on_file,
+    )
     result.counts = {column: dict(counts) for column, counts in masker.counts.items()}
     return result
 
@@ -148,31 +172,20 @@ def unmask_dataset(
     """Decrypt the ``encrypt``-masked ``columns`` of every file of ``source`` into ``target``."""
     from airflow_aisec.pii.strategies import decrypt_values
 
-    files = list_files(source, fmt)
-    if not files:
-        raise DatasetIOError(f"{source.uri}: no {fmt} files to unmask")
-    result = MaskResult()
-    for info in files:
-        schema, batches = _batches_with_schema(info, fmt)
-        if schema is None:
-            continue
+    def decrypt(batch: pa.RecordBatch) -> pa.RecordBatch:
+        arrays = [
+            decrypt_values(batch.column(i), keyring, key, name) if name in columns else batch.column(i)
+            for i, name in enumerate(batch.schema.names)
+        ]
+        return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+    def plan(info: FileInfo, schema: pa.Schema) -> tuple[pa.Schema, BatchTransform]:
         missing = [c for c in columns if c not in schema.names]
         if missing:
             raise PIIError(f"{info.uri}: no column(s) {', '.join(missing)} to unmask")
-        out = _target_for(info, source, target, fmt)
-        with atomic_write(out, fmt, schema, overwrite=True) as writer:
-            for batch in batches:
-                arrays = [
-                    decrypt_values(batch.column(i), keyring, key, name)
-                    if name in columns
-                    else batch.column(i)
-                    for i, name in enumerate(batch.schema.names)
-                ]
-                writer.write(pa.RecordBatch.from_arrays(arrays, schema=batch.schema))
-        result.files.append(
-            MaskedFile(info.uri, sha256_file(info.location), out.uri, writer.result.sha256, writer.rows)
-        )
-    return result
+        return schema, decrypt
+
+    return _rewrite_files(source, target, fmt, plan, "unmask")
 
 
 def recognizer_specs(catalog: Catalog | None) -> list[CustomRecognizerSpec]:
