@@ -75,6 +75,32 @@ OPTIONS: tuple[Option, ...] = (
         "/var/lib/aisec/holds.json",
     ),
     Option(
+        "dsr_exports",
+        "Folder or s3:// prefix where data-subject access requests write their encrypted export packages.",
+        "{AIRFLOW_HOME}/aisec_dsr_exports",
+        "s3://company-privacy/dsr-exports",
+    ),
+    Option(
+        "dsr_state",
+        "Folder where an unfinished data-subject request keeps its resolved identifiers, encrypted with the "
+        "keyring key aisec-dsr-state, so a rerun after a failure finds everything; removed once complete.",
+        "{AIRFLOW_HOME}/aisec_dsr_state",
+        "/var/lib/aisec/dsr-state",
+    ),
+    Option(
+        "dsr_approval",
+        "Whether the data-subject-request DAGs wait for a human approval before changing or exporting data "
+        "(True/False).",
+        "True",
+        "False",
+    ),
+    Option(
+        "dsr_deadline_days",
+        "Days a data-subject request may take by law; each request record carries its deadline.",
+        "30",
+        "30",
+    ),
+    Option(
         "spacy_model",
         "Installed spaCy model used for named-entity PII detection; it is never downloaded at run time.",
         "en_core_web_lg",
@@ -163,3 +189,25 @@ def catalog_path(override: str | None = None) -> str:
             "no catalog configured: pass --catalog FILE or set [aisec] catalog (AIRFLOW__AISEC__CATALOG)"
         )
     return path
+
+
+def get_bool(name: str, override: str | None = None) -> bool:
+    """A True/False setting (also accepted: 1/0, yes/no, on/off)."""
+    value = get_setting(name, override).strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"[aisec] {name}: expected True or False, got {value!r}")
+
+
+def get_int(name: str, override: str | None = None, *, minimum: int = 1) -> int:
+    """A whole-number setting of at least ``minimum``."""
+    value = get_setting(name, override).strip()
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"[aisec] {name}: expected a whole number, got {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"[aisec] {name}: must be at least {minimum}, got {number}")
+    return number

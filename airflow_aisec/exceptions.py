@@ -49,3 +49,7 @@ class PIIError(AisecError, ValueError):
 
 class EncryptionError(AisecError, ValueError):
     """Data cannot be encrypted or decrypted: not an envelope, wrong key or context, tampered or truncated."""
+
+
+class DsrError(AisecError, ValueError):
+    """A data-subject request is invalid, or cannot be carried out as asked; nothing was changed."""

@@ -250,6 +250,10 @@ class AuditLog:
         for row in self.store.entries(start, end):
             yield Entry(row.index, json.loads(row.body), row.leaf_hash)
 
+    def keyed(self, prefix: str) -> list[tuple[str, int]]:
+        """(idempotency key, index) of the entries whose key starts with ``prefix``, oldest first."""
+        return self.store.keyed(prefix)
+
     def latest_checkpoint(self) -> tuple[Checkpoint, str] | None:
         """The newest signed checkpoint and its note, verified."""
         rows = self.store.checkpoints()
@@ -283,6 +287,22 @@ class AuditLog:
             "root": checkpoint.root.hex(),
             "checkpoint": note,
         }
+
+    def sign_text(self, text: bytes) -> str:
+        """The signature line of ``text`` (a signed-note text ending in a newline) under the signing key."""
+        if self._signer is None:
+            raise AuditLogError("this audit log has no signing key")
+        return self._signer.sign(text)
+
+    def open_text(self, note: str) -> bytes:
+        """The text of a signed note once a signature by one of the log's keys verifies; else an error."""
+        errors = []
+        for verifier in self.verifiers:
+            try:
+                return verifier.open(note)
+            except ValueError as e:
+                errors.append(str(e))
+        raise AuditLogError(f"the signature does not verify: {errors[-1] if errors else 'no key'}")
 
     def verifier_key(self) -> str:
         """The public verifier key of the current signing key (C2SP note format), safe to publish."""

@@ -71,6 +71,10 @@ class Store(abc.ABC):
         """One more than the highest stored index (0 when empty)."""
 
     @abc.abstractmethod
+    def keyed(self, prefix: str) -> list[tuple[str, int]]:
+        """(idempotency key, index) of the entries whose key starts with ``prefix``, by index."""
+
+    @abc.abstractmethod
     def checkpoints(self) -> list[StoredCheckpoint]:
         """Every checkpoint row, oldest first."""
 
@@ -205,6 +209,16 @@ class _SqlStore(Store):
 
     def entry(self, index: int) -> StoredEntry | None:
         return next(iter(self.entries(index, index + 1)), None)
+
+    def keyed(self, prefix: str) -> list[tuple[str, int]]:
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = (
+            "SELECT idempotency_key, idx FROM aisec_entries WHERE idempotency_key LIKE ? ESCAPE '\\' "
+            "ORDER BY idx"
+        )
+        with self._cursor() as cur:
+            cur.execute(self._sql(query), (pattern,))
+            return [(str(k), int(i)) for k, i in cur.fetchall() if str(k).startswith(prefix)]
 
     def size(self) -> int:
         with self._cursor() as cur:

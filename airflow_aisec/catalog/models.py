@@ -71,6 +71,8 @@ class Column(_Model):
     pii: str | None = None
     mask: MaskSpec | None = None
     type: str | None = None
+    # Whether a rectification request may change it: PII columns may unless false, others only if true.
+    rectify: bool | None = None
 
 
 class Retention(_Model):

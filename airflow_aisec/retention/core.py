@@ -37,7 +37,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import itertools
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -46,13 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from airflow_aisec.crypto.parquet import (
-    atomic_write_encrypted,
-    encrypted_schema,
-    find_key_material,
-    is_encrypted_parquet,
-    read_encrypted_batches,
-)
+from airflow_aisec.crypto.parquet import find_key_material, is_encrypted_parquet
 from airflow_aisec.crypto.shredding import subject_column
 from airflow_aisec.exceptions import (
     CatalogError,
@@ -61,9 +54,10 @@ from airflow_aisec.exceptions import (
     EncryptionError,
     VerificationError,
 )
-from airflow_aisec.io import FileInfo, Location, S3Options, atomic_write, delete_file, list_files, read_file
+from airflow_aisec.io import FileInfo, Location, S3Options, delete_file, list_files, read_file
 from airflow_aisec.io import sha256_file as _sha256_file
 from airflow_aisec.io.storage import s3_error
+from airflow_aisec.rewrite import open_rewrite, text_schema
 
 if TYPE_CHECKING:
     from airflow_aisec.audit.log import AuditLog
@@ -374,18 +368,6 @@ def _scan_batches(
     return read_file(info, plan.fmt, columns=columns)
 
 
-def text_schema(location: Location) -> pa.Schema | None:
-    """Every column of a CSV file as text (None for an empty file).
-
-    CSV types are guessed by Arrow; reading text instead keeps identifiers such as ``00123`` intact, both
-    when pseudonymizing a subject and when a rewrite writes the rows back.
-    """
-    first = next(iter(read_file(location, "csv", batch_size=1)), None)
-    if first is None:
-        return None
-    return pa.schema([pa.field(name, pa.string()) for name in first.schema.names])
-
-
 # --- dates and verdicts ---------------------------------------------------------------------------------
 
 
@@ -673,23 +655,13 @@ def _rewrite(ctx: _Apply, file_plan: FilePlan, material: Location | None) -> Fil
     plan, location = ctx.plan, file_plan.location
     rows = file_plan.rows or 0
     expected = rows - file_plan.purge
-    if file_plan.encrypted:
-        encryption = ctx.dataset.encryption
-        if encryption is None:  # the new version must be encrypted as the old one was, so a key is needed
-            raise EncryptionError(f"{location.uri} is encrypted but the catalog has no encryption block")
-        provider = ctx.key_provider(encryption.key)
-        schema = encrypted_schema(location, provider)
-        # Read without opening per-subject sealed values: they are written back sealed, as they were.
-        batches = read_encrypted_batches(location, provider)
-        sink: Any = atomic_write_encrypted(
-            location, schema, provider, encryption.key, encryption.columns, expected_etag=file_plan.etag
-        )
-    else:
-        schema, batches = _plain_source(plan, location)
-        sink = atomic_write(location, plan.fmt, schema, expected_etag=file_plan.etag)
+    rewrite = open_rewrite(
+        location, ctx.dataset, encrypted=file_plan.encrypted, key_provider=ctx.key_provider,
+        expected_etag=file_plan.etag,
+    )  # fmt: skip
     held = 0
-    with sink as writer:
-        for batch in batches:
+    with rewrite.sink as writer:
+        for batch in rewrite.batches:
             masks = _masks(plan, batch)
             held += masks.held
             writer.write(batch.filter(pc.invert(masks.purge)))
@@ -701,27 +673,6 @@ def _rewrite(ctx: _Apply, file_plan: FilePlan, material: Location | None) -> Fil
     return FileResult(
         file_plan.uri, "rewrite", rows, writer.rows, held, file_plan.sha256_before, writer.result.sha256
     )
-
-
-def _plain_source(plan: DatasetPlan, location: Location) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    """The schema a rewrite keeps, and the file's batches."""
-    if plan.fmt == "parquet":
-        try:
-            with location.filesystem().open_input_file(location.path) as handle:
-                schema = pq.ParquetFile(handle).schema_arrow
-        except (OSError, pa.ArrowException):
-            raise DatasetIOError(f"{location.uri} is not a readable parquet file") from None
-        return schema, read_file(location, "parquet")
-    if plan.fmt == "csv":
-        text = text_schema(location)
-        if text is None:
-            raise DatasetIOError(f"{location.uri} is empty")
-        return text, read_file(location, "csv", schema=text)
-    batches = read_file(location, plan.fmt)
-    first = next(batches, None)
-    if first is None:
-        raise DatasetIOError(f"{location.uri} is empty")
-    return first.schema, itertools.chain([first], batches)
 
 
 def _delete(file_plan: FilePlan, material: Location | None) -> FileResult:

@@ -21,6 +21,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from airflow_aisec import rewrite
 from airflow_aisec.audit import AuditLog
 from airflow_aisec.catalog import Catalog, load_catalog
 from airflow_aisec.cli.main import app
@@ -312,6 +313,7 @@ CHILD = r"""
 import contextlib, datetime as dt, os, signal, sys
 from airflow_aisec.audit import AuditLog
 from airflow_aisec.catalog import load_catalog
+from airflow_aisec import rewrite
 from airflow_aisec.retention import core
 
 catalog_path, lake, log_uri, keyring, mode, limit = sys.argv[1:]
@@ -325,7 +327,7 @@ def bump():
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-real_write, real_delete = core.atomic_write, core.delete_file
+real_write, real_delete = rewrite.atomic_write, core.delete_file
 
 
 @contextlib.contextmanager
@@ -351,7 +353,7 @@ def delete(*args, **kwargs):
     return gone
 
 
-core.atomic_write, core.delete_file = write, delete
+rewrite.atomic_write, core.delete_file = write, delete
 catalog = load_catalog(catalog_path, {"lake": lake})
 as_of = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 with AuditLog.open(log_uri, keyring=keyring) as log:
@@ -411,15 +413,15 @@ def test_intent_left_by_an_interrupted_run_is_closed_by_a_later_run(
 ) -> None:
     catalog = catalog_for(lake)
     customers = catalog.dataset("customers")
-    real_write = core.atomic_write
+    real_write = rewrite.atomic_write
 
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt  # like a kill: not caught, the intent stays without outcome
 
-    monkeypatch.setattr(core, "atomic_write", interrupted)
+    monkeypatch.setattr(rewrite, "atomic_write", interrupted)
     with pytest.raises(KeyboardInterrupt):
         apply_dataset(plan_dataset(catalog, customers, AS_OF), catalog, customers, audit=audit)
-    monkeypatch.setattr(core, "atomic_write", real_write)
+    monkeypatch.setattr(rewrite, "atomic_write", real_write)
     # The next day the cutoff differs, so the interrupted operation is not redone under its id: it is closed.
     later = AS_OF + dt.timedelta(days=1)
     result = apply_dataset(plan_dataset(catalog, customers, later), catalog, customers, audit=audit)
@@ -443,7 +445,7 @@ def test_parquet_statistics_skip_reading_new_files_and_delete_old_ones_unread(
     customers = catalog.dataset("customers")
     reads: list[str] = []
     writes: list[str] = []
-    real_read, real_write = core.read_file, core.atomic_write
+    real_read, real_write = core.read_file, rewrite.atomic_write
 
     def counting_read(location: Any, *args: Any, **kwargs: Any) -> Any:
         where = location.location if hasattr(location, "location") else location
@@ -455,7 +457,7 @@ def test_parquet_statistics_skip_reading_new_files_and_delete_old_ones_unread(
         return real_write(target, *args, **kwargs)
 
     monkeypatch.setattr(core, "read_file", counting_read)
-    monkeypatch.setattr(core, "atomic_write", counting_write)
+    monkeypatch.setattr(rewrite, "atomic_write", counting_write)
     plan = plan_dataset(catalog, customers, AS_OF)
     by_name = {f.location.name: f for f in plan.files}
     newer, older, mixed = (

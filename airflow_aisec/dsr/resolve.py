@@ -1,0 +1,486 @@
+"""Find every row of one data subject, in every dataset of the catalog, by following the reference graph.
+
+Resolution runs in three passes, reading only the columns it needs:
+
+1. **Identities.** Datasets with several identity columns (``customers``: ``customer_id`` and ``email``)
+   turn the identity named in the request into all of the subject's identities.
+2. **Rows.** In dependency order (referenced datasets first), a row is the subject's when one of its identity
+   columns holds a known identity, or when a ``references`` column holds a value of the subject's rows in
+   the dataset it points to. Values reachable only through another dataset are found that way.
+3. **Mentions.** Free-text columns of every dataset are searched for the subject's identifiers (identities,
+   and identifier-like PII of their rows such as e-mail addresses and phone numbers) as whole words, so a
+   ticket of someone else that quotes the subject's e-mail is found too.
+
+The identifiers found are raw personal data and stay in memory (``Identifiers``); to hand them from one
+Airflow task to the next they are sealed with a keyring key (``seal``/``unseal``). What is reported
+(``Resolution.public``) names datasets, files and counts only.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import re
+import secrets
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from airflow_aisec.catalog.graph import ReferenceGraph
+from airflow_aisec.exceptions import DsrError
+from airflow_aisec.io import FileInfo, Location, S3Options, list_files, read_file
+from airflow_aisec.pii.types import FREE_TEXT
+from airflow_aisec.rewrite import text_schema
+
+if TYPE_CHECKING:
+    from airflow_aisec.catalog import Catalog, Dataset
+    from airflow_aisec.crypto.datasets import DatasetReader
+
+# PII whose values single a person out, so a verbatim mention in free text is the subject's.
+IDENTIFIER_ENTITIES = frozenset(
+    {"EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN", "UK_NHS"}
+)
+MIN_MENTION = 4
+"""Shorter identifiers are not searched for in free text: they would match unrelated words."""
+STATE_KEY = "aisec-dsr-state"
+
+
+@dataclasses.dataclass
+class Identifiers:
+    """The subject's raw identifiers (in memory only): identities, linked values and text mentions."""
+
+    identities: dict[str, set[str]] = dataclasses.field(default_factory=dict)
+    # (dataset, column) → values of that column in the subject's rows, for the datasets that reference it.
+    linked: dict[tuple[str, str], set[str]] = dataclasses.field(default_factory=dict)
+    mentions: set[str] = dataclasses.field(default_factory=set)
+
+    def __repr__(self) -> str:  # raw personal data: never in logs or tracebacks
+        return f"Identifiers({sum(len(v) for v in self.identities.values())} identities)"
+
+    def add_identity(self, kind: str, values: Iterable[str]) -> bool:
+        """Add identities of ``kind``; True when one is new."""
+        known = self.identities.setdefault(kind, set())
+        new = {v for v in values if v} - known
+        known |= new
+        self.mentions |= {v for v in new if len(v) >= MIN_MENTION}
+        return bool(new)
+
+    def mention_pattern(self) -> str | None:
+        """A case-insensitive RE2 pattern matching any mention as a whole word, or None."""
+        words = sorted(self.mentions, key=len, reverse=True)
+        if not words:
+            return None
+        alternatives = "|".join(re.escape(w) for w in words)
+        return rf"(?i)(?:^|[^0-9A-Za-z_])(?:{alternatives})(?:$|[^0-9A-Za-z_])"
+
+    def mask_mentions(self, text: str, tag: str = "<REDACTED>") -> str:
+        """``text`` with every whole-word mention of the subject replaced by ``tag``."""
+        words = sorted(self.mentions, key=len, reverse=True)
+        if not words:
+            return text
+        pattern = "|".join(re.escape(w) for w in words)
+        return re.sub(rf"(?i)(?<![0-9A-Za-z_])(?:{pattern})(?![0-9A-Za-z_])", tag, text)
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain JSON form (raw values: seal it before it leaves the process)."""
+        return {
+            "identities": {k: sorted(v) for k, v in self.identities.items()},
+            "linked": [[d, c, sorted(v)] for (d, c), v in sorted(self.linked.items())],
+            "mentions": sorted(self.mentions),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Identifiers:
+        """The inverse of ``as_json``."""
+        return cls(
+            {k: set(v) for k, v in data["identities"].items()},
+            {(d, c): set(v) for d, c, v in data["linked"]},
+            set(data["mentions"]),
+        )
+
+    def seal(self, key: bytes, request_id: str) -> str:
+        """AES-256-GCM ciphertext of these identifiers, bound to ``request_id``."""
+        nonce = secrets.token_bytes(12)
+        body = json.dumps(self.as_json(), sort_keys=True).encode("utf-8")
+        sealed = AESGCM(key).encrypt(nonce, body, request_id.encode("utf-8"))
+        return "dsr-state:v1:" + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+    @classmethod
+    def unseal(cls, token: str, key: bytes, request_id: str) -> Identifiers:
+        """The identifiers sealed by ``seal`` for the same request."""
+        prefix = "dsr-state:v1:"
+        if not token.startswith(prefix):
+            raise DsrError("the request's sealed state is not in the expected format")
+        raw = base64.urlsafe_b64decode(token[len(prefix) :])
+        try:
+            body = AESGCM(key).decrypt(raw[:12], raw[12:], request_id.encode("utf-8"))
+        except InvalidTag:
+            raise DsrError("the request's sealed state does not open (wrong key or request)") from None
+        return cls.from_json(json.loads(body))
+
+
+@dataclasses.dataclass
+class FileMatch:
+    """One file of a dataset: its rows, the subject's rows and the other rows mentioning the subject."""
+
+    uri: str
+    etag: str | None
+    rows: int
+    matched: int = 0
+    mentions: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class DatasetMatch:
+    """The subject's presence in one dataset; ``files`` lists only the files holding or mentioning them."""
+
+    dataset: str
+    files: list[FileMatch] = dataclasses.field(default_factory=list)
+    # Every file scanned and its version (etag), so verification can skip files unchanged since.
+    scanned: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    how: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        """The subject's rows."""
+        return sum(f.matched for f in self.files)
+
+    @property
+    def mentions(self) -> int:
+        """Other rows mentioning the subject in free text."""
+        return sum(f.mentions for f in self.files)
+
+    def file(self, uri: str, etag: str | None, rows: int) -> FileMatch:
+        """The entry of ``uri``, added on first use."""
+        for found in self.files:
+            if found.uri == uri:
+                return found
+        self.files.append(FileMatch(uri, etag, rows))
+        return self.files[-1]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (no values)."""
+        return {
+            "dataset": self.dataset,
+            "rows": self.rows,
+            "mentions": self.mentions,
+            "how": list(self.how),
+            "files": [f.as_dict() for f in self.files if f.matched or f.mentions],
+            "files_scanned": len(self.scanned),
+            "scanned": dict(self.scanned),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DatasetMatch:
+        """The inverse of ``as_dict``."""
+        files = [FileMatch(**f) for f in data["files"]]
+        return cls(data["dataset"], files, dict(data["scanned"]), list(data["how"]))
+
+
+@dataclasses.dataclass
+class Resolution:
+    """Where the subject is: one ``DatasetMatch`` per dataset (in dependency order) and their identifiers."""
+
+    identity_type: str
+    identifiers: Identifiers
+    datasets: dict[str, DatasetMatch]
+
+    @property
+    def found(self) -> bool:
+        """Whether any row of the subject, or any mention of them, was found."""
+        return any(m.rows or m.mentions for m in self.datasets.values())
+
+    def public(self) -> dict[str, Any]:
+        """Datasets, files and counts: safe for logs, XCom and the audit log."""
+        return {
+            "identity_type": self.identity_type,
+            "found": self.found,
+            "datasets": {name: m.as_dict() for name, m in self.datasets.items()},
+        }
+
+
+# --- reading ------------------------------------------------------------------------------------------------
+
+
+class Scanner:
+    """Reads chosen columns of a dataset's files, decrypting what is encrypted (CSV as text)."""
+
+    def __init__(self, readers: Mapping[str, DatasetReader] | None = None) -> None:
+        self.readers = dict(readers or {})
+
+    def batches(
+        self, dataset: Dataset, info: FileInfo, columns: Sequence[str] | None
+    ) -> Iterator[pa.RecordBatch]:
+        """The batches of ``info`` with ``columns`` only (None: every column)."""
+        reader = self.readers.get(dataset.name)
+        wanted = list(columns) if columns is not None else None
+        if dataset.format == "csv":
+            schema = text_schema(info.location)
+            if schema is None:
+                return
+            for batch in read_file(info, "csv", columns=wanted, schema=schema):
+                yield reader.subjects.open(batch) if reader is not None and reader.subjects else batch
+            return
+        if reader is not None:
+            yield from reader(info, dataset.format, wanted)
+        else:
+            yield from read_file(info, dataset.format, columns=wanted)
+
+
+def as_text(values: pa.Array | pa.ChunkedArray, casefold: bool = False) -> pa.Array:
+    """Values as strings (dictionary-decoded, numbers in decimal), lower-cased with ``casefold``."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        values = pc.cast(values, pa.string())
+    return pc.utf8_lower(values) if casefold else values
+
+
+def member(values: pa.Array | pa.ChunkedArray, wanted: set[str], casefold: bool = False) -> pa.Array:
+    """True where a value is one of ``wanted`` (never null)."""
+    if not wanted:
+        return pa.array([False] * len(values), pa.bool_())
+    keys = sorted({w.lower() for w in wanted} if casefold else wanted)
+    found = pc.is_in(as_text(values, casefold), value_set=pa.array(keys, pa.string()))
+    return pc.fill_null(found, False)
+
+
+def casefolded(dataset: Dataset, column: str) -> bool:
+    """E-mail addresses are matched regardless of case."""
+    spec = dataset.columns.get(column)
+    return spec is not None and spec.pii == "EMAIL_ADDRESS"
+
+
+@dataclasses.dataclass(frozen=True)
+class Criteria:
+    """How the subject's rows of one dataset are recognised: column → values it may hold."""
+
+    dataset: Dataset
+    columns: dict[str, frozenset[str]]
+
+    def mask(self, batch: pa.RecordBatch) -> pa.Array:
+        """True for the subject's rows of ``batch``."""
+        result = pa.array([False] * batch.num_rows, pa.bool_())
+        for column, values in self.columns.items():
+            result = pc.or_(
+                result, member(batch.column(column), set(values), casefolded(self.dataset, column))
+            )
+        return result
+
+
+def criteria(catalog: Catalog, dataset: Dataset, ids: Identifiers) -> Criteria:
+    """The identity and reference columns of ``dataset`` and the subject's values for each."""
+    columns: dict[str, set[str]] = {}
+    for kind, column in dataset.identity.items():
+        if ids.identities.get(kind):
+            columns.setdefault(column, set()).update(ids.identities[kind])
+    for column, target in dataset.reference_targets().items():
+        if ids.linked.get(target) and target[0] != dataset.name:
+            columns.setdefault(column, set()).update(ids.linked[target])
+    return Criteria(dataset, {c: frozenset(v) for c, v in columns.items()})
+
+
+def free_text_columns(dataset: Dataset) -> list[str]:
+    """The columns the catalog declares as free text."""
+    return [name for name, col in dataset.columns.items() if col.pii == FREE_TEXT]
+
+
+def mention_mask(batch: pa.RecordBatch, columns: Sequence[str], pattern: str | None) -> pa.Array:
+    """True for rows whose free text mentions the subject."""
+    result = pa.array([False] * batch.num_rows, pa.bool_())
+    if pattern is None:
+        return result
+    for column in columns:
+        found = pc.match_substring_regex(as_text(batch.column(column)), pattern=pattern)
+        result = pc.or_(result, pc.fill_null(found, False))
+    return result
+
+
+def _referenced_columns(catalog: Catalog, name: str) -> set[str]:
+    return {
+        column
+        for other in catalog.datasets.values()
+        for target, column in other.reference_targets().values()
+        if target == name and other.name != name
+    }
+
+
+def _collect(catalog: Catalog, dataset: Dataset, batch: pa.RecordBatch, ids: Identifiers) -> bool:
+    """Learn the subject's identities, linked values and identifier-like PII from their rows; True if new."""
+    new = False
+    for kind, column in dataset.identity.items():
+        if column in batch.schema.names:
+            new |= ids.add_identity(kind, _values(batch.column(column)))
+    for column in _referenced_columns(catalog, dataset.name):
+        if column in batch.schema.names:
+            ids.linked.setdefault((dataset.name, column), set()).update(_values(batch.column(column)))
+    for column, spec in dataset.columns.items():
+        if spec.pii in IDENTIFIER_ENTITIES and column in batch.schema.names:
+            ids.mentions |= {v for v in _values(batch.column(column)) if len(v) >= MIN_MENTION}
+    return new
+
+
+def _values(values: pa.Array | pa.ChunkedArray) -> set[str]:
+    return {v for v in as_text(values).to_pylist() if v}
+
+
+def _wanted_columns(catalog: Catalog, dataset: Dataset, match: Criteria) -> list[str]:
+    names = set(match.columns) | set(dataset.identity.values()) | _referenced_columns(catalog, dataset.name)
+    names |= {c for c, spec in dataset.columns.items() if spec.pii in IDENTIFIER_ENTITIES}
+    return sorted(names)
+
+
+# --- the three passes ---------------------------------------------------------------------------------------
+
+
+class Resolver:
+    """Resolves one subject across a catalog (see the module docstring)."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        scanner: Scanner | None = None,
+        s3: S3Options | None = None,
+        datasets: Sequence[str] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.scanner = scanner or Scanner()
+        self.s3 = s3
+        self.graph = ReferenceGraph(catalog)
+        self.only = set(datasets) if datasets else None
+        self._files: dict[str, list[FileInfo]] = {}
+
+    def files(self, dataset: Dataset) -> list[FileInfo]:
+        """The dataset's files (listed once)."""
+        if dataset.name not in self._files:
+            self._files[dataset.name] = list_files(Location.parse(dataset.uri, self.s3), dataset.format)
+        return self._files[dataset.name]
+
+    def resolve(self, identity_type: str, value: str, *, seed: Identifiers | None = None) -> Resolution:
+        """Where the subject named by ``identity_type=value`` is; ``seed`` adds identifiers found earlier."""
+        if identity_type not in self.catalog.subjects.identities:
+            known = ", ".join(self.catalog.subjects.identities)
+            raise DsrError(f"identity type {identity_type!r} is not one of the catalog's: {known}")
+        ids = Identifiers()
+        if seed is not None:
+            for kind, values in seed.identities.items():
+                ids.add_identity(kind, values)
+            for target, values in seed.linked.items():
+                ids.linked.setdefault(target, set()).update(values)
+            ids.mentions |= seed.mentions
+        ids.add_identity(identity_type, [value])
+        self._expand_identities(ids)
+        matches = {name: DatasetMatch(name) for name in self.graph.order}
+        for name in self.graph.order:
+            self._match_rows(self.catalog.datasets[name], ids, matches[name])
+        pattern = ids.mention_pattern()
+        for name in self.graph.order:
+            dataset = self.catalog.datasets[name]
+            if free_text_columns(dataset) and pattern is not None:
+                self._match_mentions(dataset, ids, pattern, matches[name])
+        wanted = {n: m for n, m in matches.items() if self.only is None or n in self.only}
+        return Resolution(identity_type, ids, wanted)
+
+    def _expand_identities(self, ids: Identifiers) -> None:
+        """Pass 1: identities of other types, from datasets that hold several (until nothing new)."""
+        several = [d for d in self.catalog.datasets.values() if len(d.identity) > 1]
+        changed = True
+        while changed:
+            changed = False
+            for dataset in several:
+                known = {k: v for k, v in ids.identities.items() if k in dataset.identity}
+                match = Criteria(dataset, {dataset.identity[k]: frozenset(v) for k, v in known.items()})
+                if not match.columns:
+                    continue
+                columns = sorted(set(dataset.identity.values()))
+                for info in self.files(dataset):
+                    for batch in self.scanner.batches(dataset, info, columns):
+                        rows = batch.filter(match.mask(batch))
+                        if rows.num_rows:
+                            changed |= _collect(self.catalog, dataset, rows, ids)
+
+    def rescan(self, ids: Identifiers, previous: DatasetMatch) -> DatasetMatch:
+        """The dataset's match now: files still at the version scanned keep their result, others are read."""
+        dataset = self.catalog.dataset(previous.dataset)
+        fresh = DatasetMatch(dataset.name, how=list(previous.how))
+        todo = []
+        for info in self.files(dataset):
+            if info.etag is not None and previous.scanned.get(info.uri) == info.etag:
+                fresh.scanned[info.uri] = info.etag
+                fresh.files += [f for f in previous.files if f.uri == info.uri]
+            else:
+                todo.append(info)
+        if todo:
+            self._match_rows(dataset, ids, fresh, todo)
+            pattern = ids.mention_pattern()
+            if free_text_columns(dataset) and pattern is not None:
+                self._match_mentions(dataset, ids, pattern, fresh, todo)
+        return fresh
+
+    def _match_rows(
+        self, dataset: Dataset, ids: Identifiers, found: DatasetMatch, files: Sequence[FileInfo] | None = None
+    ) -> None:
+        """Pass 2: the subject's rows in one dataset; learns values the datasets after it link by."""
+        match = criteria(self.catalog, dataset, ids)
+        found.how = sorted(match.columns)
+        if not match.columns:
+            return
+        columns = _wanted_columns(self.catalog, dataset, match)
+        for info in self.files(dataset) if files is None else files:
+            rows = matched = 0
+            for batch in self.scanner.batches(dataset, info, columns):
+                mask = match.mask(batch)
+                rows += batch.num_rows
+                subject_rows = batch.filter(mask)
+                matched += subject_rows.num_rows
+                if subject_rows.num_rows:
+                    _collect(self.catalog, dataset, subject_rows, ids)
+            found.scanned[info.uri] = info.etag
+            if matched:
+                found.file(info.uri, info.etag, rows).matched = matched
+
+    def _match_mentions(
+        self,
+        dataset: Dataset,
+        ids: Identifiers,
+        pattern: str,
+        found: DatasetMatch,
+        files: Sequence[FileInfo] | None = None,
+    ) -> None:
+        """Pass 3: other rows whose free text mentions the subject."""
+        texts = free_text_columns(dataset)
+        match = criteria(self.catalog, dataset, ids)
+        columns = sorted(set(texts) | set(match.columns))
+        for info in self.files(dataset) if files is None else files:
+            rows = mentions = 0
+            for batch in self.scanner.batches(dataset, info, columns):
+                rows += batch.num_rows
+                others = pc.and_not(mention_mask(batch, texts, pattern), match.mask(batch))
+                mentions += int(pc.sum(others.cast(pa.int64())).as_py() or 0)
+            found.scanned[info.uri] = info.etag
+            if mentions:
+                found.file(info.uri, info.etag, rows).mentions = mentions
+
+
+def resolve(
+    catalog: Catalog,
+    identity_type: str,
+    value: str,
+    *,
+    scanner: Scanner | None = None,
+    s3: S3Options | None = None,
+) -> Resolution:
+    """Where the subject named by ``identity_type=value`` is, in every dataset (see ``Resolver``)."""
+    return Resolver(catalog, scanner=scanner, s3=s3).resolve(identity_type, value)

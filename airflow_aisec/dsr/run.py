@@ -1,0 +1,409 @@
+"""A request from start to certificate, in three steps the CLI runs in one process and the DAGs as tasks.
+
+1. ``begin``: record the request (received, deadline), resolve the subject across the catalog, check a
+   rectification's new values against the data, and keep the resolved identifiers sealed in the state folder
+   (so a rerun after a failure still finds rows only reachable through data already erased).
+2. ``carry_out``: one dataset (``process_dataset`` or ``export_dataset``); the DAGs map it over the datasets.
+3. ``complete``: re-read every dataset to verify, shred per-subject keys (erasure), write the access
+   package's manifest, record the outcome, and issue the certificate signed with the audit log's key.
+
+Rerunning a request (same ``request_id``) is safe: changes already made are not made again, the outcome
+says ``already_completed`` when nothing was left to do, and the certificate covers every audit entry the
+request ever produced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_aisec.dsr import certificate as cert
+from airflow_aisec.dsr.access import export_dataset, package_location, write_manifest
+from airflow_aisec.dsr.apply import (
+    DatasetOutcome,
+    DsrContext,
+    check_rectification,
+    process_dataset,
+    scanner_for,
+    verify_dataset,
+)
+from airflow_aisec.dsr.resolve import STATE_KEY, DatasetMatch, Identifiers, Resolution, Resolver
+from airflow_aisec.exceptions import DsrError
+from airflow_aisec.files import write_private
+from airflow_aisec.io import Location
+
+if TYPE_CHECKING:
+    from airflow_aisec.audit.log import AuditLog
+    from airflow_aisec.catalog import Catalog
+    from airflow_aisec.crypto.keyring import LocalKeyring
+    from airflow_aisec.dsr.request import DsrRequest
+
+CERTIFICATES = "certificates"
+
+
+class StateStore:
+    """Sealed identifiers of unfinished requests, one owner-only file per request."""
+
+    def __init__(self, folder: str | Path, keyring: LocalKeyring) -> None:
+        self.folder = Path(folder)
+        self.keyring = keyring
+
+    def __repr__(self) -> str:
+        return f"StateStore({str(self.folder)!r})"
+
+    def _path(self, request_id: str) -> Path:
+        return self.folder / (hashlib.sha256(request_id.encode()).hexdigest()[:32] + ".state")
+
+    def _key(self) -> bytes:
+        material = self.keyring.ensure(STATE_KEY, "symmetric").material
+        assert material is not None
+        return material
+
+    def save(self, request_id: str, ids: Identifiers) -> None:
+        """Keep ``ids`` (sealed) until the request completes."""
+        write_private(self._path(request_id), ids.seal(self._key(), request_id))
+
+    def load(self, request_id: str) -> Identifiers | None:
+        """The identifiers kept by an earlier, unfinished run of the request."""
+        try:
+            token = self._path(request_id).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        return Identifiers.unseal(token.strip(), self._key(), request_id)
+
+    def delete(self, request_id: str) -> None:
+        """Forget the request's identifiers (it completed)."""
+        self._path(request_id).unlink(missing_ok=True)
+
+
+@dataclasses.dataclass
+class Begun:
+    """What ``begin`` found: the request as recorded, where the subject is, and their identifiers."""
+
+    request: DsrRequest
+    resolution: Resolution
+
+    def public(self, ctx: DsrContext) -> dict[str, Any]:
+        """Safe for logs and XCom: no raw identifier."""
+        return {"request": self.request.public(ctx.pseudonym), **self.resolution.public()}
+
+
+def begin(ctx: DsrContext, *, state: StateStore | None = None) -> Begun:
+    """Record the request, resolve the subject, and check what can be checked before changing anything."""
+    if ctx.request.type == "access":
+        _check_export_key(ctx)
+    _recorded_request(ctx)
+    seed = state.load(ctx.request.request_id) if state is not None else None
+    resolver = Resolver(ctx.catalog, scanner=scanner_for(ctx), s3=ctx.s3)
+    resolution = resolver.resolve(ctx.request.identity_type, ctx.request.identity_value, seed=seed)
+    if state is not None and not ctx.request.dry_run:
+        state.save(ctx.request.request_id, resolution.identifiers)
+    if ctx.request.type == "rectification":
+        for match in resolution.datasets.values():
+            check_rectification(ctx, match)
+    ctx.record(
+        ctx.key("resolved", _digest(resolution.public())), "success",
+        rows=sum(m.rows for m in resolution.datasets.values()),
+        details={"stage": "resolve", "found": resolution.found, "datasets": {
+            n: {"rows": m.rows, "mentions": m.mentions, "files": len([f for f in m.files])}
+            for n, m in resolution.datasets.items()
+        }},
+    )  # fmt: skip
+    return Begun(ctx.request, resolution)
+
+
+def _check_export_key(ctx: DsrContext) -> None:
+    """Fail before reading anything when the export key cannot encrypt (missing, destroyed, KMS down)."""
+    key = ctx.request.export_key or ""
+    try:
+        ctx.key_provider(key).generate_data_key(key, {"request_id": ctx.request.request_id})
+    except Exception as exc:
+        raise DsrError(f"export key {key!r} cannot encrypt the package: {exc}") from exc
+
+
+def _recorded_request(ctx: DsrContext) -> None:
+    """Record the request once; a rerun takes the original's received time (hence its deadline)."""
+    if ctx.audit is None:
+        return
+    key = ctx.key("request")
+    earlier = ctx.audit.keyed(key)
+    if earlier:
+        details = next(ctx.audit.entries(earlier[0][1], earlier[0][1] + 1)).data.get("details", {})
+        if details.get("received_at"):
+            received = dt.datetime.fromisoformat(details["received_at"])
+            ctx.request = dataclasses.replace(ctx.request, received_at=received)
+        return
+    ctx.record(key, "intent", details={"stage": "request", **ctx.request.public(ctx.pseudonym)})
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def carry_out(
+    ctx: DsrContext, match: DatasetMatch, ids: Identifiers, *, exports: str | None = None
+) -> DatasetOutcome:
+    """Carry the request out on one dataset."""
+    if ctx.request.type == "access":
+        if exports is None:
+            raise DsrError("an access request needs a folder for its export package ([aisec] dsr_exports)")
+        return export_dataset(ctx, match, ids, package_location(ctx, exports))
+    return process_dataset(ctx, match, ids)
+
+
+def rescan(ctx: DsrContext, ids: Identifiers, match: DatasetMatch) -> DatasetMatch:
+    """``match`` brought up to date: files changed since the scan are read again."""
+    return Resolver(ctx.catalog, scanner=scanner_for(ctx), s3=ctx.s3).rescan(ids, match)
+
+
+def complete(
+    ctx: DsrContext,
+    resolution: Resolution,
+    outcomes: Sequence[DatasetOutcome],
+    *,
+    exports: str | None = None,
+    state: StateStore | None = None,
+) -> dict[str, Any]:
+    """Verify, shred, record the outcome and return the signed certificate."""
+    audit = ctx.audit
+    if audit is None:
+        raise DsrError("a certificate needs the audit log")
+    ids = resolution.identifiers
+    by_name = {o.dataset: o for o in outcomes}
+    verification = {}
+    if ctx.request.type != "access":
+        for name, match in resolution.datasets.items():
+            if name in by_name:
+                verification[name] = verify_dataset(ctx, match, ids, by_name[name])
+    shredded = _shred(ctx, ids, outcomes) if ctx.request.type == "erasure" and not ctx.request.dry_run else []
+    export = (
+        _export(ctx, outcomes, exports) if ctx.request.type == "access" and not ctx.request.dry_run else None
+    )
+    status = _status(ctx, resolution, outcomes, verification)
+    summary = _summary(outcomes, verification)
+    ctx.record(
+        ctx.key("complete", _digest([status, summary, shredded])),
+        "failure" if status == "failed" else "success", rows=summary["rows_affected"],
+        details={"stage": "complete", "status": status, "summary": summary, "keys_shredded": shredded},
+    )  # fmt: skip
+    if state is not None and status in ("completed", "already_completed", "no_data_found"):
+        state.delete(ctx.request.request_id)  # kept while data is held: a rerun after the hold still finds it
+    return _certificate(ctx, audit, status, summary, outcomes, verification, shredded, export)
+
+
+def _status(
+    ctx: DsrContext,
+    resolution: Resolution,
+    outcomes: Sequence[DatasetOutcome],
+    verification: Mapping[str, Any],
+) -> str:
+    if any(o.status == "failed" for o in outcomes) or not all(v["verified"] for v in verification.values()):
+        return "failed"
+    if ctx.request.dry_run:
+        return "dry_run"
+    changed = _changed(outcomes)
+    earlier = ctx.audit is not None and bool(ctx.audit.keyed(ctx.key("complete")))
+    if any(o.status == "held" for o in outcomes):
+        return "completed_with_holds"
+    if not changed and earlier:
+        return "already_completed"
+    if not resolution.found and not changed:
+        return "no_data_found"
+    return "completed"
+
+
+def _changed(outcomes: Sequence[DatasetOutcome]) -> bool:
+    return any(o.files or o.status == "exported" for o in outcomes)
+
+
+def _summary(outcomes: Sequence[DatasetOutcome], verification: Mapping[str, Any]) -> dict[str, Any]:
+    files = [f for o in outcomes for f in o.files]
+    return {
+        "datasets_changed": sorted(o.dataset for o in outcomes if o.files or o.status == "exported"),
+        "datasets_held": sorted(o.dataset for o in outcomes if o.status == "held"),
+        "rows_affected": sum(o.rows_affected for o in outcomes if o.status in ("changed", "exported")),
+        "rows_held": sum(o.rows_affected for o in outcomes if o.status == "held"),
+        "mentions_masked": sum(o.mentions_masked for o in outcomes if o.status == "changed"),
+        "files_rewritten": sum(1 for f in files if f.action == "rewrite"),
+        "files_deleted": sum(1 for f in files if f.action == "delete"),
+        "verified": all(v["verified"] for v in verification.values()),
+    }
+
+
+def _shred(ctx: DsrContext, ids: Identifiers, outcomes: Sequence[DatasetOutcome]) -> list[str]:
+    """Destroy the subject's per-subject keys, unless a held dataset still needs them."""
+    from airflow_aisec.audit.entry import Pseudonymizer
+    from airflow_aisec.crypto.shredding import subject_column
+    from airflow_aisec.crypto.subjects import subject_key_name
+
+    catalog = ctx.catalog
+    sealed = [d for d in catalog.datasets.values() if d.encryption and d.encryption.per_subject_columns]
+    if not sealed:
+        return []
+    held = {o.dataset for o in outcomes if o.status in ("held", "failed")}
+    if held & {d.name for d in sealed}:
+        return []  # the held data must stay readable; the keys go when the hold is lifted and erasure rerun
+    pseudonymize = Pseudonymizer(ctx.keyring.ensure(catalog.subjects.pseudonym_key, "symmetric").material)
+    names: set[str] = set()
+    for dataset in sealed:
+        column = subject_column(catalog, dataset)
+        for kind, col in dataset.identity.items():
+            if col == column:
+                names |= {subject_key_name(pseudonymize, v) for v in ids.identities.get(kind, ())}
+        target = dataset.reference_targets().get(column or "")
+        if target is not None:
+            names |= {subject_key_name(pseudonymize, v) for v in ids.linked.get(target, ())}
+    shredded = []
+    for name in sorted(names):
+        if name not in ctx.keyring.names():
+            continue  # the subject never had a key of their own
+        changed = ctx.keyring.destroy(name)
+        if ctx.audit is not None:
+            ctx.audit.append(
+                "key.shred", idempotency_key=ctx.key("key-shred", name), subject=ctx.request.identity_value,
+                outcome="success" if changed else "noop",
+                details={"request_id": ctx.request.request_id, "key": name, "provider": "local"},
+            )  # fmt: skip
+        shredded.append(name)
+    return shredded
+
+
+def _export(
+    ctx: DsrContext, outcomes: Sequence[DatasetOutcome], exports: str | None
+) -> dict[str, Any] | None:
+    if exports is None:
+        return None
+    package = package_location(ctx, exports)
+    manifest = write_manifest(ctx, package, outcomes)
+    ctx.record(
+        ctx.key("manifest", manifest["sha256"]), "success",
+        outputs=[{"uri": manifest["uri"], "sha256": manifest["sha256"]}],
+        details={"stage": "manifest", "key": ctx.request.export_key},
+    )  # fmt: skip
+    return {"package": package.uri, "key": ctx.request.export_key, "manifest": manifest}
+
+
+def _history(audit: AuditLog, ctx: DsrContext) -> tuple[list[int], dict[str, list[dict[str, Any]]]]:
+    """Every audit entry of the request (all runs), and the file changes recorded, per dataset."""
+    indices = []
+    files: dict[str, list[dict[str, Any]]] = {}
+    for key, index in audit.keyed(ctx.key("")):
+        indices.append(index)
+        if not key.endswith(":success"):
+            continue
+        data = next(audit.entries(index, index + 1)).data
+        details = data.get("details") or {}
+        if "operation" in details:
+            source = (data.get("inputs") or [{}])[0]
+            keep = (
+                "action", "rows_before", "rows_after", "rows_affected", "mentions_masked", "sha256_before",
+                "sha256_after", "versions_purged", "recovered",
+            )  # fmt: skip
+            change = {"uri": source.get("uri"), "audit_entry": index, **{k: details.get(k) for k in keep}}
+            files.setdefault(str(data.get("dataset")), []).append(change)
+    return indices, files
+
+
+def _certificate(
+    ctx: DsrContext,
+    audit: AuditLog,
+    status: str,
+    summary: dict[str, Any],
+    outcomes: Sequence[DatasetOutcome],
+    verification: Mapping[str, Any],
+    shredded: list[str],
+    export: dict[str, Any] | None,
+) -> dict[str, Any]:
+    indices, history = _history(audit, ctx)
+    issued = dt.datetime.now(dt.UTC)
+    datasets = [
+        {
+            "dataset": o.dataset,
+            "strategy": o.strategy,
+            "status": o.status,
+            "rows_affected": o.rows_affected,
+            "mentions_masked": o.mentions_masked,
+            "legal_hold": o.legal_hold,
+            "error": o.error,
+            "changed_in_this_run": bool(o.files),
+            "files": history.get(o.dataset, [])
+            if ctx.request.type != "access"
+            else (o.export or {}).get("files", []),
+            "verification": verification.get(o.dataset),
+        }
+        for o in outcomes
+    ]
+    body = {
+        "format": cert.FORMAT,
+        "version": 1,
+        "request": ctx.request.public(ctx.pseudonym),
+        "status": status,
+        "changed_in_this_run": _changed(outcomes),
+        "issued_at": issued.isoformat(timespec="seconds"),
+        "deadline_met": issued <= ctx.request.deadline,
+        "summary": summary,
+        "datasets": datasets,
+        "keys_shredded": shredded,
+        "export": export,
+        "audit": cert.proofs(audit, indices),
+    }
+    return cert.sign(body, audit)
+
+
+def save_certificate(document: Mapping[str, Any], target: str, s3: Any = None) -> str:
+    """Write the certificate to a file or ``s3://`` URI (replacing it); returns the URI."""
+    location = Location.parse(target, s3)
+    if not location.is_s3:
+        write_private(Path(location.path), cert.dumps(document))
+        return location.uri
+    with location.filesystem().open_output_stream(location.path) as out:
+        out.write(cert.dumps(document).encode("utf-8"))
+    return location.uri
+
+
+def certificate_target(exports: str, request_id: str, s3: Any = None) -> str:
+    """Where the DAGs keep a request's certificate: ``<[aisec] dsr_exports>/certificates/<id>.json``."""
+    return Location.parse(exports, s3).join(CERTIFICATES, f"{request_id}.json").uri
+
+
+def run_request(
+    catalog: Catalog,
+    request: DsrRequest,
+    *,
+    keyring: LocalKeyring,
+    audit: AuditLog,
+    s3: Any = None,
+    exports: str | None = None,
+    state: StateStore | None = None,
+    subject_held: str | None = None,
+    find_spans: Any = None,
+) -> dict[str, Any]:
+    """Carry a request out in this process, dataset after dataset; returns the signed certificate."""
+    ctx = DsrContext(
+        catalog,
+        request,
+        keyring=keyring,
+        audit=audit,
+        s3=s3,
+        find_spans=find_spans,
+        subject_held=subject_held,
+    )
+    begun = begin(ctx, state=state)
+    ids = begun.resolution.identifiers
+    outcomes = [carry_out(ctx, m, ids, exports=exports) for m in begun.resolution.datasets.values()]
+    return complete(ctx, begun.resolution, outcomes, exports=exports, state=state)
+
+
+def subject_hold(holds: str | None, pseudonym: str, today: dt.date | None = None) -> str | None:
+    """The reason of an active per-subject legal hold on ``pseudonym`` (``aisec holds``), if any."""
+    if not holds:
+        return None
+    from airflow_aisec.retention.holds import HoldList
+
+    hold = HoldList(holds).active(today or dt.datetime.now(dt.UTC).date()).get(pseudonym)
+    return hold.reason if hold is not None else None
