@@ -33,6 +33,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_aisec.operators.pii",
                     "airflow_aisec.operators.crypto",
                     "airflow_aisec.operators.retention",
+                    "airflow_aisec.operators.dsr",
                 ],
             },
         ],

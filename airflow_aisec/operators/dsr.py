@@ -1,0 +1,310 @@
+"""Operators of the data-subject-request DAGs: register, approve, one task per dataset, complete.
+
+They are thin wrappers of ``airflow_aisec.dsr`` (the same steps ``aisec dsr run`` takes in one process):
+
+* ``DsrRegisterOperator`` checks the request (the DAG's params) against the catalog, records it with its
+  deadline, resolves the subject across the catalog and returns what the other tasks need: the datasets to
+  map over, where the subject was found (files and counts), and the subject's identifiers *sealed* with the
+  keyring key ``aisec-dsr-state`` — XCom never holds a raw identifier.
+* ``DsrApprovalOperator`` is Airflow's ``ApprovalOperator`` that also records the decision and who made it.
+* ``DsrDatasetOperator`` is mapped over the datasets (dynamic task mapping): it brings its dataset's match
+  up to date and erases, rectifies or exports the subject there.
+* ``DsrCompleteOperator`` verifies by re-reading, shreds per-subject keys, records the outcome and writes the
+  signed certificate to ``<[aisec] dsr_exports>/certificates/<request id>.json``; it returns the certificate.
+
+The raw identity comes from the run's params and is read in ``execute`` only: operator fields are never
+templated with it, so it is not rendered into the UI's task details, logs or XCom.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+from airflow_aisec import config
+from airflow_aisec.exceptions import DsrError
+from airflow_aisec.operators.base import AisecBaseOperator, task_actor
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_aisec.audit import AuditLog
+    from airflow_aisec.catalog import Catalog
+    from airflow_aisec.dsr import DsrContext, DsrRequest, Resolution
+
+REGISTER_TASK = "register"
+DATASET_TASK = "process_dataset"
+OUTCOME_KEY = "outcome"
+REGISTRATION_KEY = "registration"
+
+
+class _DsrOperator(AisecBaseOperator):
+    """What the DSR operators share: the request from the run's params, and the request's context.
+
+    :param request_type: ``access``, ``erasure`` or ``rectification``.
+    :param catalog: Catalog file; default ``[aisec] catalog``. (templated)
+    :param variables: Catalog placeholder values. (templated)
+    :param keyring: Local keyring (pseudonyms, sealed state, signing key); default ``[aisec] keyring``.
+    :param holds: Per-subject holds file; default ``[aisec] holds``.
+    :param exports: Folder or ``s3://`` prefix of export packages and certificates; default
+        ``[aisec] dsr_exports``.
+    :param aws_conn_id: Airflow AWS connection for ``s3://`` datasets.
+    """
+
+    template_fields: Sequence[str] = ("catalog", "variables")
+    ui_color = "#fde2e4"
+
+    def __init__(
+        self,
+        *,
+        request_type: str,
+        catalog: str | None = None,
+        variables: dict[str, str] | None = None,
+        keyring: str | None = None,
+        holds: str | None = None,
+        exports: str | None = None,
+        aws_conn_id: str | None = "aws_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.request_type = request_type
+        self.catalog = catalog
+        self.variables = variables
+        self.keyring = keyring
+        self.holds = holds
+        self.exports = exports
+        self.aws_conn_id = aws_conn_id
+
+    def _catalog(self) -> Catalog:
+        from airflow_aisec.catalog import load_catalog
+
+        return load_catalog(config.catalog_path(self.catalog), config.catalog_vars(self.variables))
+
+    def _request(self, context: Context, catalog: Catalog, received_at: dt.datetime | None) -> DsrRequest:
+        from airflow_aisec.dsr import make_request
+
+        params: Mapping[str, Any] = context.get("params") or {}
+        return make_request(
+            catalog, self.request_type, str(params.get("identity_type", "")),
+            str(params.get("identity_value", "")), request_id=str(params.get("request_id") or "") or None,
+            reason=str(params.get("reason") or ""), dry_run=bool(params.get("dry_run", False)),
+            changes=params.get("changes") or None, export_key=params.get("export_key") or None,
+            received_at=received_at, deadline_days=config.get_int("dsr_deadline_days"),
+        )  # fmt: skip
+
+    def _context(self, context: Context, log: AuditLog, received_at: dt.datetime | None) -> DsrContext:
+        from airflow_aisec.crypto.keyring import LocalKeyring
+        from airflow_aisec.dsr import DsrContext, subject_hold
+
+        catalog = self._catalog()
+        request = self._request(context, catalog, received_at)
+        held = subject_hold(config.get_setting("holds", self.holds), log.pseudonym(request.identity_value))
+        return DsrContext(
+            catalog, request, keyring=LocalKeyring(config.get_setting("keyring", self.keyring)), audit=log,
+            s3=self._s3(catalog), subject_held=held,
+        )  # fmt: skip
+
+    def _s3(self, catalog: Catalog) -> Any:
+        if not any(
+            d.uri.startswith("s3://") for d in catalog.datasets.values()
+        ) and not self._exports().startswith("s3://"):
+            return None
+        from airflow_aisec.hooks.lake import LakeHook
+
+        return LakeHook(aws_conn_id=self.aws_conn_id).s3_options()
+
+    def _exports(self) -> str:
+        return config.get_setting("dsr_exports", self.exports)
+
+    def _registered(self, context: Context) -> dict[str, Any]:
+        registered = context["ti"].xcom_pull(task_ids=REGISTER_TASK, key=REGISTRATION_KEY)
+        if not isinstance(registered, dict) or "state" not in registered:
+            raise DsrError(f"the request was not registered (task {REGISTER_TASK!r} left no result)")
+        return registered
+
+    def _resolution(self, ctx: DsrContext, registered: Mapping[str, Any]) -> Resolution:
+        from airflow_aisec.dsr import Identifiers, Resolution
+        from airflow_aisec.dsr.resolve import STATE_KEY, DatasetMatch
+
+        material = ctx.keyring.ensure(STATE_KEY, "symmetric").material
+        assert material is not None
+        ids = Identifiers.unseal(registered["state"], material, ctx.request.request_id)
+        matches = {name: DatasetMatch.from_dict(m) for name, m in registered["matches"].items()}
+        return Resolution(ctx.request.identity_type, ids, matches)
+
+
+def _received(registered: Mapping[str, Any]) -> dt.datetime:
+    return dt.datetime.fromisoformat(registered["request"]["received_at"])
+
+
+class DsrRegisterOperator(_DsrOperator):
+    """
+    Check and record a data-subject request, and find the subject in every dataset of the catalog.
+
+    The request comes from the run's params: ``identity_type``, ``identity_value``, ``request_id``,
+    ``reason``, ``dry_run``, and ``changes`` (rectification) or ``export_key`` (access). An invalid request
+    fails here with a message naming each problem (never the values). Returns the datasets to map over; XCom
+    ``registration`` holds a summary for the approver, where the subject was found, and their identifiers
+    sealed.
+    """
+
+    def execute(self, context: Context) -> list[str]:
+        """Record, resolve, seal; return the datasets to map over (the rest goes to XCom ``registration``)."""
+        from airflow_aisec.dsr import StateStore, begin
+        from airflow_aisec.dsr.resolve import STATE_KEY
+
+        run = context.get("dag_run")
+        received = getattr(run, "run_after", None) or dt.datetime.now(dt.UTC)
+        with self.audited(context) as log:
+            ctx = self._context(context, log, received)
+            begun = begin(ctx, state=StateStore(config.get_setting("dsr_state"), ctx.keyring))
+        public = begun.public(ctx)
+        self.log.info("request %s: %s", ctx.request.request_id, _summary(public))
+        material = ctx.keyring.ensure(STATE_KEY, "symmetric").material
+        assert material is not None
+        registration = {
+            "request": public["request"],
+            "found": public["found"],
+            "matches": dict(public["datasets"].items()),
+            "summary": _summary(public),
+            "state": begun.resolution.identifiers.seal(material, ctx.request.request_id),
+        }
+        context["ti"].xcom_push(key=REGISTRATION_KEY, value=registration)
+        return list(public["datasets"])  # what the DAG maps over
+
+
+def _summary(public: Mapping[str, Any]) -> str:
+    """A short Markdown summary for the approver: which datasets hold how many of the subject's rows."""
+    request = public["request"]
+    lines = [
+        f"**{request['type']}** request `{request['request_id']}` (subject `{request['subject'][:24]}…`, "
+        f"by {request['identity_type']}), due {request['deadline'][:10]}"
+        + (" — dry run" if request["dry_run"] else ""),
+        "",
+    ]
+    for name, match in public["datasets"].items():
+        files = len(match["files"])
+        lines.append(f"- {name}: {match['rows']} row(s), {match['mentions']} mention(s) in {files} file(s)")
+    if not public["found"]:
+        lines.append("- the subject was not found in any dataset")
+    return "\n".join(lines)
+
+
+class DsrApprovalOperator(ApprovalOperator):
+    """
+    Airflow's human-in-the-loop ``ApprovalOperator`` for a request; the decision is recorded in the audit log.
+
+    Rejecting skips the tasks that would change or export data (and the certificate).
+    """
+
+    def __init__(self, *, request_type: str, audit_conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.request_type = request_type
+        self.audit_conn_id = audit_conn_id
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Record who approved or rejected, then let ``ApprovalOperator`` proceed or skip."""
+        from airflow_aisec.hooks.audit import AuditLogHook
+
+        registered = context["ti"].xcom_pull(task_ids=REGISTER_TASK, key=REGISTRATION_KEY) or {}
+        request = registered.get("request") or {}
+        chosen = (event.get("chosen_options") or [None])[0]
+        decision = "approved" if chosen == self.APPROVE else "rejected" if chosen == self.REJECT else "none"
+        by = event.get("responded_by_user") or {}
+        audit = AuditLogHook(self.audit_conn_id).get_log(actor=task_actor(context))
+        try:
+            audit.append(
+                f"dsr.{self.request_type}",
+                idempotency_key=f"dsr.{self.request_type}:{request.get('request_id')}:approval:{context['run_id']}",
+                outcome="success" if decision == "approved" else "skipped",
+                subject=request.get("subject"),  # already a pseudonym
+                details={
+                    "request_id": request.get("request_id"), "stage": "approval", "decision": decision,
+                    "responded_by": by.get("name") or by.get("id") if isinstance(by, dict) else str(by),
+                },
+            )  # fmt: skip
+        finally:
+            audit.close()
+        return super().execute_complete(context, event)
+
+
+class DsrDatasetOperator(_DsrOperator):
+    """
+    Carry the request out on one dataset (mapped over the datasets the register task returns).
+
+    Erasure: delete or anonymize the subject's rows per the catalog, mask mentions in free text, respect
+    legal holds; rectification: set the new values; access: write the encrypted export files. The outcome
+    (no values) is pushed to XCom under ``outcome``; a dataset that could not be done fails the task after
+    that, so the certificate still reports it.
+
+    :param dataset: The catalog dataset to process. (templated)
+    """
+
+    template_fields: Sequence[str] = (*_DsrOperator.template_fields, "dataset")
+
+    def __init__(self, *, dataset: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dataset = dataset
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Process one dataset."""
+        from airflow_aisec.dsr import carry_out
+        from airflow_aisec.dsr.run import rescan
+
+        registered = self._registered(context)
+        with self.audited(context) as log:
+            ctx = self._context(context, log, _received(registered))
+            resolution = self._resolution(ctx, registered)
+            if self.dataset not in resolution.datasets:
+                raise DsrError(f"dataset {self.dataset!r} was not part of the request's resolution")
+            match = rescan(ctx, resolution.identifiers, resolution.datasets[self.dataset])
+            outcome = carry_out(ctx, match, resolution.identifiers, exports=self._exports())
+        result = outcome.as_dict()
+        context["ti"].xcom_push(key=OUTCOME_KEY, value=result)
+        self.log.info(
+            "%s: %s, %d row(s), %d file(s)",
+            self.dataset,
+            outcome.status,
+            outcome.rows_affected,
+            len(outcome.files),
+        )
+        if outcome.status == "failed":
+            raise DsrError(outcome.error or f"dataset {self.dataset}: the request could not be carried out")
+        return result
+
+
+class DsrCompleteOperator(_DsrOperator):
+    """
+    Verify every dataset by re-reading it, shred per-subject keys, record the outcome and issue the
+    certificate (signed with the audit log's key). Returns ``{"status", "certificate_uri", "certificate"}``;
+    fails when the request failed, after the certificate saying so is written.
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Complete the request."""
+        from airflow_aisec.dsr import DatasetOutcome, StateStore, complete
+        from airflow_aisec.dsr.run import certificate_target, save_certificate
+
+        registered = self._registered(context)
+        pulled = context["ti"].xcom_pull(task_ids=[DATASET_TASK], key=OUTCOME_KEY) or []
+        outcomes = [DatasetOutcome.from_dict(o) for o in pulled if isinstance(o, dict)]
+        with self.audited(context) as log:
+            ctx = self._context(context, log, _received(registered))
+            resolution = self._resolution(ctx, registered)
+            done = {o.dataset for o in outcomes}
+            missing = [name for name in resolution.datasets if name not in done]
+            outcomes += [DatasetOutcome(name, "-", "failed", error="not processed") for name in missing]
+            state = StateStore(config.get_setting("dsr_state"), ctx.keyring)
+            document = complete(ctx, resolution, outcomes, exports=self._exports(), state=state)
+        status = document["certificate"]["status"]
+        target = certificate_target(self._exports(), ctx.request.request_id, ctx.s3)
+        uri = save_certificate(document, target, ctx.s3)
+        self.log.info("request %s: %s; certificate %s", ctx.request.request_id, status, uri)
+        result = {"status": status, "certificate_uri": uri, "certificate": document}
+        if status == "failed":
+            context["ti"].xcom_push(key="return_value", value=result)
+            raise DsrError(f"request {ctx.request.request_id} failed; see the certificate {uri}")
+        return result

@@ -1,0 +1,129 @@
+"""The data-subject-request DAGs (``aisec_dsr_access``, ``aisec_dsr_erasure``, ``aisec_dsr_rectification``).
+
+Each is triggered manually (UI form, REST API, ``aisec dsr submit``) with params validated by a JSON schema,
+so a bad request is rejected when it is triggered. Shape::
+
+    register >> approve >> process_dataset[one mapped task per dataset] >> complete
+
+``approve`` (human in the loop) is left out when ``[aisec] dsr_approval`` is False. Runs are serialized
+(``max_active_runs=1``): two requests never rewrite the same file at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.sdk import DAG, Param
+from airflow.task.trigger_rule import TriggerRule
+
+from airflow_aisec import config
+from airflow_aisec.dsr.request import REQUEST_ID, REQUEST_TYPES
+from airflow_aisec.exceptions import AisecError
+from airflow_aisec.operators.dsr import (
+    DATASET_TASK,
+    REGISTER_TASK,
+    DsrApprovalOperator,
+    DsrCompleteOperator,
+    DsrDatasetOperator,
+    DsrRegisterOperator,
+)
+
+_DOCS = {
+    "access": "Export everything the catalog's datasets hold about one data subject, encrypted.",
+    "erasure": "Erase one data subject from every dataset of the catalog, verify, and certify it.",
+    "rectification": "Correct fields of one data subject in every dataset that holds them, and certify it.",
+}
+
+
+def _catalog_choices() -> tuple[list[str] | None, list[str] | None]:
+    """Identity types and key names of the configured catalog, for the trigger form (None if unreadable)."""
+    try:
+        from airflow_aisec.catalog import load_catalog
+
+        catalog = load_catalog(config.catalog_path(), config.catalog_vars())
+    except (AisecError, OSError):
+        return None, None
+    return list(catalog.subjects.identities), sorted(catalog.keys)
+
+
+def _enum(choices: list[str] | None) -> dict[str, Any]:
+    return {"enum": choices} if choices else {}
+
+
+def dsr_params(request_type: str) -> dict[str, Param]:
+    """The DAG params (JSON schema) of a request of ``request_type``."""
+    identities, keys = _catalog_choices()
+    params = {
+        "identity_type": Param(
+            identities[0] if identities else "customer_id", type="string", title="Identity type",
+            description="How the subject is identified (the catalog's subjects.identities).",
+            **_enum(identities),
+        ),
+        "identity_value": Param(
+            type="string", minLength=1, maxLength=1024, title="Identity value",
+            description="The subject's identifier, e.g. their e-mail address. Never logged.",
+        ),
+        "request_id": Param(
+            type="string", pattern=REQUEST_ID.pattern, title="Request id",
+            description="Your reference of the request; running the same id again changes nothing twice.",
+        ),
+        "reason": Param(type="string", minLength=1, maxLength=2000, title="Reason",
+                        description="Why (e.g. the ticket of the request); recorded in the audit log."),
+        "dry_run": Param(False, type="boolean", title="Dry run",
+                         description="Report what would change, change nothing."),
+    }  # fmt: skip
+    if request_type == "rectification":
+        params["changes"] = Param(
+            type="object", minProperties=1, additionalProperties={"type": "string"}, title="Changes",
+            description='The corrected values, field → new value, e.g. {"phone": "+1 212-555-0100"}.',
+        )  # fmt: skip
+    if request_type == "access":
+        params["export_key"] = Param(
+            type="string", minLength=1, title="Export key",
+            description="The catalog key the export package is encrypted with.",
+            **_enum(keys),
+        )  # fmt: skip
+    return params
+
+
+def build_dsr_dag(request_type: str, *, approval: bool | None = None, **dag_args: Any) -> DAG:
+    """The DAG ``aisec_dsr_<request_type>``; ``approval`` defaults to ``[aisec] dsr_approval``."""
+    if request_type not in REQUEST_TYPES:
+        raise ValueError(f"unknown request type {request_type!r} (known: {', '.join(REQUEST_TYPES)})")
+    if approval is None:
+        approval = config.get_bool("dsr_approval")
+    settings: dict[str, Any] = {
+        "dag_id": f"aisec_dsr_{request_type}",
+        "description": _DOCS[request_type],
+        "schedule": None,
+        "start_date": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": {"owner": "privacy-office", "retries": 0},
+        "tags": ["aisec", "dsr", "privacy"],
+        "params": dsr_params(request_type),
+        "render_template_as_native_obj": False,
+        "doc_md": __doc__,
+        **dag_args,
+    }
+    with DAG(**settings) as dag:
+        register = DsrRegisterOperator(task_id=REGISTER_TASK, request_type=request_type)
+        process = DsrDatasetOperator.partial(
+            task_id=DATASET_TASK, request_type=request_type, retries=2,
+            retry_delay=dt.timedelta(seconds=30), map_index_template="{{ task.dataset }}",
+        ).expand(dataset=register.output)  # fmt: skip
+        complete = DsrCompleteOperator(
+            task_id="complete", request_type=request_type, trigger_rule=TriggerRule.NONE_SKIPPED
+        )
+        if approval:
+            approve = DsrApprovalOperator(
+                task_id="approve", request_type=request_type,
+                subject=f"Approve {request_type} request {{{{ params.request_id }}}}",
+                body="{{ ti.xcom_pull(task_ids='register', key='registration')['summary'] }}",
+            )  # fmt: skip
+            register >> approve >> process
+        else:
+            register >> process
+        process >> complete
+    return dag

@@ -1,0 +1,148 @@
+"""The data-subject-request DAGs run by Airflow with dag.test() on a copy of the sample lake.
+
+Approval is turned off (``[aisec] dsr_approval = False``) for dag.test(); the human-in-the-loop approval is
+exercised end to end with a real scheduler in tests/e2e.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_aisec.audit import AuditLog
+from airflow_aisec.dsr import verify_certificate
+from airflow_aisec.samples import SampleLake
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+REQUEST = {"identity_type": "email", "identity_value": "x@example.com", "request_id": "r1", "reason": "r"}
+
+
+def _dag(request_type: str) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    path = DAGS / f"aisec_dsr_{request_type}.py"
+    return DagBag(dag_folder=str(path)).dags[f"aisec_dsr_{request_type}"]
+
+
+def _xcoms(run: Any) -> list[tuple[str, str, Any]]:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(XComModel).filter_by(dag_id=run.dag_id, run_id=run.run_id).all()
+        return [(r.task_id, r.key, XComModel.deserialize_value(r)) for r in rows]
+
+
+def _subject() -> Any:
+    lake = SampleLake(120, seed=3)
+    held = {r["customer_id"] for r in lake.rows("chargebacks")}
+    orders = {r["customer_id"] for r in lake.rows("orders")}
+    return next(c for c in lake.customers if c.customer_id in held and c.customer_id in orders)
+
+
+@pytest.fixture
+def lake(sample_lake_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    copy = tmp_path / "lake"
+    shutil.copytree(sample_lake_dir, copy)
+    monkeypatch.setenv("AIRFLOW__AISEC__CATALOG_VARS", f"lake={copy}")
+    monkeypatch.setenv("AIRFLOW__AISEC__DSR_APPROVAL", "False")
+    monkeypatch.setenv("AIRFLOW__AISEC__DSR_EXPORTS", str(tmp_path / "exports"))
+    monkeypatch.setenv("AIRFLOW__AISEC__DSR_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("AIRFLOW__AISEC__HOLDS", str(tmp_path / "holds.json"))
+    return copy
+
+
+def test_dsr_dags_have_the_documented_shape(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    erasure = _dag("erasure")
+    assert set(erasure.task_ids) == {"register", "process_dataset", "complete"}
+    assert erasure.params.get_param("identity_type").schema["enum"] == ["customer_id", "email"]
+    assert "changes" in _dag("rectification").params and "export_key" in _dag("access").params
+    monkeypatch.setenv("AIRFLOW__AISEC__DSR_APPROVAL", "True")
+    assert {"approve"} <= set(_dag("erasure").task_ids)
+
+
+@pytest.mark.parametrize(
+    ("conf", "field"),
+    [
+        ({**REQUEST, "identity_type": "ssn"}, "identity_type"),
+        ({**REQUEST, "identity_value": ""}, "identity_value"),
+        ({**REQUEST, "request_id": "bad id!"}, "request_id"),
+        ({k: v for k, v in REQUEST.items() if k != "reason"}, "reason"),
+    ],
+)
+def test_bad_request_is_rejected_at_trigger_time(lake: Path, conf: dict[str, str], field: str) -> None:
+    import copy
+
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    params = copy.deepcopy(_dag("erasure").params)
+    with pytest.raises(ParamValidationError, match=field):
+        params.update(conf)
+        params.validate()
+
+
+@pytest.mark.integration
+def test_erasure_dag_erases_verifies_and_certifies(
+    airflow_db: Path, lake: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    subject = _subject()
+    conf = {
+        "identity_type": "email",
+        "identity_value": subject.email,
+        "request_id": "dag-erasure-1",
+        "reason": "ticket 4711",
+    }
+    run = _dag("erasure").test(run_conf=conf)
+    states = {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
+    assert set(states.values()) == {"success"}, states
+    assert len([k for k in states if k[0] == "process_dataset"]) == 4  # one mapped task per dataset
+
+    xcoms = _xcoms(run)
+    result = next(v for t, k, v in xcoms if t == "complete" and k == "return_value")
+    document = result["certificate"]
+    assert result["status"] == "completed_with_holds"
+    assert Path(result["certificate_uri"].removeprefix("file://")).is_file()
+    with AuditLog.open() as log:
+        assert verify_certificate(document, log).ok
+        entries = [
+            e.data
+            for e in log.entries()
+            if (e.data.get("details") or {}).get("request_id") == conf["request_id"]
+        ]
+    assert any(e["outcome"] == "success" and e.get("inputs") for e in entries)
+    held = {d["dataset"]: d for d in document["certificate"]["datasets"]}["chargebacks"]
+    assert held["status"] == "held" and held["legal_hold"]["reason"] == "litigation 2026-17"
+
+    raw = (subject.email, subject.customer_id, subject.phone)
+    captured = capfd.readouterr()
+    task_logs = captured.out + captured.err + caplog.text
+    assert "request dag-erasure-1: completed_with_holds" in task_logs  # the task logs were captured
+    for text in (json.dumps([v for _, _, v in xcoms], default=str), json.dumps(entries), task_logs):
+        assert not any(value in text for value in raw)
+    for path in (lake / "customers").glob("*.parquet"):
+        assert subject.email.encode() not in path.read_bytes()
+
+
+@pytest.mark.integration
+def test_access_dag_writes_an_encrypted_package(airflow_db: Path, lake: Path, tmp_path: Path) -> None:
+    from airflow_aisec.crypto.keyring import LocalKeyring
+
+    LocalKeyring(Path(__import__("os").environ["AISEC_KEYRING"])).ensure("pii-columns", "symmetric")
+    subject = _subject()
+    conf = {
+        "identity_type": "customer_id",
+        "identity_value": subject.customer_id,
+        "request_id": "dag-access-1",
+        "reason": "subject access request",
+        "export_key": "pii-columns",
+    }
+    run = _dag("access").test(run_conf=conf)
+    assert {str(ti.state) for ti in run.get_task_instances()} == {"success"}
+    package = tmp_path / "exports" / "dag-access-1"
+    names = sorted(p.name for p in package.iterdir())
+    assert "manifest.json.aisec" in names and "orders.json.aisec" in names and "orders.csv.aisec" in names
+    assert all(subject.email.encode() not in (package / n).read_bytes() for n in names)
