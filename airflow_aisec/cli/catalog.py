@@ -23,7 +23,7 @@ from airflow_aisec.exceptions import ConfigError
 app = typer.Typer(help="Validate the privacy catalog and show how datasets link to data subjects.")
 
 FileArg = Annotated[
-    str | None, typer.Argument(help="Catalog YAML file (default: --catalog or [aisec] catalog).")
+    str | None, typer.Argument(help="Catalog YAML file (default: --catalog or \\[aisec] catalog).")
 ]
 VarOpt = Annotated[
     list[str] | None,

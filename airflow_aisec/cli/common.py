@@ -43,7 +43,7 @@ def resolve_catalog(ctx: typer.Context, file: str | None) -> str:
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     """Print ``message`` on stderr and return the exit to raise."""
-    err_console.print(message, markup=False, highlight=False)
+    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -12,6 +12,7 @@ from airflow_aisec import __version__, config
 from airflow_aisec.cli import audit as audit_cli
 from airflow_aisec.cli import catalog as catalog_cli
 from airflow_aisec.cli import crypto as crypto_cli
+from airflow_aisec.cli import dsr as dsr_cli
 from airflow_aisec.cli import keys as keys_cli
 from airflow_aisec.cli import lake as lake_cli
 from airflow_aisec.cli import pii as pii_cli
@@ -31,13 +32,14 @@ app.add_typer(audit_cli.app, name="audit")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(retention_cli.retention_app, name="retention")
 app.add_typer(retention_cli.holds_app, name="holds")
+app.add_typer(dsr_cli.app, name="dsr")
 app.command("sample-lake")(lake_cli.sample_lake)
 app.command("scan")(pii_cli.scan)
 app.command("mask")(pii_cli.mask)
 app.command("unmask")(pii_cli.unmask)
 app.command("encrypt")(crypto_cli.encrypt)
 app.command("decrypt")(crypto_cli.decrypt)
-config_app = typer.Typer(help="Show the resolved [aisec] settings.")
+config_app = typer.Typer(help="Show the resolved \\[aisec] settings.")
 app.add_typer(config_app, name="config")
 
 
@@ -51,14 +53,14 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     catalog: Annotated[
-        str | None, typer.Option("--catalog", help="Privacy catalog file (overrides [aisec] catalog).")
+        str | None, typer.Option("--catalog", help="Privacy catalog file (overrides \\[aisec] catalog).")
     ] = None,
     log: Annotated[
-        str | None, typer.Option("--log", help="Audit log URI (overrides [aisec] audit_log).")
+        str | None, typer.Option("--log", help="Audit log URI (overrides \\[aisec] audit_log).")
     ] = None,
     keyring: Annotated[
         str | None,
-        typer.Option("--keyring", help="Local keyring file (overrides AISEC_KEYRING and [aisec] keyring)."),
+        typer.Option("--keyring", help="Local keyring file (overrides AISEC_KEYRING and \\[aisec] keyring)."),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
     version: Annotated[

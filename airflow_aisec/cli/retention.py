@@ -47,7 +47,7 @@ DatasetOpt = Annotated[
     list[str] | None, typer.Option("--dataset", help="Only this dataset. Repeatable (default: all).")
 ]
 HoldsOpt = Annotated[
-    str | None, typer.Option("--holds", help="Per-subject holds file (default: [aisec] holds).")
+    str | None, typer.Option("--holds", help="Per-subject holds file (default: \\[aisec] holds).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 

@@ -10,7 +10,7 @@ from airflow_aisec.dsr.apply import DatasetOutcome, DsrContext
 from airflow_aisec.dsr.certificate import CertificateReport, verify_certificate
 from airflow_aisec.dsr.request import REQUEST_TYPES, DsrRequest, make_request, parse_identity
 from airflow_aisec.dsr.resolve import Identifiers, Resolution, Resolver, resolve
-from airflow_aisec.dsr.run import StateStore, begin, carry_out, complete, run_request, subject_hold
+from airflow_aisec.dsr.run import StateStore, active_holds, begin, carry_out, complete, run_request
 
 __all__ = [
     "REQUEST_TYPES",
@@ -22,6 +22,7 @@ __all__ = [
     "Resolution",
     "Resolver",
     "StateStore",
+    "active_holds",
     "begin",
     "carry_out",
     "complete",
@@ -29,6 +30,5 @@ __all__ = [
     "parse_identity",
     "resolve",
     "run_request",
-    "subject_hold",
     "verify_certificate",
 ]

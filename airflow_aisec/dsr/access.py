@@ -14,6 +14,7 @@ digests, never the data.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import tempfile
@@ -56,8 +57,10 @@ def export_dataset(
         outcome.status = "exported"
         outcome.export = {"columns": table.schema.names, "rows": table.num_rows, "files": written}
     state = "success" if outcome.status == "exported" else "noop"
+    digests = [f["sha256"] for f in (outcome.export or {}).get("files", [])]
+    version = hashlib.sha256(json.dumps(digests).encode()).hexdigest()[:24]  # a re-export is a new entry
     index = ctx.record(
-        ctx.key(dataset.name, "export"), state, dataset=dataset.name, rows=outcome.rows_affected,
+        ctx.key(dataset.name, "export", version), state, dataset=dataset.name, rows=outcome.rows_affected,
         columns=(outcome.export or {}).get("columns"),
         inputs=[{"uri": f.uri, "dataset": dataset.name} for f in files],
         outputs=[{"uri": f["uri"], "sha256": f["sha256"]} for f in (outcome.export or {}).get("files", [])],

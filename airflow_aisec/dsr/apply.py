@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from airflow_aisec.dsr.request import DsrRequest
     from airflow_aisec.pii.mask import Masker
     from airflow_aisec.pii.types import Span
+    from airflow_aisec.retention.holds import Hold
 
 MENTION_TAG = "<REDACTED>"
 TOKEN_PREFIX = "erased-"
@@ -129,7 +130,7 @@ class DsrContext:
         audit: AuditLog | None = None,
         s3: S3Options | None = None,
         find_spans: Callable[[Sequence[str]], list[list[Span]]] | None = None,
-        subject_held: str | None = None,
+        holds: Mapping[str, Hold] | None = None,
         today: dt.date | None = None,
     ) -> None:
         self.catalog = catalog
@@ -137,7 +138,8 @@ class DsrContext:
         self.keyring = keyring
         self.audit = audit
         self.s3 = s3
-        self.subject_held = subject_held
+        self.holds = dict(holds or {})
+        self.subject_held: str | None = None
         self.today = today or dt.datetime.now(dt.UTC).date()
         self._find_spans = find_spans
         self._providers: dict[str, KeyProvider] = {}
@@ -198,6 +200,20 @@ class DsrContext:
             details=details, **fields,
         )  # fmt: skip
 
+    def note_identifiers(self, ids: Identifiers) -> None:
+        """Once the subject is resolved: find a per-subject hold under any of their identities, and scrub
+        every identifier of theirs from the request's free-text reason (it is logged and certified)."""
+        values = sorted({v for found in ids.identities.values() for v in found})
+        for value in values:
+            hold = self.holds.get(self.pseudonym(value))
+            if hold is not None:
+                self.subject_held = hold.reason
+        from airflow_aisec.dsr.request import scrub
+
+        reason = scrub(self.request.reason, [*values, *ids.mentions])
+        if reason != self.request.reason:
+            self.request = dataclasses.replace(self.request, reason=reason)
+
     def hold_of(self, dataset: Dataset) -> dict[str, Any] | None:
         """The legal hold blocking changes to ``dataset``, if any."""
         if dataset.legal_hold is not None and dataset.legal_hold.active(self.today):
@@ -223,6 +239,7 @@ class _Edit:
 def process_dataset(ctx: DsrContext, match: DatasetMatch, ids: Identifiers) -> DatasetOutcome:
     """Erase or rectify the subject in one dataset (an access request uses ``export_dataset``)."""
     dataset = ctx.catalog.dataset(match.dataset)
+    ctx.note_identifiers(ids)
     kind = ctx.request.type
     strategy = dataset.erasure if kind == "erasure" else "rectify"
     outcome = DatasetOutcome(dataset.name, strategy, "no_data")

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 REQUEST_TYPES = ("access", "erasure", "rectification")
 DEFAULT_DEADLINE_DAYS = 30
-REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{4,30}$")
@@ -37,7 +37,7 @@ class DsrRequest:
     identity_type: str
     identity_value: str = dataclasses.field(repr=False)
     request_id: str
-    reason: str = ""
+    reason: str = dataclasses.field(default="", repr=False)  # free text: may quote the identifier
     dry_run: bool = False
     changes: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
     export_key: str | None = None
@@ -136,7 +136,7 @@ def _basic_problems(
         problems.append(f"identity value: must be 1 to {MAX_VALUE} printable characters")
     if not REQUEST_ID.match(rid):
         problems.append(
-            "request_id: 1 to 64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit"
+            "request_id: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
     if _CONTROL.search((reason or "").replace("\n", " ")):
         problems.append("reason: must not contain control characters")

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from airflow_aisec.catalog import Catalog
     from airflow_aisec.crypto.keyring import LocalKeyring
     from airflow_aisec.dsr.request import DsrRequest
+    from airflow_aisec.retention.holds import Hold
 
 CERTIFICATES = "certificates"
 
@@ -97,10 +98,12 @@ def begin(ctx: DsrContext, *, state: StateStore | None = None) -> Begun:
     """Record the request, resolve the subject, and check what can be checked before changing anything."""
     if ctx.request.type == "access":
         _check_export_key(ctx)
-    _recorded_request(ctx)
+    # Resolving only reads; the request is recorded once the reason can be scrubbed of every identifier.
     seed = state.load(ctx.request.request_id) if state is not None else None
     resolver = Resolver(ctx.catalog, scanner=scanner_for(ctx), s3=ctx.s3)
     resolution = resolver.resolve(ctx.request.identity_type, ctx.request.identity_value, seed=seed)
+    ctx.note_identifiers(resolution.identifiers)
+    _recorded_request(ctx)
     if state is not None and not ctx.request.dry_run:
         state.save(ctx.request.request_id, resolution.identifiers)
     if ctx.request.type == "rectification":
@@ -149,6 +152,7 @@ def carry_out(
     ctx: DsrContext, match: DatasetMatch, ids: Identifiers, *, exports: str | None = None
 ) -> DatasetOutcome:
     """Carry the request out on one dataset."""
+    ctx.note_identifiers(ids)
     if ctx.request.type == "access":
         if exports is None:
             raise DsrError("an access request needs a folder for its export package ([aisec] dsr_exports)")
@@ -174,6 +178,7 @@ def complete(
     if audit is None:
         raise DsrError("a certificate needs the audit log")
     ids = resolution.identifiers
+    ctx.note_identifiers(ids)
     by_name = {o.dataset: o for o in outcomes}
     verification = {}
     if ctx.request.type != "access":
@@ -207,7 +212,7 @@ def _status(
     if ctx.request.dry_run:
         return "dry_run"
     changed = _changed(outcomes)
-    earlier = ctx.audit is not None and bool(ctx.audit.keyed(ctx.key("complete")))
+    earlier = _completed_before(ctx)
     if any(o.status == "held" for o in outcomes):
         return "completed_with_holds"
     if not changed and earlier:
@@ -215,6 +220,17 @@ def _status(
     if not resolution.found and not changed:
         return "no_data_found"
     return "completed"
+
+
+def _completed_before(ctx: DsrContext) -> bool:
+    """Whether an earlier run of the request completed it (dry runs and failures do not count)."""
+    if ctx.audit is None:
+        return False
+    for _key, index in ctx.audit.keyed(ctx.key("complete")):
+        details = next(ctx.audit.entries(index, index + 1)).data.get("details") or {}
+        if details.get("status") in ("completed", "completed_with_holds", "already_completed"):
+            return True
+    return False
 
 
 def _changed(outcomes: Sequence[DatasetOutcome]) -> bool:
@@ -330,7 +346,7 @@ def _certificate(
             "mentions_masked": o.mentions_masked,
             "legal_hold": o.legal_hold,
             "error": o.error,
-            "changed_in_this_run": bool(o.files),
+            "changed_in_this_run": bool(o.files) or o.status == "exported",
             "files": history.get(o.dataset, [])
             if ctx.request.type != "access"
             else (o.export or {}).get("files", []),
@@ -380,7 +396,7 @@ def run_request(
     s3: Any = None,
     exports: str | None = None,
     state: StateStore | None = None,
-    subject_held: str | None = None,
+    holds: Mapping[str, Hold] | None = None,
     find_spans: Any = None,
 ) -> dict[str, Any]:
     """Carry a request out in this process, dataset after dataset; returns the signed certificate."""
@@ -391,7 +407,7 @@ def run_request(
         audit=audit,
         s3=s3,
         find_spans=find_spans,
-        subject_held=subject_held,
+        holds=holds,
     )
     begun = begin(ctx, state=state)
     ids = begun.resolution.identifiers
@@ -399,11 +415,11 @@ def run_request(
     return complete(ctx, begun.resolution, outcomes, exports=exports, state=state)
 
 
-def subject_hold(holds: str | None, pseudonym: str, today: dt.date | None = None) -> str | None:
-    """The reason of an active per-subject legal hold on ``pseudonym`` (``aisec holds``), if any."""
+def active_holds(holds: str | None, today: dt.date | None = None) -> dict[str, Hold]:
+    """The per-subject legal holds in force (``aisec holds``), pseudonym → hold; a request checks them
+    against every identity of its subject."""
     if not holds:
-        return None
+        return {}
     from airflow_aisec.retention.holds import HoldList
 
-    hold = HoldList(holds).active(today or dt.datetime.now(dt.UTC).date()).get(pseudonym)
-    return hold.reason if hold is not None else None
+    return HoldList(holds).active(today or dt.datetime.now(dt.UTC).date())

@@ -97,14 +97,14 @@ class _DsrOperator(AisecBaseOperator):
 
     def _context(self, context: Context, log: AuditLog, received_at: dt.datetime | None) -> DsrContext:
         from airflow_aisec.crypto.keyring import LocalKeyring
-        from airflow_aisec.dsr import DsrContext, subject_hold
+        from airflow_aisec.dsr import DsrContext, active_holds
 
         catalog = self._catalog()
         request = self._request(context, catalog, received_at)
-        held = subject_hold(config.get_setting("holds", self.holds), log.pseudonym(request.identity_value))
+        holds = active_holds(config.get_setting("holds", self.holds))
         return DsrContext(
             catalog, request, keyring=LocalKeyring(config.get_setting("keyring", self.keyring)), audit=log,
-            s3=self._s3(catalog), subject_held=held,
+            s3=self._s3(catalog), holds=holds,
         )  # fmt: skip
 
     def _s3(self, catalog: Catalog) -> Any:
