@@ -1,7 +1,10 @@
 """``make demo``: the main job on the embedded defaults, start to finish, printing what happened.
 
 Writes a sample lake, validates the example catalog against it, migrates an Airflow home on SQLite and runs
-every example DAG once with ``dag.test()``. Everything lives under ``demo-output/`` in the current folder.
+every example DAG once with ``dag.test()``, then an erasure request for one sample customer through the DAG
+``aisec_dsr_erasure`` (approval off: ``[aisec] dsr_approval = False``), whose signed certificate it shows and
+verifies before reviewing the audit log. Everything lives under ``demo-output/`` in the current folder. The
+customer is shown only as their pseudonym, never by e-mail or id.
 """
 
 from __future__ import annotations
@@ -10,12 +13,21 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_aisec.samples import Customer
+
 console = Console()
+DSR_PREFIX = "aisec_dsr_"
+ERASURE_DAG = "aisec_dsr_erasure"
 
 
 def _setup_environment(root: Path, out: Path) -> dict[str, str]:
@@ -28,6 +40,10 @@ def _setup_environment(root: Path, out: Path) -> dict[str, str]:
         "AIRFLOW__AISEC__CATALOG_VARS": f"lake={out / 'lake'}",
         "AIRFLOW__AISEC__AUDIT_LOG": f"sqlite:///{out / 'aisec_audit.db'}",
         "AIRFLOW__AISEC__HOLDS": str(out / "aisec_holds.json"),
+        "AIRFLOW__AISEC__DSR_EXPORTS": str(out / "dsr"),
+        "AIRFLOW__AISEC__DSR_STATE": str(out / "dsr-state"),
+        # Nobody is there to click "Approve" in a demo; in production a privacy officer approves each request.
+        "AIRFLOW__AISEC__DSR_APPROVAL": "False",
         "AISEC_KEYRING": str(out / "aisec_keyring.json"),
         # The small English model installed by `make install`; production images use en_core_web_lg.
         "AIRFLOW__AISEC__SPACY_MODEL": os.environ.get(
@@ -97,19 +113,24 @@ def _migrate() -> None:
     console.print(f"Airflow metadata database migrated on SQLite in {time.perf_counter() - started:.1f}s")
 
 
-def _run_dags(root: Path) -> bool:
+def _dag_bag(root: Path) -> DagBag | None:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(root / "dags"))
     if bag.import_errors:
         for path, error in bag.import_errors.items():
             console.print(f"[red]import error[/red] {path}: {error}")
-        return False
+        return None
+    return bag
+
+
+def _run_dags(bag: DagBag) -> bool:
+    """Every example DAG but the data-subject-request ones (they need a request: the next step)."""
     table = Table(title="Example DAGs run with dag.test()")
     for column in ("dag", "task", "state", "seconds"):
         table.add_column(column)
     ok = True
-    for dag_id in sorted(bag.dags):
+    for dag_id in sorted(d for d in bag.dags if not d.startswith(DSR_PREFIX)):
         run = bag.dags[dag_id].test()
         for ti in sorted(run.get_task_instances(), key=lambda t: t.start_date or t.end_date):
             seconds = f"{ti.duration:.1f}" if ti.duration is not None else "-"
@@ -117,6 +138,124 @@ def _run_dags(root: Path) -> bool:
             ok = ok and str(ti.state) == "success"
     console.print(table)
     return ok
+
+
+def _sample_subject() -> Customer:
+    """The newest sample customer with orders, support tickets and a chargeback (so retention kept them)."""
+    from airflow_aisec.samples import SampleLake
+
+    lake = SampleLake(customers=1000, seed=7)
+    held = {str(row["customer_id"]) for row in lake.rows("chargebacks")}
+    for dataset in ("orders", "support_tickets"):
+        held &= {str(row["customer_id"]) for row in lake.rows(dataset)}
+    return max((c for c in lake.customers if c.customer_id in held), key=lambda c: c.created_at)
+
+
+def _erasure_request(bag: DagBag, out: Path) -> str | None:
+    """Erase one customer with the DAG ``aisec_dsr_erasure``, show and verify its certificate.
+
+    Returns the DAG run's id when the request completed and its certificate verifies, else None.
+    """
+    from airflow_aisec import config
+    from airflow_aisec.audit import AuditLog
+    from airflow_aisec.dsr.request import new_request_id
+    from airflow_aisec.dsr.run import certificate_target
+    from airflow_aisec.io import Location
+
+    subject = _sample_subject()
+    with AuditLog.open() as log:
+        pseudonym = log.pseudonym(subject.email)
+    request_id = new_request_id("erasure")
+    console.print(
+        f"subject {pseudonym}: a customer with orders, support tickets and a chargeback, named in the "
+        "request by e-mail; only this pseudonym is ever shown or recorded",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        "$ aisec dsr submit --type erasure --identity email=<the customer's e-mail> "
+        f"--request-id {request_id} --wait   (the same request, run here with dag.test(); no approval step)",
+        style="dim",
+        highlight=False,
+        soft_wrap=True,
+    )
+    conf = {
+        "identity_type": "email",
+        "identity_value": subject.email,
+        "request_id": request_id,
+        "reason": "demo: erasure request received by the privacy office",
+        "dry_run": False,
+    }
+    run = bag.dags[ERASURE_DAG].test(run_conf=conf)
+    table = Table(title=f"{ERASURE_DAG} run with dag.test()")
+    for column in ("task", "dataset", "state", "seconds"):
+        table.add_column(column)
+    ok = True
+    for ti in sorted(run.get_task_instances(), key=lambda t: (t.start_date or t.end_date, t.map_index)):
+        seconds = f"{ti.duration:.1f}" if ti.duration is not None else "-"
+        dataset = (ti.rendered_map_index or str(ti.map_index)) if ti.map_index >= 0 else ""
+        table.add_row(ti.task_id, dataset, str(ti.state), seconds)
+        ok = ok and str(ti.state) == "success"
+    console.print(table)
+    path = Path(Location.parse(certificate_target(config.get_setting("dsr_exports"), request_id)).path)
+    if not path.is_file():
+        console.print(f"[red]no certificate was written to {path}[/red]")
+        return None
+    return str(run.run_id) if _show_certificate(path, out) and ok else None
+
+
+def _show_certificate(path: Path, out: Path) -> bool:
+    """Print what the certificate says (no personal data is in it) and verify it against the audit log."""
+    from airflow_aisec.audit import AuditLog
+    from airflow_aisec.dsr import verify_certificate
+    from airflow_aisec.dsr.certificate import load
+
+    document = load(path.read_text(encoding="utf-8"))
+    body: Mapping[str, Any] = document["certificate"]
+    request, summary = body["request"], body["summary"]
+    console.print(
+        f"certificate of request {request['request_id']} ({request['type']}, subject {request['subject']}): "
+        f"[bold]{body['status']}[/bold]",
+        highlight=False,
+        soft_wrap=True,
+    )
+    table = Table(title="what the request did, per dataset (signed)")
+    for column in ("dataset", "erasure", "status", "rows", "files", "verified"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("legal hold")
+    for d in body["datasets"]:
+        verification = d.get("verification") or {}
+        table.add_row(
+            d["dataset"],
+            d["strategy"],
+            d["status"],
+            str(d["rows_affected"]),
+            str(len(d["files"])),
+            "-" if not verification else "yes" if verification.get("verified") else "NO",
+            (d.get("legal_hold") or {}).get("reason", ""),
+        )
+    console.print(table)
+    console.print(
+        f"{summary['rows_affected']} row(s) erased or anonymized, {summary['mentions_masked']} mention(s) in "
+        f"other rows masked, {summary['files_rewritten']} file(s) rewritten, {summary['files_deleted']} "
+        f"deleted, {summary['rows_held']} row(s) kept under legal hold; every dataset re-read: "
+        f"{'verified' if summary['verified'] else 'NOT verified'}; answered "
+        f"{'within' if body['deadline_met'] else 'AFTER'} its deadline {request['deadline'][:10]}; "
+        f"{len(body['audit']['entries'])} audit entries with inclusion proofs",
+        highlight=False,
+        soft_wrap=True,
+    )
+    shown = path.relative_to(out.parent)
+    console.print(f"certificate file: {shown}", highlight=False, soft_wrap=True)
+    console.print(f"checked as `aisec dsr verify-certificate {shown}` does:", style="dim", soft_wrap=True)
+    with AuditLog.open() as log:
+        report = verify_certificate(document, log)
+    for check in report.checks:
+        console.print(f"  ok      {check}", highlight=False, markup=False, soft_wrap=True)
+    for problem in report.problems:
+        console.print(f"  FAILED  {problem}", style="red", highlight=False, markup=False, soft_wrap=True)
+    console.print("certificate verified" if report.ok else "[red]certificate NOT verified[/red]")
+    return report.ok and body["status"] in ("completed", "completed_with_holds")
 
 
 def main() -> int:
@@ -139,9 +278,15 @@ def main() -> int:
     _aisec("retention", "plan", "--catalog", str(root / "dags" / "catalog.yaml"), "--var", f"lake={lake}")
     _step("6. Airflow on SQLite, every example DAG run once")
     _migrate()
-    ok = _run_dags(root)
-    _step("7. The audit log of everything above, verified")
+    bag = _dag_bag(root)
+    ok = bag is not None and _run_dags(bag)
+    _step("7. A customer asks to be erased: the erasure DAG and its signed certificate")
+    erasure_run = _erasure_request(bag, out) if bag is not None else None
+    ok = ok and erasure_run is not None
+    _step("8. The audit log of everything above, verified")
     _aisec("audit", "show", "--action", "retention.delete", "--limit", "12")
+    if erasure_run is not None:
+        _aisec("audit", "show", "--action", "dsr.erasure", "--run-id", erasure_run)
     _aisec("audit", "show", "--limit", "15")
     _aisec("audit", "lineage", "support_tickets_masked")
     _aisec("audit", "verify")

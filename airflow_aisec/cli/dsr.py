@@ -425,6 +425,41 @@ def verify_certificate_command(
         raise typer.Exit(EXIT_FAILED)
 
 
+@app.command("requests")
+def requests_command(
+    ctx: typer.Context,
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Only requests not answered yet (open, failed, dry run only).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the requests in the audit log with their statutory deadline; exit 1 if one is overdue."""
+    from rich.table import Table
+
+    from airflow_aisec.dsr.tracking import requests
+
+    with _open_log(ctx) as log:
+        rows = requests(log)
+    if pending:
+        rows = [r for r in rows if r["pending"]]
+    overdue = [r for r in rows if r["status"] == "overdue"]
+    if as_json:
+        print_json({"requests": rows, "overdue": len(overdue)})
+    else:
+        table = Table("request", "type", "subject", "received", "deadline", "days left", "status")
+        for row in rows:
+            table.add_row(
+                row["request_id"], str(row["type"]), str(row["subject"])[:24] + "…",
+                str(row["received_at"])[:10],
+                str(row["deadline"])[:10], str(row["days_left"]), row["status"],
+            )  # fmt: skip
+        _wide(console).print(table)
+        if overdue:
+            console.print(f"{len(overdue)} request(s) overdue", markup=False, highlight=False)
+    if overdue:
+        raise typer.Exit(EXIT_FAILED)
+
+
 # --- submit -----------------------------------------------------------------------------------------------
 
 

@@ -623,14 +623,12 @@ def verify_dataset(
     # Held data is expected to be still there (the certificate says so); a dry run changed nothing.
     problems = remaining + mentions if ctx.request.type == "erasure" else wrong
     ok = outcome.status == "held" or ctx.request.dry_run or problems == 0
-    return {
-        "verified": ok,
-        "files_read": checked,
-        "files_unchanged_since_scan": unchanged,
-        "subject_rows_remaining": remaining,
-        "mentions_remaining": mentions,
-        "rows_not_corrected": wrong,
-    }
+    found = (
+        {"subject_rows_remaining": remaining, "mentions_remaining": mentions}
+        if ctx.request.type == "erasure"
+        else {"subject_rows_checked": remaining, "rows_not_corrected": wrong}
+    )
+    return {"verified": ok, "files_read": checked, "files_unchanged_since_scan": unchanged, **found}
 
 
 def _rows_to_correct(ctx: DsrContext, dataset: Dataset, found: FileMatch, ids: Identifiers) -> int:

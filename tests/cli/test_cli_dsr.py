@@ -599,3 +599,34 @@ def test_api_url_comes_from_the_option_then_airflow_cfg_then_localhost(no_airflo
     assert api_url_default() == "http://localhost:8080"
     no_airflow_cfg.write_text("[api]\nbase_url = http://airflow.internal:8080/\n")
     assert api_url_default() == "http://airflow.internal:8080/"
+
+
+def test_requests_lists_deadlines_and_flags_overdue_ones(
+    lake: Path, tmp_path: Path, people: list[Any]
+) -> None:
+    import datetime as dt
+
+    from airflow_aisec.audit import AuditLog
+    from airflow_aisec.dsr.tracking import requests
+
+    subject = people[2]
+    base = ["dsr", "run", "--type", "erasure", "--identity", f"email={subject.email}", *catalog_args(lake)]
+    assert cli(tmp_path, *base, "--request-id", "tracked-dry", "--dry-run").exit_code == 0
+    assert cli(tmp_path, *base, "--request-id", "tracked-done").exit_code == 0
+
+    listed = cli(tmp_path, "dsr", "requests", "--json")
+    assert listed.exit_code == 0, listed.output
+    rows = {r["request_id"]: r for r in json.loads(listed.stdout)["requests"]}
+    assert rows["tracked-dry"]["status"] == "dry_run" and rows["tracked-dry"]["pending"] is True
+    assert (
+        rows["tracked-done"]["status"] == "completed_with_holds" and rows["tracked-done"]["pending"] is False
+    )
+    assert rows["tracked-done"]["days_left"] in (29, 30)  # [aisec] dsr_deadline_days defaults to 30
+    pending = cli(tmp_path, "dsr", "requests", "--pending", "--json")
+    assert [r["request_id"] for r in json.loads(pending.stdout)["requests"]] == ["tracked-dry"]
+    assert_private(listed, subject.email, subject.customer_id)
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=31)
+    with AuditLog.open(f"sqlite:///{tmp_path / 'audit.db'}", keyring=str(tmp_path / "keyring.json")) as log:
+        statuses = {r["request_id"]: r["status"] for r in requests(log, now=later)}
+    assert statuses == {"tracked-dry": "overdue", "tracked-done": "completed_with_holds"}
