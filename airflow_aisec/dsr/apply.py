@@ -45,6 +45,7 @@ from airflow_aisec.dsr.resolve import (
     Identifiers,
     as_text,
     criteria,
+    falses,
     free_text_columns,
     mention_mask,
 )
@@ -424,11 +425,11 @@ def _erasure(ctx: DsrContext, dataset: Dataset, ids: Identifiers) -> _Edit:
 
     def apply(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, int, int]:
         view = sealed.open(batch) if sealed is not None else batch
-        subject = match.mask(view) if match.columns else pa.array([False] * batch.num_rows, pa.bool_())
+        subject = match.mask(view) if match.columns else falses(batch.num_rows)
         hit = _count(subject)
         if anonymizer is None:
             batch = batch.filter(pc.invert(subject)) if hit else batch
-            subject = pa.array([False] * batch.num_rows, pa.bool_())
+            subject = falses(batch.num_rows)
         elif hit:
             batch = anonymizer(batch, subject)
         said = pc.and_not(mention_mask(batch, texts, pattern), subject) if texts else None
@@ -614,7 +615,7 @@ def verify_dataset(
         columns = sorted(set(match_now.columns) | set(texts if pattern else []) | set(ctx.request.changes))
         columns = [c for c in columns if c in dataset.columns]
         for batch in scanner.batches(dataset, info, columns):
-            subject = match_now.mask(batch) if match_now.columns else pa.array([False] * batch.num_rows)
+            subject = match_now.mask(batch) if match_now.columns else falses(batch.num_rows)
             remaining += _count(subject)
             if pattern is not None and texts:
                 mentions += _count(mention_mask(batch, texts, pattern))

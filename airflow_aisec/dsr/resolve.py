@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import json
+import operator
 import re
 import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -236,6 +238,88 @@ class Scanner:
             yield from read_file(info, dataset.format, columns=wanted)
 
 
+@dataclasses.dataclass
+class FileScan:
+    """One file searched for the subject: its rows (when known) and the subject's rows found in it."""
+
+    info: FileInfo
+    rows: int = 0
+    found: list[pa.RecordBatch] = dataclasses.field(default_factory=list)
+
+    @property
+    def matched(self) -> int:
+        """The subject's rows in the file."""
+        return sum(b.num_rows for b in self.found)
+
+
+def search(
+    scanner: Scanner, dataset: Dataset, files: Sequence[FileInfo], match: Criteria, columns: Sequence[str]
+) -> list[FileScan]:
+    """The subject's rows (``columns`` of them) in each of ``files``.
+
+    Plaintext Parquet files are searched with Arrow's dataset scanner: the filter is pushed down, so row
+    groups whose statistics exclude the subject's values are skipped unread, and files are read on several
+    threads. Other files (CSV, JSONL, encrypted Parquet, or Parquet files whose schemas disagree) are read
+    batch by batch.
+    """
+    plain = [i for i in files if _plain_parquet(scanner, dataset, i)]
+    done = _search_parquet(dataset, plain, match, columns) if plain else None
+    results = {} if done is None else {f.info.uri: f for f in done}
+    for info in files:
+        if info.uri in results:
+            continue
+        scan = results[info.uri] = FileScan(info)
+        for batch in scanner.batches(dataset, info, columns):
+            scan.rows += batch.num_rows
+            rows = batch.filter(match.mask(batch))
+            if rows.num_rows:
+                scan.found.append(rows)
+    return [results[i.uri] for i in files]
+
+
+def _plain_parquet(scanner: Scanner, dataset: Dataset, info: FileInfo) -> bool:
+    if dataset.format != "parquet":
+        return False
+    reader = scanner.readers.get(dataset.name)
+    if reader is None or reader.provider is None:
+        return True
+    from airflow_aisec.crypto.parquet import is_encrypted_parquet
+
+    location = info.location
+    return reader.subjects is None and not is_encrypted_parquet(location.filesystem(), location.path)
+
+
+def _search_parquet(
+    dataset: Dataset, files: Sequence[FileInfo], match: Criteria, columns: Sequence[str]
+) -> list[FileScan] | None:
+    """Two scans: the searched columns of every file find the candidate files (row groups whose statistics
+    exclude the values are skipped unread), then the wanted columns of the candidates alone are read."""
+    import pyarrow.dataset as pads
+
+    by_path = {i.location.path: FileScan(i) for i in files}
+    filesystem = files[0].location.filesystem()
+    try:
+        lake = pads.dataset(list(by_path), format="parquet", filesystem=filesystem)
+        expression = match.expression(lake.schema)
+        candidates = Criteria(match.dataset, match.columns).expression(lake.schema)
+        if expression is None or candidates is None or not set(columns) <= set(lake.schema.names):
+            return None
+        hits = set()
+        for tagged in lake.scanner(columns=sorted(match.columns), filter=candidates).scan_batches():
+            if tagged.record_batch.num_rows:
+                hits.add(tagged.fragment.path)
+        if hits:
+            found = pads.dataset(sorted(hits), format="parquet", filesystem=filesystem, schema=lake.schema)
+            for tagged in found.scanner(columns=list(columns), filter=expression).scan_batches():
+                if tagged.record_batch.num_rows:
+                    scan = by_path[tagged.fragment.path]
+                    scan.found.append(tagged.record_batch)
+                    scan.rows = tagged.fragment.metadata.num_rows
+    except (pa.ArrowException, OSError):
+        return None  # e.g. files whose schemas disagree: read them one by one, which names the culprit
+    return list(by_path.values())
+
+
 def as_text(values: pa.Array | pa.ChunkedArray, casefold: bool = False) -> pa.Array:
     """Values as strings (dictionary-decoded, numbers in decimal), lower-cased with ``casefold``."""
     if isinstance(values, pa.ChunkedArray):
@@ -250,7 +334,7 @@ def as_text(values: pa.Array | pa.ChunkedArray, casefold: bool = False) -> pa.Ar
 def member(values: pa.Array | pa.ChunkedArray, wanted: set[str], casefold: bool = False) -> pa.Array:
     """True where a value is one of ``wanted`` (never null)."""
     if not wanted:
-        return pa.array([False] * len(values), pa.bool_())
+        return falses(len(values))
     keys = sorted({w.lower() for w in wanted} if casefold else wanted)
     found = pc.is_in(as_text(values, casefold), value_set=pa.array(keys, pa.string()))
     return pc.fill_null(found, False)
@@ -264,19 +348,61 @@ def casefolded(dataset: Dataset, column: str) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class Criteria:
-    """How the subject's rows of one dataset are recognised: column → values it may hold."""
+    """How the subject's rows of one dataset are recognised: column → values it may hold.
+
+    ``excluded`` (rows an earlier search already found) are left out, so searching only for newly learnt
+    values never counts a row twice.
+    """
 
     dataset: Dataset
     columns: dict[str, frozenset[str]]
+    excluded: Criteria | None = None
 
     def mask(self, batch: pa.RecordBatch) -> pa.Array:
         """True for the subject's rows of ``batch``."""
-        result = pa.array([False] * batch.num_rows, pa.bool_())
+        result = falses(batch.num_rows)
         for column, values in self.columns.items():
-            result = pc.or_(
-                result, member(batch.column(column), set(values), casefolded(self.dataset, column))
-            )
+            found = member(batch.column(column), set(values), casefolded(self.dataset, column))
+            result = pc.or_(result, found)
+        if self.excluded is not None and self.excluded.columns:
+            result = pc.and_not(result, self.excluded.mask(batch))
         return result
+
+    def expression(self, schema: pa.Schema) -> pc.Expression | None:
+        """The same test as a dataset filter, which Parquet row-group statistics can prune with (None: the
+        schema lacks a column)."""
+        terms = []
+        for column, values in self.columns.items():
+            if column not in schema.names:
+                return None
+            terms.append(_term(column, schema.field(column).type, values, casefolded(self.dataset, column)))
+        found = functools.reduce(operator.or_, [t for t in terms if t is not None], pc.scalar(False))
+        if self.excluded is not None and self.excluded.columns:
+            before = self.excluded.expression(schema)
+            if before is None:
+                return None
+            found = found & ~before
+        return found
+
+
+def _term(column: str, kind: pa.DataType, values: frozenset[str], casefold: bool) -> pc.Expression | None:
+    field = pc.field(column)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        if casefold:
+            return pc.utf8_lower(field).isin(pa.array(sorted({v.lower() for v in values}), kind))
+        return field.isin(pa.array(sorted(values), kind))
+    typed = []
+    for value in sorted(values):
+        try:
+            typed.append(pa.scalar(value).cast(kind))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            continue  # a value this column cannot hold matches no row
+    return field.isin(pa.array([t.as_py() for t in typed], kind)) if typed else None
+
+
+def falses(n: int) -> pa.Array:
+    """``n`` times False."""
+    return pa.repeat(pa.scalar(False), n)
 
 
 def criteria(catalog: Catalog, dataset: Dataset, ids: Identifiers) -> Criteria:
@@ -298,7 +424,7 @@ def free_text_columns(dataset: Dataset) -> list[str]:
 
 def mention_mask(batch: pa.RecordBatch, columns: Sequence[str], pattern: str | None) -> pa.Array:
     """True for rows whose free text mentions the subject."""
-    result = pa.array([False] * batch.num_rows, pa.bool_())
+    result = falses(batch.num_rows)
     if pattern is None:
         return result
     for column in columns:
@@ -361,6 +487,7 @@ class Resolver:
         self.graph = ReferenceGraph(catalog)
         self.only = set(datasets) if datasets else None
         self._files: dict[str, list[FileInfo]] = {}
+        self._expanded: dict[str, tuple[dict[str, frozenset[str]], dict[str, FileScan]]] = {}
 
     def files(self, dataset: Dataset) -> list[FileInfo]:
         """The dataset's files (listed once)."""
@@ -394,22 +521,39 @@ class Resolver:
         return Resolution(identity_type, ids, wanted)
 
     def _expand_identities(self, ids: Identifiers) -> None:
-        """Pass 1: identities of other types, from datasets that hold several (until nothing new)."""
+        """Pass 1: identities of other types, from datasets that hold several (until nothing new).
+
+        Each round searches only for the values learnt since the previous one (excluding rows already
+        found), so a dataset is read about once per identity type. A dataset that only links by identities
+        keeps what was found: pass 2 reuses it instead of reading it again.
+        """
         several = [d for d in self.catalog.datasets.values() if len(d.identity) > 1]
+        searched: dict[str, dict[str, frozenset[str]]] = {d.name: {} for d in several}
+        found: dict[str, dict[str, FileScan]] = {d.name: {} for d in several}
         changed = True
         while changed:
             changed = False
             for dataset in several:
-                known = {k: v for k, v in ids.identities.items() if k in dataset.identity}
-                match = Criteria(dataset, {dataset.identity[k]: frozenset(v) for k, v in known.items()})
-                if not match.columns:
+                known = {
+                    dataset.identity[k]: frozenset(v)
+                    for k, v in ids.identities.items()
+                    if k in dataset.identity
+                }
+                before = searched[dataset.name]
+                new = {c: v - before.get(c, frozenset()) for c, v in known.items()}
+                new = {c: v for c, v in new.items() if v}
+                if not new:
                     continue
-                columns = sorted(set(dataset.identity.values()))
-                for info in self.files(dataset):
-                    for batch in self.scanner.batches(dataset, info, columns):
-                        rows = batch.filter(match.mask(batch))
-                        if rows.num_rows:
-                            changed |= _collect(self.catalog, dataset, rows, ids)
+                match = Criteria(dataset, new, Criteria(dataset, before))
+                columns = _wanted_columns(self.catalog, dataset, Criteria(dataset, known))
+                for scan in search(self.scanner, dataset, self.files(dataset), match, columns):
+                    kept = found[dataset.name].setdefault(scan.info.uri, FileScan(scan.info))
+                    kept.rows = scan.rows or kept.rows
+                    kept.found += scan.found
+                    for rows in scan.found:
+                        changed |= _collect(self.catalog, dataset, rows, ids)
+                searched[dataset.name] = known
+        self._expanded = {name: (searched[name], found[name]) for name in searched}
 
     def rescan(self, ids: Identifiers, previous: DatasetMatch) -> DatasetMatch:
         """The dataset's match now: files still at the version scanned keep their result, others are read."""
@@ -437,19 +581,21 @@ class Resolver:
         found.how = sorted(match.columns)
         if not match.columns:
             return
-        columns = _wanted_columns(self.catalog, dataset, match)
-        for info in self.files(dataset) if files is None else files:
-            rows = matched = 0
-            for batch in self.scanner.batches(dataset, info, columns):
-                mask = match.mask(batch)
-                rows += batch.num_rows
-                subject_rows = batch.filter(mask)
-                matched += subject_rows.num_rows
-                if subject_rows.num_rows:
-                    _collect(self.catalog, dataset, subject_rows, ids)
-            found.scanned[info.uri] = info.etag
-            if matched:
-                found.file(info.uri, info.etag, rows).matched = matched
+        searched, scans = self._expanded.get(dataset.name, ({}, {}))
+        if files is None and searched == match.columns:  # pass 1 already searched exactly this
+            results = [scans.get(i.uri, FileScan(i)) for i in self.files(dataset)]
+        else:
+            columns = _wanted_columns(self.catalog, dataset, match)
+            results = search(
+                self.scanner, dataset, self.files(dataset) if files is None else files, match, columns
+            )
+            for scan in results:
+                for rows in scan.found:
+                    _collect(self.catalog, dataset, rows, ids)
+        for scan in results:
+            found.scanned[scan.info.uri] = scan.info.etag
+            if scan.matched:
+                found.file(scan.info.uri, scan.info.etag, scan.rows).matched = scan.matched
 
     def _match_mentions(
         self,

@@ -113,7 +113,7 @@ class Location:
         """True for an S3 location."""
         return self.scheme == "s3"
 
-    @property
+    @functools.cached_property
     def uri(self) -> str:
         """Display form: ``s3://bucket/key`` or ``file:///abs/path``."""
         return f"s3://{self.path}" if self.is_s3 else Path(self.path).as_uri()

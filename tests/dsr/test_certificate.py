@@ -160,7 +160,9 @@ def test_the_reason_is_scrubbed_of_every_identifier_of_the_subject(
 ) -> None:
     catalog = catalog_for(lake)
     reason = f"customer {SUBJECT.customer_id} called from {SUBJECT.phone} (ticket 4711)"
-    request = make_request(catalog, "erasure", "email", SUBJECT.email, request_id="erase-reason", reason=reason)
+    request = make_request(
+        catalog, "erasure", "email", SUBJECT.email, request_id="erase-reason", reason=reason
+    )
     document = run(catalog, request, ring, log, tmp_path)
     certificate = dumps(document)
     stored = audit_text(log)
