@@ -88,6 +88,14 @@ OPTIONS: tuple[Option, ...] = (
         "/var/lib/aisec/dsr-state",
     ),
     Option(
+        "dsr_index",
+        "Folder or s3:// prefix of the subject index (per file, Bloom filters of keyed hashes of identity "
+        "and reference values), which lets a request skip files that cannot hold the subject; built by "
+        "`aisec dsr index` or the aisec_dsr_index DAG.",
+        "{AIRFLOW_HOME}/aisec_dsr_index",
+        "s3://company-privacy/dsr-index",
+    ),
+    Option(
         "dsr_approval",
         "Whether the data-subject-request DAGs wait for a human approval before changing or exporting data "
         "(True/False).",

@@ -34,6 +34,7 @@ KNOWN_ACTIONS = (
     "dsr.access",
     "dsr.erasure",
     "dsr.rectification",
+    "dsr.index",
     "model.sign",
     "model.verify",
     "policy.violation",

@@ -266,6 +266,7 @@ def _execute(
 ) -> dict[str, Any]:
     """Run the request with the configured keyring, audit log, state folder and holds."""
     from airflow_aisec import config
+    from airflow_aisec.dsr.index import SubjectIndex
     from airflow_aisec.dsr.run import StateStore, active_holds, run_request
 
     ring = _keyring(ctx)
@@ -273,12 +274,14 @@ def _execute(
         try:
             held = active_holds(holds)
             state = StateStore(config.get_setting("dsr_state"), ring)
+            index = SubjectIndex(config.get_setting("dsr_index"), ring)
         except AisecError as e:
             raise fail(_safe(str(e), secrets)) from None
         try:
             return run_request(
-                catalog, request, keyring=ring, audit=log, exports=exports, state=state, holds=held
-            )
+                catalog, request, keyring=ring, audit=log, exports=exports, state=state, holds=held,
+                index=index,
+            )  # fmt: skip
         except AisecError as e:
             message = f"request {request.request_id} failed: {_safe(str(e), secrets)}"
             raise fail(message, EXIT_FAILED) from None
@@ -423,6 +426,43 @@ def verify_certificate_command(
         console.print("verified" if report.ok else "NOT verified", markup=False, highlight=False)
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("index")
+def index_command(
+    ctx: typer.Context,
+    dataset: Annotated[
+        list[str] | None, typer.Option("--dataset", help="Only this dataset. Repeatable (default: all).")
+    ] = None,
+    catalog: CatalogOpt = None,
+    var: VarOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build or refresh the subject index, so requests read only the files that may hold their subject.
+
+    Files already indexed at their current version are kept; new and changed ones are read and indexed;
+    vanished ones dropped. Run it after data lands (the aisec_dsr_index DAG does so daily).
+    """
+    from airflow_aisec import config
+    from airflow_aisec.dsr.index import SubjectIndex, refresh_catalog
+    from airflow_aisec.dsr.resolve import catalog_scanner
+
+    loaded = _load(ctx, catalog, var)
+    ring = _keyring(ctx)
+    try:
+        index = SubjectIndex(config.get_setting("dsr_index"), ring)
+        stats = refresh_catalog(loaded, index, catalog_scanner(loaded, ring), dataset)
+    except (AisecError, KeyError) as e:
+        raise fail(str(e).strip('"')) from None
+    if as_json:
+        print_json({"index": index.root.uri, "datasets": [s.as_dict() for s in stats]})
+        return
+    for s in stats:
+        console.print(
+            f"{s.dataset}: {s.files} file(s), {s.indexed} indexed, {s.reused} unchanged, {s.dropped} dropped "
+            f"({s.seconds:.1f} s)", markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+    console.print(f"subject index: {index.root.uri}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("requests")

@@ -30,6 +30,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,9 @@ from airflow_aisec.dsr.resolve import (
     DatasetMatch,
     FileMatch,
     Identifiers,
+    Scanner,
     as_text,
+    catalog_scanner,
     criteria,
     falses,
     free_text_columns,
@@ -59,10 +62,13 @@ if TYPE_CHECKING:
     from airflow_aisec.crypto.datasets import SubjectColumns
     from airflow_aisec.crypto.keyring import LocalKeyring
     from airflow_aisec.crypto.providers import KeyProvider
+    from airflow_aisec.dsr.index import SubjectIndex
     from airflow_aisec.dsr.request import DsrRequest
     from airflow_aisec.pii.mask import Masker
     from airflow_aisec.pii.types import Span
     from airflow_aisec.retention.holds import Hold
+
+log = logging.getLogger(__name__)
 
 MENTION_TAG = "<REDACTED>"
 TOKEN_PREFIX = "erased-"
@@ -132,6 +138,7 @@ class DsrContext:
         s3: S3Options | None = None,
         find_spans: Callable[[Sequence[str]], list[list[Span]]] | None = None,
         holds: Mapping[str, Hold] | None = None,
+        index: SubjectIndex | None = None,
         today: dt.date | None = None,
     ) -> None:
         self.catalog = catalog
@@ -140,6 +147,7 @@ class DsrContext:
         self.audit = audit
         self.s3 = s3
         self.holds = dict(holds or {})
+        self.index = index
         self.subject_held: str | None = None
         self.today = today or dt.datetime.now(dt.UTC).date()
         self._find_spans = find_spans
@@ -274,6 +282,8 @@ def process_dataset(ctx: DsrContext, match: DatasetMatch, ids: Identifiers) -> D
         except AisecError as exc:  # the files done stay done; the others are left as they were
             outcome.status, outcome.error = "failed", f"dataset {dataset.name}: {exc}"
             details["error"] = outcome.error
+    if outcome.files and ctx.index is not None:
+        _reindex(ctx, dataset, outcome)
     state = {"changed": "success", "held": "skipped", "failed": "failure"}.get(outcome.status, "noop")
     summary = ctx.record(
         ctx.key(dataset.name, "summary", _digest(outcome.files, outcome.status)), state, dataset=dataset.name,
@@ -281,6 +291,19 @@ def process_dataset(ctx: DsrContext, match: DatasetMatch, ids: Identifiers) -> D
     )  # fmt: skip
     outcome.entries.extend(i for i in (summary,) if i is not None)
     return outcome
+
+
+def _reindex(ctx: DsrContext, dataset: Dataset, outcome: DatasetOutcome) -> None:
+    """Drop the subject index's entries of the rewritten files, so it keeps no trace of what was erased
+    (the next refresh indexes their new versions). If that fails, the entries are stale anyway: an entry is
+    trusted only for the file version it was built from."""
+    assert ctx.index is not None
+    try:
+        ctx.index.forget(dataset, [f.uri for f in outcome.files])
+    except (AisecError, OSError, pa.ArrowException) as exc:
+        log.warning(
+            "dataset %s: the subject index was not refreshed (%s)", dataset.name, exc.__class__.__name__
+        )
 
 
 def _digest(files: Sequence[FileChange], status: str) -> str:
@@ -554,32 +577,22 @@ def check_rectification(ctx: DsrContext, match: DatasetMatch) -> None:
     """Refuse, before any file is changed, a new value that does not fit a column's type in the data."""
     dataset = ctx.catalog.dataset(match.dataset)
     for found in match.files[:1]:
-        from airflow_aisec.dsr.resolve import Scanner
-
         info = stat_file(Location.parse(found.uri, ctx.s3))
         if info is None:
             continue
         columns = [c for c in ctx.request.changes if c in dataset.columns]
         if not columns:
             return
-        scanner = Scanner(_readers(ctx, [dataset]))
+        scanner = scanner_for(ctx)
         for batch in scanner.batches(dataset, info, columns):
             for column in columns:
                 new_value(dataset.name, batch.schema.field(column), ctx.request.changes[column])
             break
 
 
-def _readers(ctx: DsrContext, datasets: Sequence[Dataset]) -> dict[str, Any]:
-    from airflow_aisec.crypto.datasets import reader_for
-
-    return {d.name: reader_for(ctx.catalog, d, ctx.keyring) for d in datasets if d.encryption}
-
-
-def scanner_for(ctx: DsrContext) -> Any:
+def scanner_for(ctx: DsrContext) -> Scanner:
     """A ``Scanner`` that decrypts the catalog's encrypted datasets."""
-    from airflow_aisec.dsr.resolve import Scanner
-
-    return Scanner(_readers(ctx, list(ctx.catalog.datasets.values())))
+    return catalog_scanner(ctx.catalog, ctx.keyring)
 
 
 def verify_dataset(

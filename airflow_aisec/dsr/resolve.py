@@ -42,6 +42,8 @@ from airflow_aisec.rewrite import text_schema
 if TYPE_CHECKING:
     from airflow_aisec.catalog import Catalog, Dataset
     from airflow_aisec.crypto.datasets import DatasetReader
+    from airflow_aisec.crypto.keyring import LocalKeyring
+    from airflow_aisec.dsr.index import SubjectIndex
 
 # PII whose values single a person out, so a verbatim mention in free text is the subject's.
 IDENTIFIER_ENTITIES = frozenset(
@@ -253,18 +255,26 @@ class FileScan:
 
 
 def search(
-    scanner: Scanner, dataset: Dataset, files: Sequence[FileInfo], match: Criteria, columns: Sequence[str]
+    scanner: Scanner,
+    dataset: Dataset,
+    files: Sequence[FileInfo],
+    match: Criteria,
+    columns: Sequence[str],
+    index: SubjectIndex | None = None,
 ) -> list[FileScan]:
     """The subject's rows (``columns`` of them) in each of ``files``.
 
     Plaintext Parquet files are searched with Arrow's dataset scanner: the filter is pushed down, so row
     groups whose statistics exclude the subject's values are skipped unread, and files are read on several
     threads. Other files (CSV, JSONL, encrypted Parquet, or Parquet files whose schemas disagree) are read
-    batch by batch.
+    batch by batch. With a subject ``index``, files it rules out are not read at all.
     """
-    plain = [i for i in files if _plain_parquet(scanner, dataset, i)]
+    readable = index.candidates(dataset, files, match) if index is not None else list(files)
+    plain = [i for i in readable if _plain_parquet(scanner, dataset, i)]
     done = _search_parquet(dataset, plain, match, columns) if plain else None
     results = {} if done is None else {f.info.uri: f for f in done}
+    wanted = {i.uri for i in readable}
+    results.update({i.uri: FileScan(i) for i in files if i.uri not in wanted})
     for info in files:
         if info.uri in results:
             continue
@@ -318,6 +328,15 @@ def _search_parquet(
     except (pa.ArrowException, OSError):
         return None  # e.g. files whose schemas disagree: read them one by one, which names the culprit
     return list(by_path.values())
+
+
+def catalog_scanner(catalog: Catalog, keyring: LocalKeyring) -> Scanner:
+    """A ``Scanner`` that decrypts the catalog's encrypted datasets with keys from ``keyring``."""
+    from airflow_aisec.crypto.datasets import reader_for
+
+    return Scanner(
+        {d.name: reader_for(catalog, d, keyring) for d in catalog.datasets.values() if d.encryption}
+    )
 
 
 def as_text(values: pa.Array | pa.ChunkedArray, casefold: bool = False) -> pa.Array:
@@ -480,10 +499,12 @@ class Resolver:
         scanner: Scanner | None = None,
         s3: S3Options | None = None,
         datasets: Sequence[str] | None = None,
+        index: SubjectIndex | None = None,
     ) -> None:
         self.catalog = catalog
         self.scanner = scanner or Scanner()
         self.s3 = s3
+        self.index = index
         self.graph = ReferenceGraph(catalog)
         self.only = set(datasets) if datasets else None
         self._files: dict[str, list[FileInfo]] = {}
@@ -546,7 +567,7 @@ class Resolver:
                     continue
                 match = Criteria(dataset, new, Criteria(dataset, before))
                 columns = _wanted_columns(self.catalog, dataset, Criteria(dataset, known))
-                for scan in search(self.scanner, dataset, self.files(dataset), match, columns):
+                for scan in search(self.scanner, dataset, self.files(dataset), match, columns, self.index):
                     kept = found[dataset.name].setdefault(scan.info.uri, FileScan(scan.info))
                     kept.rows = scan.rows or kept.rows
                     kept.found += scan.found
@@ -586,9 +607,8 @@ class Resolver:
             results = [scans.get(i.uri, FileScan(i)) for i in self.files(dataset)]
         else:
             columns = _wanted_columns(self.catalog, dataset, match)
-            results = search(
-                self.scanner, dataset, self.files(dataset) if files is None else files, match, columns
-            )
+            todo = self.files(dataset) if files is None else files
+            results = search(self.scanner, dataset, todo, match, columns, self.index)
             for scan in results:
                 for rows in scan.found:
                     _collect(self.catalog, dataset, rows, ids)

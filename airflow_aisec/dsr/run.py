@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from airflow_aisec.audit.log import AuditLog
     from airflow_aisec.catalog import Catalog
     from airflow_aisec.crypto.keyring import LocalKeyring
+    from airflow_aisec.dsr.index import SubjectIndex
     from airflow_aisec.dsr.request import DsrRequest
     from airflow_aisec.retention.holds import Hold
 
@@ -100,7 +101,7 @@ def begin(ctx: DsrContext, *, state: StateStore | None = None) -> Begun:
         _check_export_key(ctx)
     # Resolving only reads; the request is recorded once the reason can be scrubbed of every identifier.
     seed = state.load(ctx.request.request_id) if state is not None else None
-    resolver = Resolver(ctx.catalog, scanner=scanner_for(ctx), s3=ctx.s3)
+    resolver = Resolver(ctx.catalog, scanner=scanner_for(ctx), s3=ctx.s3, index=ctx.index)
     resolution = resolver.resolve(ctx.request.identity_type, ctx.request.identity_value, seed=seed)
     ctx.note_identifiers(resolution.identifiers)
     _recorded_request(ctx)
@@ -162,7 +163,7 @@ def carry_out(
 
 def rescan(ctx: DsrContext, ids: Identifiers, match: DatasetMatch) -> DatasetMatch:
     """``match`` brought up to date: files changed since the scan are read again."""
-    return Resolver(ctx.catalog, scanner=scanner_for(ctx), s3=ctx.s3).rescan(ids, match)
+    return Resolver(ctx.catalog, scanner=scanner_for(ctx), s3=ctx.s3, index=ctx.index).rescan(ids, match)
 
 
 def complete(
@@ -397,6 +398,7 @@ def run_request(
     exports: str | None = None,
     state: StateStore | None = None,
     holds: Mapping[str, Hold] | None = None,
+    index: SubjectIndex | None = None,
     find_spans: Any = None,
 ) -> dict[str, Any]:
     """Carry a request out in this process, dataset after dataset; returns the signed certificate."""
@@ -408,6 +410,7 @@ def run_request(
         s3=s3,
         find_spans=find_spans,
         holds=holds,
+        index=index,
     )
     begun = begin(ctx, state=state)
     ids = begun.resolution.identifiers

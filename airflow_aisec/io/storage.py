@@ -10,7 +10,6 @@ import os
 import posixpath
 import urllib.parse
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow.fs as pafs
@@ -116,7 +115,12 @@ class Location:
     @functools.cached_property
     def uri(self) -> str:
         """Display form: ``s3://bucket/key`` or ``file:///abs/path``."""
-        return f"s3://{self.path}" if self.is_s3 else Path(self.path).as_uri()
+        # As Path.as_uri() for an absolute POSIX path, without building a Path (it is called for every file).
+        return (
+            f"s3://{self.path}"
+            if self.is_s3
+            else "file://" + urllib.parse.quote_from_bytes(os.fsencode(self.path))
+        )
 
     @property
     def bucket(self) -> str:

@@ -98,13 +98,16 @@ class _DsrOperator(AisecBaseOperator):
     def _context(self, context: Context, log: AuditLog, received_at: dt.datetime | None) -> DsrContext:
         from airflow_aisec.crypto.keyring import LocalKeyring
         from airflow_aisec.dsr import DsrContext, active_holds
+        from airflow_aisec.dsr.index import SubjectIndex
 
         catalog = self._catalog()
         request = self._request(context, catalog, received_at)
         holds = active_holds(config.get_setting("holds", self.holds))
+        ring = LocalKeyring(config.get_setting("keyring", self.keyring))
+        s3 = self._s3(catalog)
         return DsrContext(
-            catalog, request, keyring=LocalKeyring(config.get_setting("keyring", self.keyring)), audit=log,
-            s3=self._s3(catalog), holds=holds,
+            catalog, request, keyring=ring, audit=log, s3=s3, holds=holds,
+            index=SubjectIndex(config.get_setting("dsr_index"), ring, s3=s3),
         )  # fmt: skip
 
     def _s3(self, catalog: Catalog) -> Any:
@@ -308,3 +311,63 @@ class DsrCompleteOperator(_DsrOperator):
             context["ti"].xcom_push(key="return_value", value=result)
             raise DsrError(f"request {ctx.request.request_id} failed; see the certificate {uri}")
         return result
+
+
+class DsrIndexOperator(AisecBaseOperator):
+    """
+    Build or refresh the subject index of the catalog's datasets (``aisec dsr index``), so data-subject
+    requests read only the files that may hold their subject. Files indexed at their current version are
+    kept, new and changed ones indexed, vanished ones dropped; recorded in the audit log as
+    ``dsr.index`` (what was indexed, never a value).
+
+    :param datasets: Catalog datasets to index; default: every dataset with identity or reference columns.
+        (templated)
+    :param catalog: Catalog file; default ``[aisec] catalog``. (templated)
+    :param variables: Catalog placeholder values. (templated)
+    :param keyring: Local keyring (the index key, encrypted datasets); default ``[aisec] keyring``.
+    :param aws_conn_id: Airflow AWS connection for ``s3://`` datasets and index.
+    """
+
+    template_fields: Sequence[str] = ("datasets", "catalog", "variables")
+    ui_color = "#fde2e4"
+
+    def __init__(
+        self,
+        *,
+        datasets: Sequence[str] | None = None,
+        catalog: str | None = None,
+        variables: dict[str, str] | None = None,
+        keyring: str | None = None,
+        aws_conn_id: str | None = "aws_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.datasets = datasets
+        self.catalog = catalog
+        self.variables = variables
+        self.keyring = keyring
+        self.aws_conn_id = aws_conn_id
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        """Refresh the index; return what was done per dataset."""
+        from airflow_aisec.catalog import load_catalog
+        from airflow_aisec.crypto.keyring import LocalKeyring
+        from airflow_aisec.dsr.index import SubjectIndex, refresh_catalog
+        from airflow_aisec.dsr.resolve import catalog_scanner
+        from airflow_aisec.hooks.lake import LakeHook
+
+        catalog = load_catalog(config.catalog_path(self.catalog), config.catalog_vars(self.variables))
+        ring = LocalKeyring(config.get_setting("keyring", self.keyring))
+        root = config.get_setting("dsr_index")
+        needs_s3 = any(u.startswith("s3://") for u in [root, *(d.uri for d in catalog.datasets.values())])
+        s3 = LakeHook(aws_conn_id=self.aws_conn_id).s3_options() if needs_s3 else None
+        index = SubjectIndex(root, ring, s3=s3)
+        stats = refresh_catalog(catalog, index, catalog_scanner(catalog, ring), self.datasets)
+        done = [s.as_dict() for s in stats]
+        for item in done:
+            self.log.info("subject index of %s: %s", item["dataset"], item)
+        self.record(
+            context, "dsr.index", step="refresh", outputs=[{"uri": index.root.uri}],
+            details={"subject_index": done},
+        )  # fmt: skip
+        return done

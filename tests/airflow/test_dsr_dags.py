@@ -53,6 +53,7 @@ def lake(sample_lake_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("AIRFLOW__AISEC__DSR_EXPORTS", str(tmp_path / "exports"))
     monkeypatch.setenv("AIRFLOW__AISEC__DSR_STATE", str(tmp_path / "state"))
     monkeypatch.setenv("AIRFLOW__AISEC__HOLDS", str(tmp_path / "holds.json"))
+    monkeypatch.setenv("AIRFLOW__AISEC__DSR_INDEX", str(tmp_path / "index"))
     return copy
 
 
@@ -146,3 +147,32 @@ def test_access_dag_writes_an_encrypted_package(airflow_db: Path, lake: Path, tm
     names = sorted(p.name for p in package.iterdir())
     assert "manifest.json.aisec" in names and "orders.json.aisec" in names and "orders.csv.aisec" in names
     assert all(subject.email.encode() not in (package / n).read_bytes() for n in names)
+
+
+@pytest.mark.integration
+def test_index_dag_builds_the_subject_index_used_by_the_erasure_dag(
+    airflow_db: Path, lake: Path, tmp_path: Path
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS / "aisec_dsr_index.py")).dags["aisec_dsr_index"]
+    run = dag.test()
+    assert {ti.task_id: str(ti.state) for ti in run.get_task_instances()} == {
+        "refresh_subject_index": "success"
+    }
+    done = {d["dataset"]: d for d in next(v for t, k, v in _xcoms(run) if k == "return_value")}
+    assert done["orders"]["indexed"] == done["orders"]["files"] > 0
+    assert (tmp_path / "index" / "orders.idx").is_file()
+
+    subject = _subject()
+    conf = {
+        "identity_type": "customer_id",
+        "identity_value": subject.customer_id,
+        "request_id": "dag-erasure-2",
+        "reason": "ticket 4712",
+    }
+    erased = _dag("erasure").test(run_conf=conf)
+    result = next(v for t, k, v in _xcoms(erased) if t == "complete" and k == "return_value")
+    assert result["status"] == "completed_with_holds"
+    with AuditLog.open() as log:
+        assert verify_certificate(result["certificate"], log).ok

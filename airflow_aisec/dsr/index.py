@@ -1,0 +1,384 @@
+"""The subject index: which files of a dataset may hold a data subject, known without reading them.
+
+For every file of a dataset and each of its identity and reference columns holding text, the index keeps a
+Bloom filter of the column's values, each hashed with BLAKE2b keyed by the keyring key ``aisec-dsr-index``
+(e-mail addresses lower-cased first). A request then reads only the files whose filters may contain one of
+the subject's values, plus every file the index does not cover at its current version (new, or changed since
+it was indexed: an entry is trusted only for the exact file version, its etag, it was built from). A Bloom
+filter has no false negatives, so no row of the subject is ever skipped; its false positives (about 1 %) only
+cost a read.
+
+The index holds no identifier, only bits set by keyed hashes. It is kept at
+``<[aisec] dsr_index>/<dataset>.idx`` (a JSON header line, then the filters' bits), refreshed by
+``aisec dsr index`` or the ``aisec_dsr_index`` DAG (files whose version changed are indexed again, vanished
+ones dropped). A request drops the entries of the files it rewrote, so an erased subject leaves no trace in
+the index; those files are read by later requests until the next refresh. Without an index every file is
+read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from airflow_aisec.dsr.resolve import Criteria, Scanner, as_text, casefolded
+from airflow_aisec.exceptions import DsrError
+from airflow_aisec.files import locked
+from airflow_aisec.io import FileInfo, Location, S3Options, list_files
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from airflow_aisec.catalog import Catalog, Dataset
+    from airflow_aisec.crypto.keyring import LocalKeyring
+
+INDEX_KEY = "aisec-dsr-index"
+FORMAT = "aisec-dsr-index"
+FALSE_POSITIVES = 0.01
+_DIGEST = 16
+
+
+def indexed_columns(dataset: Dataset) -> list[str]:
+    """The columns a request matches the subject by: identity and reference columns."""
+    return sorted(set(dataset.identity.values()) | set(dataset.references))
+
+
+@dataclasses.dataclass
+class Bloom:
+    """A Bloom filter of ``m`` bits and ``k`` hash functions over 16-byte keyed digests (double hashing)."""
+
+    m: int
+    k: int
+    bits: bytes
+
+    @classmethod
+    def build(cls, digests: np.ndarray, false_positives: float = FALSE_POSITIVES) -> Bloom:
+        """The filter of ``digests`` (an ``(n, 2)`` array of uint64), sized for ``false_positives``."""
+        import numpy as np
+
+        n = max(len(digests), 1)
+        m = max(64, math.ceil(-n * math.log(false_positives) / math.log(2) ** 2 / 8) * 8)
+        k = max(1, round(m / n * math.log(2)))
+        bits = np.zeros(m // 8, dtype=np.uint8)
+        for position in _positions(digests, m, k):
+            np.bitwise_or.at(bits, (position >> np.uint64(3)).astype(np.int64), _bit(position))
+        return cls(m, k, bits.tobytes())
+
+    def may_contain(self, digests: np.ndarray) -> bool:
+        """Whether any of ``digests`` may have been added (never False for one that was)."""
+        import numpy as np
+
+        if not len(digests):
+            return False
+        if len(digests) <= 8:  # a request looks up a few values: plain integers beat array set-up
+            return any(self._has(int(h1), int(h2)) for h1, h2 in digests)
+        bits = np.frombuffer(self.bits, dtype=np.uint8)
+        present = np.ones(len(digests), dtype=bool)
+        for position in _positions(digests, self.m, self.k):
+            present &= (bits[(position >> np.uint64(3)).astype(np.int64)] & _bit(position)) != 0
+        return bool(present.any())
+
+    def _has(self, h1: int, h2: int) -> bool:
+        h2 |= 1
+        for i in range(self.k):
+            position = (h1 + i * h2) % (1 << 64) % self.m
+            if not self.bits[position >> 3] & (1 << (position & 7)):
+                return False
+        return True
+
+
+def _positions(digests: np.ndarray, m: int, k: int) -> Iterable[np.ndarray]:
+    import numpy as np
+
+    h1 = digests[:, 0]
+    h2 = digests[:, 1] | np.uint64(1)
+    with np.errstate(over="ignore"):  # the double hashing wraps around 2**64 on purpose
+        for i in range(k):
+            yield (h1 + np.uint64(i) * h2) % np.uint64(m)
+
+
+def _bit(position: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return np.left_shift(np.uint8(1), (position & np.uint64(7)).astype(np.uint8))
+
+
+def keyed_digests(key: bytes, texts: Iterable[str]) -> np.ndarray:
+    """BLAKE2b digests of ``texts`` keyed with ``key``, as an ``(n, 2)`` uint64 array."""
+    import numpy as np
+
+    joined = b"".join(
+        hashlib.blake2b(t.encode("utf-8"), key=key, digest_size=_DIGEST).digest() for t in texts
+    )
+    return np.frombuffer(joined, dtype=np.uint64).reshape(-1, 2)
+
+
+@dataclasses.dataclass
+class Entry:
+    """The filter of one column of one file version."""
+
+    uri: str
+    etag: str
+    column: str
+    rows: int
+    bloom: Bloom
+
+
+@dataclasses.dataclass
+class RefreshStats:
+    """What refreshing a dataset's index did."""
+
+    dataset: str
+    files: int = 0
+    indexed: int = 0
+    reused: int = 0
+    dropped: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return dataclasses.asdict(self)
+
+
+class SubjectIndex:
+    """The subject index of a catalog's datasets, stored below ``root`` (a folder or ``s3://`` prefix)."""
+
+    def __init__(self, root: str, keyring: LocalKeyring, *, s3: S3Options | None = None) -> None:
+        self.root = Location.parse(root, s3)
+        self.keyring = keyring
+        self._entries: dict[str, dict[tuple[str, str], Entry] | None] = {}
+        self._key: tuple[int, bytes] | None = None
+
+    def __repr__(self) -> str:
+        return f"SubjectIndex({self.root.uri!r})"
+
+    def _current_key(self) -> tuple[int, bytes]:
+        if self._key is None:
+            version = self.keyring.ensure(INDEX_KEY, "symmetric")
+            assert version.material is not None
+            self._key = (version.version, hashlib.sha256(version.material).digest())
+        return self._key
+
+    def location(self, dataset: str) -> Location:
+        """Where the index of ``dataset`` is kept."""
+        return self.root.join(f"{dataset}.idx")
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    def entries(self, dataset: str) -> dict[tuple[str, str], Entry] | None:
+        """(file uri, column) → entry, or None when the dataset has no usable index (none, or another key)."""
+        if dataset not in self._entries:
+            self._entries[dataset] = self._load(dataset)
+        return self._entries[dataset]
+
+    def _load(self, dataset: str) -> dict[tuple[str, str], Entry] | None:
+        data = _read_bytes(self.location(dataset))
+        if data is None:
+            return None
+        header_line, _, blob = data.partition(b"\n")
+        try:
+            header = json.loads(header_line)
+        except ValueError:
+            return None  # unreadable: read every file, the next refresh rewrites it
+        if header.get("format") != FORMAT or header.get("key_version") != self._current_key()[0]:
+            return None
+        entries = {}
+        for item in header["entries"]:
+            bits = blob[item["offset"] : item["offset"] + item["m"] // 8]
+            bloom = Bloom(item["m"], item["k"], bits)
+            entries[(item["uri"], item["column"])] = Entry(
+                item["uri"], item["etag"], item["column"], item["rows"], bloom
+            )
+        return entries
+
+    def candidates(self, dataset: Dataset, files: Sequence[FileInfo], match: Criteria) -> list[FileInfo]:
+        """The files that may hold a row matching ``match``: all but those the index rules out."""
+        entries = self.entries(dataset.name)
+        if not entries or not match.columns:
+            return list(files)
+        key = self._current_key()[1]
+        wanted = {
+            column: keyed_digests(key, sorted({_normal(dataset, column, v) for v in values}))
+            for column, values in match.columns.items()
+        }
+        kept = []
+        for info in files:
+            covering = [entries.get((info.uri, column)) for column in wanted]
+            if any(e is None or e.etag != info.etag for e in covering):
+                kept.append(info)  # not indexed at this version: read it
+            elif any(e.bloom.may_contain(wanted[e.column]) for e in covering if e is not None):
+                kept.append(info)
+        return kept
+
+    # -- building ----------------------------------------------------------------------------------------
+
+    def refresh(
+        self,
+        dataset: Dataset,
+        scanner: Scanner,
+        files: Sequence[FileInfo] | None = None,
+    ) -> RefreshStats:
+        """Index the files of ``dataset`` (default: listed now) whose version is not indexed yet, drop the
+        entries of vanished files, and save."""
+        started = time.perf_counter()
+        stats = RefreshStats(dataset.name)
+        columns = indexed_columns(dataset)
+        if not columns:
+            return stats
+        listed = (
+            list(files)
+            if files is not None
+            else list_files(Location.parse(dataset.uri, self.root.s3), dataset.format)
+        )
+        stats.files = len(listed)
+        with _lock(self.location(dataset.name)):
+            self._entries.pop(dataset.name, None)
+            old = self.entries(dataset.name) or {}
+            kept: dict[tuple[str, str], Entry] = {}
+            current = {i.uri for i in listed}
+            for info in listed:
+                # A file version is indexed once: its text columns get entries (others are always read).
+                same = [
+                    e for c in columns if (e := old.get((info.uri, c))) is not None and e.etag == info.etag
+                ]
+                if same:
+                    kept.update({(e.uri, e.column): e for e in same})
+                    stats.reused += 1
+                    continue
+                for entry in self._index_file(dataset, scanner, info, columns):
+                    kept[(entry.uri, entry.column)] = entry
+                stats.indexed += 1
+            stats.dropped = len({uri for uri, _ in old} - current)
+            self._save(dataset.name, kept)
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    def forget(self, dataset: Dataset, uris: Iterable[str]) -> int:
+        """Drop the entries of these files (a request rewrote them): their filters held the erased subject.
+
+        The files are read by requests until the next refresh indexes their new versions. Returns how many
+        entries were dropped.
+        """
+        gone = set(uris)
+        with _lock(self.location(dataset.name)):
+            self._entries.pop(dataset.name, None)
+            old = self.entries(dataset.name)
+            if not old:
+                return 0
+            kept = {k: e for k, e in old.items() if e.uri not in gone}
+            if len(kept) != len(old):
+                self._save(dataset.name, kept)
+        return len(old) - len(kept)
+
+    def _index_file(
+        self, dataset: Dataset, scanner: Scanner, info: FileInfo, columns: list[str]
+    ) -> list[Entry]:
+        key = self._current_key()[1]
+        texts: dict[str, set[str]] = {c: set() for c in columns}
+        text_columns = set(columns)
+        rows = 0
+        for batch in scanner.batches(dataset, info, columns):
+            rows += batch.num_rows
+            for column in columns:
+                values = batch.column(column)
+                if not _is_text(values.type):
+                    text_columns.discard(column)  # only text columns are indexed: the file is read for others
+                    continue
+                normal = as_text(values, casefolded(dataset, column))
+                texts[column].update(v for v in normal.unique().to_pylist() if v is not None)
+        if info.etag is None:
+            return []
+        return [
+            Entry(info.uri, info.etag, column, rows, Bloom.build(keyed_digests(key, sorted(texts[column]))))
+            for column in sorted(text_columns)
+        ]
+
+    def _save(self, dataset: str, entries: dict[tuple[str, str], Entry]) -> None:
+        version = self._current_key()[0]
+        items, blobs, offset = [], [], 0
+        for (uri, column), entry in sorted(entries.items()):
+            items.append({"uri": uri, "column": column, "etag": entry.etag, "rows": entry.rows,
+                          "m": entry.bloom.m, "k": entry.bloom.k, "offset": offset})  # fmt: skip
+            blobs.append(entry.bloom.bits)
+            offset += len(entry.bloom.bits)
+        header = {
+            "format": FORMAT,
+            "version": 1,
+            "dataset": dataset,
+            "key_version": version,
+            "entries": items,
+        }
+        _write_bytes(
+            self.location(dataset),
+            json.dumps(header, sort_keys=True).encode("utf-8") + b"\n" + b"".join(blobs),
+        )
+        self._entries[dataset] = dict(entries)
+
+
+def _normal(dataset: Dataset, column: str, value: str) -> str:
+    return value.lower() if casefolded(dataset, column) else value
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def refresh_catalog(
+    catalog: Catalog, index: SubjectIndex, scanner: Scanner, datasets: Sequence[str] | None = None
+) -> list[RefreshStats]:
+    """Refresh the index of every dataset with identity or reference columns (or those named)."""
+    chosen = [catalog.dataset(n) for n in datasets] if datasets else list(catalog.datasets.values())
+    return [index.refresh(d, scanner) for d in chosen if indexed_columns(d)]
+
+
+# --- storage ----------------------------------------------------------------------------------------------
+
+
+def _lock(location: Location) -> Any:
+    import contextlib
+
+    return locked(Path(location.path)) if not location.is_s3 else contextlib.nullcontext()
+
+
+def _read_bytes(location: Location) -> bytes | None:
+    try:
+        with location.filesystem().open_input_stream(location.path) as handle:
+            return bytes(handle.read())
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if "not found" in str(exc).lower() or "no such file" in str(exc).lower():
+            return None
+        raise DsrError(f"cannot read the subject index {location.uri}: {exc.__class__.__name__}") from None
+
+
+def _write_bytes(location: Location, data: bytes) -> None:
+    """Replace the file atomically (local: temporary file, fsync, rename; S3: one PUT)."""
+    if location.is_s3:
+        with location.filesystem().open_output_stream(location.path) as out:
+            out.write(data)
+        return
+    target = Path(location.path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
