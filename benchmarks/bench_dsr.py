@@ -8,6 +8,10 @@ orders file; both datasets erase by ``delete_rows``.
 Ours: ``run_request`` with an audit log on SQLite, the whole request: record it, resolve the subject across
 the catalog (identity columns, then references), rewrite only the 2 files (atomically and verified, with an
 intent and an outcome entry each), re-read to verify, issue the signed certificate and write it to a file.
+It is measured twice: without a subject index (every file's identity and reference columns are read, with
+Arrow's filter pushdown and row-group statistics), and with the subject index that the daily
+``aisec_dsr_index`` DAG maintains (built beforehand, its build time reported but not counted: it is paid
+once, then only for new files). The target is judged on the indexed run, the production setup.
 Baseline, on an identical copy of the lake in the same run: knowing the subject's ``customer_id``, read every
 file in full, drop the subject's rows and write every file back through the same ``atomic_write`` (temporary
 file, read back, SHA-256, atomic rename). Each side runs ``--repeat`` times on a fresh copy (copy time
@@ -42,6 +46,8 @@ from airflow_aisec.audit import AuditLog
 from airflow_aisec.catalog import load_catalog
 from airflow_aisec.crypto.keyring import LocalKeyring
 from airflow_aisec.dsr import StateStore, make_request, run_request, verify_certificate
+from airflow_aisec.dsr.index import SubjectIndex, refresh_catalog
+from airflow_aisec.dsr.resolve import catalog_scanner
 from airflow_aisec.dsr.run import save_certificate
 from airflow_aisec.io import Location, atomic_write, list_files
 
@@ -194,8 +200,23 @@ def make_lake(root: Path, files: int, rows: int, customer_files: int) -> tuple[s
 # --- the two contenders -------------------------------------------------------------------------------------
 
 
-def ours(lake: Path, work: Path, subject: str) -> tuple[float, dict[str, Any]]:
-    """The product's erasure, start to certificate file; returns (seconds, certificate)."""
+def build_index(lake: Path, work: Path) -> float:
+    """Build the subject index of the lake (what the daily ``aisec_dsr_index`` DAG keeps up to date);
+    returns its seconds. Not part of a request's time: it is built once and refreshed for new files."""
+    catalog_file = work / "catalog.yaml"
+    catalog_file.write_text(CATALOG)
+    ring = LocalKeyring(work / "keys.json")
+    catalog = load_catalog(catalog_file, {"lake": str(lake)})
+    start = time.perf_counter()
+    refresh_catalog(catalog, SubjectIndex(str(work / "index"), ring), catalog_scanner(catalog, ring))
+    return time.perf_counter() - start
+
+
+def ours(lake: Path, work: Path, subject: str, indexed: bool = False) -> tuple[float, dict[str, Any]]:
+    """The product's erasure, start to certificate file; returns (seconds, certificate).
+
+    With ``indexed``, the subject index built by ``build_index`` in ``work`` is used.
+    """
     catalog_file = work / "catalog.yaml"
     catalog_file.write_text(CATALOG)
     ring = LocalKeyring(work / "keys.json")
@@ -204,9 +225,10 @@ def ours(lake: Path, work: Path, subject: str) -> tuple[float, dict[str, Any]]:
     request = make_request(
         catalog, "erasure", "customer_id", subject, request_id="bench-1", reason="benchmark"
     )
+    index = SubjectIndex(str(work / "index"), ring) if indexed else None
     with AuditLog.open(f"sqlite:///{work / 'audit.db'}", keyring=ring) as log:
         document = run_request(
-            catalog, request, keyring=ring, audit=log, state=StateStore(work / "state", ring)
+            catalog, request, keyring=ring, audit=log, state=StateStore(work / "state", ring), index=index
         )
         save_certificate(document, str(work / "certificate.json"))
     seconds = time.perf_counter() - start
@@ -283,39 +305,63 @@ def main(argv: list[str] | None = None) -> None:
             f"(built in {time.perf_counter() - started:.1f} s)"
         )
         naive_s: list[float] = []
+        cold_s: list[float] = []
         ours_s: list[float] = []
+        built_s: list[float] = []
         certificate: dict[str, Any] = {}
         removed = written = 0
+        same = True
         for run in range(args.repeat):
             seconds, removed, written = naive(_fresh(pristine, root / "naive"), subject)
             naive_s.append(seconds)
+            _fresh(pristine, root / "cold")
+            (root / f"cold-{run}").mkdir()
+            seconds, certificate = ours(root / "cold", root / f"cold-{run}", subject)
+            cold_s.append(seconds)
             _fresh(pristine, root / "ours")
             work = root / f"work-{run}"
             work.mkdir()
-            seconds, certificate = ours(root / "ours", work, subject)
+            built_s.append(build_index(root / "ours", work))
+            seconds, certificate = ours(root / "ours", work, subject, indexed=True)
             ours_s.append(seconds)
-            print(f"  run {run + 1}: naive {naive_s[-1]:6.2f} s, ours {ours_s[-1]:6.2f} s", flush=True)
-        same = _same_rows(root / "ours", root / "naive")
+            same = (
+                same
+                and _same_rows(root / "ours", root / "naive")
+                and _same_rows(root / "cold", root / "naive")
+            )
+            print(
+                f"  run {run + 1}: naive {naive_s[-1]:6.2f} s, ours without index {cold_s[-1]:6.2f} s, "
+                f"ours with index {ours_s[-1]:6.2f} s (index built in {built_s[-1]:.1f} s)",
+                flush=True,
+            )
         summary = certificate["summary"]
-        base, mine = statistics.median(naive_s), statistics.median(ours_s)
+        base, cold, mine = statistics.median(naive_s), statistics.median(cold_s), statistics.median(ours_s)
         print(
-            f"  naive: read, filter, atomic_write every file   {base:8.2f} s (median of {args.repeat})   "
+            f"  naive: read, filter, atomic_write every file     {base:8.2f} s (median of {args.repeat})   "
             f"{written} files rewritten, {removed} rows removed"
         )
         print(
-            f"  aisec run_request (audit, verify, certificate) {mine:8.2f} s (median of {args.repeat})   "
+            f"  aisec run_request, no subject index              {cold:8.2f} s (median of {args.repeat})   "
+            f"-> {base / cold:.1f}x faster than naive"
+        )
+        print(
+            f"  aisec run_request, with the subject index        {mine:8.2f} s (median of {args.repeat})   "
             f"{summary['files_rewritten'] + summary['files_deleted']} files rewritten, "
             f"{summary['rows_affected']} rows removed, status {certificate['status']}, "
-            f"verified {summary['verified']}"
+            f"verified {summary['verified']}; index built once in {statistics.median(built_s):.1f} s"
         )
         ratio = base / mine
         verdict = "meets target" if ratio >= TARGET else "misses target"
-        print(f"  -> {ratio:.1f}x faster (target >= {TARGET:.0f}x): {verdict}; same rows left: {same}")
+        print(
+            f"  -> with the index {ratio:.1f}x faster (target >= {TARGET:.0f}x): {verdict}; "
+            f"without {base / cold:.1f}x; same rows left: {same}"
+        )
         if args.profile:
             _fresh(pristine, root / "ours")
             work = root / "work-profile"
             work.mkdir()
-            print(_profile(lambda: ours(root / "ours", work, subject), 30))
+            build_index(root / "ours", work)
+            print(_profile(lambda: ours(root / "ours", work, subject, indexed=True), 30))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ Erasure, per the dataset's ``erasure:`` strategy:
 
 * ``delete_rows``: the subject's rows are removed.
 * ``anonymize``: the subject's rows stay; their PII columns are masked with the catalog's strategy (``drop``
-  becomes a null, as a row cannot lose a column alone), free text is masked with the NER engine, and their
+  becomes a null, as a row cannot lose a column alone; ``pseudonymize`` and ``encrypt``, which keep a value
+  recognisable, become ``replace``), free text is masked with the NER engine, and their
   identity and reference columns (the link to the subject) are nulled, or replaced by a random, unlinkable
   token when the column is the primary key or cannot hold nulls.
 * Other rows whose free text mentions the subject's identifiers get those words replaced by ``<REDACTED>``.
@@ -491,6 +492,10 @@ class _Anonymizer:
         for plan in plans:
             if plan.strategy == "drop":  # a row cannot lose a column on its own: its value goes
                 plan.strategy, plan.options = "redact", {}
+            elif plan.strategy in ("pseudonymize", "encrypt"):
+                # Both keep a value recognisable (the same token everywhere, or reversible by key holders),
+                # which would keep the anonymized row linkable to the subject: the entity tag replaces it.
+                plan.strategy, plan.options = "replace", {}
         self.links = set(dataset.identity.values()) | set(dataset.references)
         self.masked = {p.column for p in plans} - self.links
         self.primary_key = dataset.primary_key

@@ -5,8 +5,9 @@ so a bad request is rejected when it is triggered. Shape::
 
     register >> approve >> process_dataset[one mapped task per dataset] >> complete
 
-``approve`` (human in the loop) is left out when ``[aisec] dsr_approval`` is False. Runs are serialized
-(``max_active_runs=1``): two requests never rewrite the same file at once.
+``approve`` (human in the loop) is left out when ``[aisec] dsr_approval`` is False. Runs of one DAG are
+serialized (``max_active_runs=1``); should requests of two DAGs change the same file at once, the later
+replacement sees the file changed, is refused, and its task is retried on the new version.
 """
 
 from __future__ import annotations
