@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,10 +12,23 @@ from rich.console import Console
 from airflow_aisec import config
 from airflow_aisec.exceptions import ConfigError
 
+if TYPE_CHECKING:
+    from airflow_aisec.catalog import Catalog
+
 # Exit codes: 0 success, 1 the checked thing failed (e.g. verification), 2 bad input or configuration.
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+
+# Options several commands share.
+CatalogOpt = Annotated[
+    str | None,
+    typer.Option("--catalog", help="Privacy catalog (default: global --catalog, \\[aisec] catalog)."),
+]
+VarOpt = Annotated[
+    list[str] | None, typer.Option("--var", help="Catalog placeholder value, name=value. Repeatable.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -57,4 +70,18 @@ def parse_var_options(values: list[str] | None) -> dict[str, str]:
     try:
         return config.catalog_vars(config.parse_vars(values or []))
     except ConfigError as e:
+        raise fail(str(e)) from None
+
+
+def load_catalog_option(ctx: typer.Context, catalog: str | None, var: list[str] | None) -> Catalog:
+    """The catalog named by ``--catalog`` (or the global option, or configuration) with ``--var`` values;
+    a catalog that does not load is a clear message and exit 2."""
+    from airflow_aisec.catalog import load_catalog
+    from airflow_aisec.exceptions import AisecError
+
+    try:
+        return load_catalog(
+            config.catalog_path(catalog or global_options(ctx).catalog), parse_var_options(var)
+        )
+    except AisecError as e:
         raise fail(str(e)) from None

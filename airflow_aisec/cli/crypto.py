@@ -6,28 +6,31 @@ from typing import Annotated, Any
 
 import typer
 
-from airflow_aisec.cli.common import console, fail, global_options, parse_var_options, print_json
+from airflow_aisec.cli.common import (
+    CatalogOpt,
+    JsonOpt,
+    VarOpt,
+    console,
+    fail,
+    global_options,
+    load_catalog_option,
+    print_json,
+)
 
-CatalogOpt = Annotated[
-    str | None, typer.Option("--catalog", help="Privacy catalog (default: global --catalog).")
-]
 DatasetOpt = Annotated[
     str | None, typer.Option("--dataset", help="Catalog dataset: its encryption block gives key and columns.")
 ]
-VarOpt = Annotated[list[str] | None, typer.Option("--var", help="Catalog placeholder value, name=value.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _setup(ctx: typer.Context, catalog: str | None, dataset: str | None, var: list[str] | None) -> Any:
     """(catalog, dataset spec, keyring) — catalog and dataset only with --dataset."""
     from airflow_aisec import config
-    from airflow_aisec.catalog import load_catalog
     from airflow_aisec.crypto.keyring import LocalKeyring
 
     keyring = LocalKeyring(config.get_setting("keyring", global_options(ctx).keyring))
     if dataset is None:
         return None, None, keyring
-    loaded = load_catalog(config.catalog_path(catalog or global_options(ctx).catalog), parse_var_options(var))
+    loaded = load_catalog_option(ctx, catalog, var)
     try:
         return loaded, loaded.dataset(dataset), keyring
     except KeyError as e:

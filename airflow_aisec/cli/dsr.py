@@ -25,10 +25,14 @@ from rich.text import Text
 
 from airflow_aisec.cli.common import (
     EXIT_FAILED,
+    CatalogOpt,
+    JsonOpt,
+    VarOpt,
     console,
     err_console,
     fail,
     global_options,
+    load_catalog_option,
     parse_var_options,
     print_json,
 )
@@ -85,14 +89,6 @@ CertificateOpt = Annotated[
     str | None,
     typer.Option("--certificate", help="Write the signed certificate to this file (or s3:// URI)."),
 ]
-CatalogOpt = Annotated[
-    str | None,
-    typer.Option("--catalog", help="Privacy catalog (default: global --catalog, \\[aisec] catalog)."),
-]
-VarOpt = Annotated[
-    list[str] | None, typer.Option("--var", help="Catalog placeholder value, name=value. Repeatable.")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,18 +165,6 @@ def _safe(message: str, secrets: list[str]) -> str:
     return scrub(message, secrets)
 
 
-def _load(ctx: typer.Context, catalog: str | None, var: list[str] | None) -> Catalog:
-    from airflow_aisec import config
-    from airflow_aisec.catalog import load_catalog
-
-    try:
-        return load_catalog(
-            config.catalog_path(catalog or global_options(ctx).catalog), parse_var_options(var)
-        )
-    except AisecError as e:
-        raise fail(str(e)) from None
-
-
 # --- run --------------------------------------------------------------------------------------------------
 
 
@@ -224,7 +208,7 @@ def run(
     from airflow_aisec.dsr.run import certificate_target
 
     asked = _asked(kind, identity, changes, request_id, reason, dry_run, export_key)
-    loaded = _load(ctx, catalog, var)
+    loaded = load_catalog_option(ctx, catalog, var)
     try:
         deadline_days = config.get_int("dsr_deadline_days")
         exports_dir = config.get_setting("dsr_exports", exports)
@@ -447,7 +431,7 @@ def index_command(
     from airflow_aisec.dsr.index import SubjectIndex, refresh_catalog
     from airflow_aisec.dsr.resolve import catalog_scanner
 
-    loaded = _load(ctx, catalog, var)
+    loaded = load_catalog_option(ctx, catalog, var)
     ring = _keyring(ctx)
     try:
         index = SubjectIndex(config.get_setting("dsr_index"), ring)

@@ -11,24 +11,22 @@ from rich.table import Table
 
 from airflow_aisec.cli.common import (
     EXIT_FAILED,
+    CatalogOpt,
+    JsonOpt,
+    VarOpt,
     console,
     err_console,
     fail,
     global_options,
-    parse_var_options,
+    load_catalog_option,
     print_json,
 )
 
-CatalogOpt = Annotated[
-    str | None, typer.Option("--catalog", help="Privacy catalog (default: global --catalog).")
-]
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Catalog dataset the input belongs to.")]
-VarOpt = Annotated[list[str] | None, typer.Option("--var", help="Catalog placeholder value, name=value.")]
 FormatOpt = Annotated[str | None, typer.Option("--format", help="parquet, csv or jsonl (default: guessed).")]
 ModeOpt = Annotated[
     str, typer.Option("--mode", help="ner (spaCy model + patterns) or patterns (no NER model needed).")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _catalog_dataset(
@@ -37,11 +35,7 @@ def _catalog_dataset(
     """The catalog and the named dataset, or (None, None) without --dataset."""
     if dataset is None:
         return None, None
-    from airflow_aisec import config
-    from airflow_aisec.catalog import load_catalog
-
-    path = config.catalog_path(catalog or global_options(ctx).catalog)
-    loaded = load_catalog(path, parse_var_options(var))
+    loaded = load_catalog_option(ctx, catalog, var)
     try:
         return loaded, loaded.dataset(dataset)
     except KeyError as e:

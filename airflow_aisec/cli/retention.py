@@ -14,11 +14,14 @@ import typer
 
 from airflow_aisec.cli.common import (
     EXIT_FAILED,
+    CatalogOpt,
+    JsonOpt,
+    VarOpt,
     console,
     err_console,
     fail,
     global_options,
-    parse_var_options,
+    load_catalog_option,
     print_json,
 )
 from airflow_aisec.exceptions import AisecError
@@ -33,12 +36,6 @@ retention_app = typer.Typer(
 )
 holds_app = typer.Typer(help="Per-subject legal holds: retention keeps the data of these subjects.")
 
-CatalogOpt = Annotated[
-    str | None, typer.Option("--catalog", help="Privacy catalog (default: global --catalog).")
-]
-VarOpt = Annotated[
-    list[str] | None, typer.Option("--var", help="Catalog placeholder value, name=value. Repeatable.")
-]
 AsOfOpt = Annotated[
     str | None,
     typer.Option("--as-of", help="Judge ages as of this date or ISO datetime (UTC; default: now)."),
@@ -49,7 +46,6 @@ DatasetOpt = Annotated[
 HoldsOpt = Annotated[
     str | None, typer.Option("--holds", help="Per-subject holds file (default: \\[aisec] holds).")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def parse_as_of(value: str | None) -> dt.datetime:
@@ -85,18 +81,6 @@ def _audit_log(ctx: typer.Context) -> AuditLog:
 
     opts = global_options(ctx)
     return AuditLog.open(opts.log, keyring=opts.keyring)
-
-
-def _load(ctx: typer.Context, catalog: str | None, var: list[str] | None) -> Catalog:
-    from airflow_aisec import config
-    from airflow_aisec.catalog import load_catalog
-
-    try:
-        return load_catalog(
-            config.catalog_path(catalog or global_options(ctx).catalog), parse_var_options(var)
-        )
-    except AisecError as e:
-        raise fail(str(e)) from None
 
 
 def _plans(
@@ -139,7 +123,7 @@ def plan(
     as_json: JsonOpt = False,
 ) -> None:
     """Show per dataset the files to rewrite or delete, rows to purge, rows held, bad dates (no change)."""
-    loaded = _load(ctx, catalog, var)
+    loaded = load_catalog_option(ctx, catalog, var)
     moment = parse_as_of(as_of)
     try:
         plans = _plans(ctx, loaded, moment, dataset, holds, None)
@@ -193,7 +177,7 @@ def apply(
     from airflow_aisec.crypto.keyring import LocalKeyring
     from airflow_aisec.retention import apply_catalog
 
-    loaded = _load(ctx, catalog, var)
+    loaded = load_catalog_option(ctx, catalog, var)
     moment = parse_as_of(as_of)
     keyring = LocalKeyring(config.get_setting("keyring", global_options(ctx).keyring))
     with _audit_log(ctx) as log:
