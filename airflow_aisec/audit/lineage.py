@@ -42,8 +42,9 @@ class LineageGraph:
         """Add one entry's datasets and edges."""
         data = entry.data
         label = f"{entry.action} #{entry.index}"
-        inputs = [n for n in map(_ref_name, data.get("inputs") or []) if n]
-        outputs = [n for n in map(_ref_name, data.get("outputs") or []) if n]
+        # One edge per dataset pair, however many files of each the entry lists.
+        inputs = list(dict.fromkeys(n for n in map(_ref_name, data.get("inputs") or []) if n))
+        outputs = list(dict.fromkeys(n for n in map(_ref_name, data.get("outputs") or []) if n))
         own = _ref_name(data.get("dataset"))
         self.nodes.update(inputs + outputs + ([own] if own else []))
         for source in inputs:

@@ -103,3 +103,14 @@ def test_no_raw_subject_in_logs_of_appends(tmp_path: Path, caplog: pytest.LogCap
     with AuditLog.open(f"sqlite:///{tmp_path / 'a.db'}", keyring=str(tmp_path / "k.json")) as log:
         log.append("dsr.access", subject="C0042-secret-subject")
     assert "C0042-secret-subject" not in caplog.text
+
+
+def test_lineage_names_an_operation_once_however_many_files_it_lists() -> None:
+    from airflow_aisec.audit.lineage import LineageGraph
+    from airflow_aisec.audit.log import Entry
+
+    files = [{"uri": f"file:///lake/raw/{i}.jsonl", "dataset": "raw"} for i in range(3)]
+    masked = [{"uri": f"file:///lake/masked/{i}.jsonl", "dataset": "masked"} for i in range(3)]
+    entry = Entry(7, {"action": "pii.mask", "inputs": files, "outputs": masked}, b"")
+    graph = LineageGraph.from_entries([entry])
+    assert graph.upstream("masked") == [("raw", "masked", ["pii.mask #7"])]
