@@ -41,7 +41,6 @@ import pyarrow.compute as pc
 
 from airflow_aisec.crypto.parquet import find_key_material, is_encrypted_parquet
 from airflow_aisec.dsr.resolve import (
-    Criteria,
     DatasetMatch,
     FileMatch,
     Identifiers,
@@ -113,6 +112,11 @@ class DatasetOutcome:
     error: str | None = None
     entries: list[int] = dataclasses.field(default_factory=list)
     export: dict[str, Any] | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Whether files were changed (a dry run lists what it would change, with action ``none``)."""
+        return any(f.action != "none" for f in self.files)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -283,7 +287,7 @@ def process_dataset(ctx: DsrContext, match: DatasetMatch, ids: Identifiers) -> D
         except AisecError as exc:  # the files done stay done; the others are left as they were
             outcome.status, outcome.error = "failed", f"dataset {dataset.name}: {exc}"
             details["error"] = outcome.error
-    if outcome.files and ctx.index is not None:
+    if ctx.index is not None and outcome.changed:
         _reindex(ctx, dataset, outcome)
     state = {"changed": "success", "held": "skipped", "failed": "failure"}.get(outcome.status, "noop")
     summary = ctx.record(
@@ -675,8 +679,3 @@ def _still_wrong(
         equal = pc.fill_null(pc.equal(rows.column(column), expected), False)
         wrong += rows.num_rows - _count(equal)
     return wrong
-
-
-def check_criteria(match: Criteria) -> bool:
-    """Whether the dataset can be matched at all (it has identity or reference values to look for)."""
-    return bool(match.columns)

@@ -270,6 +270,8 @@ class SubjectIndex:
         entries were dropped.
         """
         gone = set(uris)
+        if not self.entries(dataset.name):
+            return 0  # no index for this dataset: nothing to forget (and no folder to create)
         with _lock(self.location(dataset.name)):
             self._entries.pop(dataset.name, None)
             old = self.entries(dataset.name)

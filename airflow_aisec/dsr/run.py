@@ -235,13 +235,13 @@ def _completed_before(ctx: DsrContext) -> bool:
 
 
 def _changed(outcomes: Sequence[DatasetOutcome]) -> bool:
-    return any(o.files or o.status == "exported" for o in outcomes)
+    return any(o.changed or o.status == "exported" for o in outcomes)
 
 
 def _summary(outcomes: Sequence[DatasetOutcome], verification: Mapping[str, Any]) -> dict[str, Any]:
     files = [f for o in outcomes for f in o.files]
     return {
-        "datasets_changed": sorted(o.dataset for o in outcomes if o.files or o.status == "exported"),
+        "datasets_changed": sorted(o.dataset for o in outcomes if o.changed or o.status == "exported"),
         "datasets_held": sorted(o.dataset for o in outcomes if o.status == "held"),
         "rows_affected": sum(o.rows_affected for o in outcomes if o.status in ("changed", "exported")),
         "rows_held": sum(o.rows_affected for o in outcomes if o.status == "held"),
@@ -347,7 +347,7 @@ def _certificate(
             "mentions_masked": o.mentions_masked,
             "legal_hold": o.legal_hold,
             "error": o.error,
-            "changed_in_this_run": bool(o.files) or o.status == "exported",
+            "changed_in_this_run": o.changed or o.status == "exported",
             "files": history.get(o.dataset, [])
             if ctx.request.type != "access"
             else (o.export or {}).get("files", []),
