@@ -22,8 +22,9 @@ def locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def write_private(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically: an owner-only temporary file, fsync, rename, fsync folder.
+def write_private(path: Path, text: str | bytes) -> None:
+    """Replace ``path`` with ``text`` (or bytes) atomically: an owner-only temporary file, fsync, rename,
+    fsync of the folder.
 
     A crash leaves the old content or the new one, never a mix; the temporary file is removed on failure.
     """
@@ -31,8 +32,8 @@ def write_private(path: Path, text: str) -> None:
     temp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(6)}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)

@@ -59,14 +59,13 @@ def export_dataset(
     state = "success" if outcome.status == "exported" else "noop"
     digests = [f["sha256"] for f in (outcome.export or {}).get("files", [])]
     version = hashlib.sha256(json.dumps(digests).encode()).hexdigest()[:24]  # a re-export is a new entry
-    index = ctx.record(
+    ctx.record(
         ctx.key(dataset.name, "export", version), state, dataset=dataset.name, rows=outcome.rows_affected,
         columns=(outcome.export or {}).get("columns"),
         inputs=[{"uri": f.uri, "dataset": dataset.name} for f in files],
         outputs=[{"uri": f["uri"], "sha256": f["sha256"]} for f in (outcome.export or {}).get("files", [])],
         details={"status": outcome.status, "key": ctx.request.export_key},
     )  # fmt: skip
-    outcome.entries.extend(i for i in (index,) if i is not None)
     return outcome
 
 

@@ -110,7 +110,6 @@ class DatasetOutcome:
     files: list[FileChange] = dataclasses.field(default_factory=list)
     legal_hold: dict[str, Any] | None = None
     error: str | None = None
-    entries: list[int] = dataclasses.field(default_factory=list)
     export: dict[str, Any] | None = None
 
     @property
@@ -290,11 +289,10 @@ def process_dataset(ctx: DsrContext, match: DatasetMatch, ids: Identifiers) -> D
     if ctx.index is not None and outcome.changed:
         _reindex(ctx, dataset, outcome)
     state = {"changed": "success", "held": "skipped", "failed": "failure"}.get(outcome.status, "noop")
-    summary = ctx.record(
+    ctx.record(
         ctx.key(dataset.name, "summary", _digest(outcome.files, outcome.status)), state, dataset=dataset.name,
         rows=outcome.rows_affected, details={**details, "status": outcome.status},
     )  # fmt: skip
-    outcome.entries.extend(i for i in (summary,) if i is not None)
     return outcome
 
 
@@ -331,7 +329,7 @@ def _change_file(
     op = _operation(found.uri, before)
     encrypted = dataset.format == "parquet" and is_encrypted_parquet(location.filesystem(), location.path)
     source = {"uri": found.uri, "sha256": before, "dataset": dataset.name}
-    intent = ctx.record(
+    ctx.record(
         ctx.key(dataset.name, op, "intent"), "intent", dataset=dataset.name, inputs=[source], rows=found.rows,
         details={"operation": op, "file_rows": found.rows, "subject_rows": found.matched},
     )  # fmt: skip
@@ -350,8 +348,7 @@ def _change_file(
         raise
     change.sha256_before = before
     _purge_old_versions(dataset, location, change, encrypted)
-    done = _record_change(ctx, dataset, op, change)
-    outcome.entries.extend(i for i in (intent, done) if i is not None)
+    _record_change(ctx, dataset, op, change)
     return change
 
 

@@ -22,8 +22,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -34,7 +32,7 @@ import pyarrow as pa
 from airflow_aisec.dsr.resolve import Criteria, Scanner, as_text, casefolded
 from airflow_aisec.exceptions import DsrError
 from airflow_aisec.files import locked
-from airflow_aisec.io import FileInfo, Location, S3Options, list_files
+from airflow_aisec.io import FileInfo, Location, S3Options, list_files, put_small_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -320,7 +318,7 @@ class SubjectIndex:
             "key_version": version,
             "entries": items,
         }
-        _write_bytes(
+        put_small_file(
             self.location(dataset),
             json.dumps(header, sort_keys=True).encode("utf-8") + b"\n" + b"".join(blobs),
         )
@@ -364,23 +362,3 @@ def _read_bytes(location: Location) -> bytes | None:
         if "not found" in str(exc).lower() or "no such file" in str(exc).lower():
             return None
         raise DsrError(f"cannot read the subject index {location.uri}: {exc.__class__.__name__}") from None
-
-
-def _write_bytes(location: Location, data: bytes) -> None:
-    """Replace the file atomically (local: temporary file, fsync, rename; S3: one PUT)."""
-    if location.is_s3:
-        with location.filesystem().open_output_stream(location.path) as out:
-            out.write(data)
-        return
-    target = Path(location.path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from airflow_aisec.catalog.graph import ReferenceGraph
 from airflow_aisec.exceptions import DsrError
 from airflow_aisec.io import FileInfo, Location, S3Options, list_files, read_file
+from airflow_aisec.pii.strategies import IDENTIFIER_ENTITIES  # values that single a person out
 from airflow_aisec.pii.types import FREE_TEXT
 from airflow_aisec.rewrite import text_schema
 
@@ -45,10 +46,6 @@ if TYPE_CHECKING:
     from airflow_aisec.crypto.keyring import LocalKeyring
     from airflow_aisec.dsr.index import SubjectIndex
 
-# PII whose values single a person out, so a verbatim mention in free text is the subject's.
-IDENTIFIER_ENTITIES = frozenset(
-    {"EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN", "UK_NHS"}
-)
 MIN_MENTION = 4
 """Shorter identifiers are not searched for in free text: they would match unrelated words."""
 STATE_KEY = "aisec-dsr-state"

@@ -35,7 +35,7 @@ from airflow_aisec.dsr.apply import (
 from airflow_aisec.dsr.resolve import STATE_KEY, DatasetMatch, Identifiers, Resolution, Resolver
 from airflow_aisec.exceptions import DsrError
 from airflow_aisec.files import write_private
-from airflow_aisec.io import Location
+from airflow_aisec.io import Location, put_small_file
 
 if TYPE_CHECKING:
     from airflow_aisec.audit.log import AuditLog
@@ -375,11 +375,7 @@ def _certificate(
 def save_certificate(document: Mapping[str, Any], target: str, s3: Any = None) -> str:
     """Write the certificate to a file or ``s3://`` URI (replacing it); returns the URI."""
     location = Location.parse(target, s3)
-    if not location.is_s3:
-        write_private(Path(location.path), cert.dumps(document))
-        return location.uri
-    with location.filesystem().open_output_stream(location.path) as out:
-        out.write(cert.dumps(document).encode("utf-8"))
+    put_small_file(location, cert.dumps(document).encode("utf-8"))
     return location.uri
 
 

@@ -5,7 +5,14 @@ Nothing here imports Airflow; ``airflow_aisec.hooks.lake.LakeHook`` builds ``S3O
 
 from __future__ import annotations
 
-from airflow_aisec.io.atomic import AtomicWriter, WriteResult, atomic_write, delete_file, sha256_file
+from airflow_aisec.io.atomic import (
+    AtomicWriter,
+    WriteResult,
+    atomic_write,
+    delete_file,
+    put_small_file,
+    sha256_file,
+)
 from airflow_aisec.io.dataset import (
     FileInfo,
     is_hidden,
@@ -42,6 +49,7 @@ __all__ = [
     "is_hidden",
     "list_files",
     "open_writer",
+    "put_small_file",
     "read_batches",
     "read_dataset",
     "read_file",

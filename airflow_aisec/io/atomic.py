@@ -17,6 +17,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import pyarrow as pa
@@ -408,3 +409,15 @@ def _delete_s3(location: Location, expected_etag: str | None) -> None:
         raise s3_error(exc, location.uri, "deleted") from exc
     except BotoCoreError as exc:
         raise s3_error(exc, location.uri, "deleted") from exc
+
+
+def put_small_file(location: Location, data: bytes) -> None:
+    """Replace a small file the product owns (not a dataset file) with ``data``: locally owner-only, atomic
+    and fsynced (``write_private``); on S3 one PUT, which S3 applies whole or not at all."""
+    if not location.is_s3:
+        from airflow_aisec.files import write_private
+
+        write_private(Path(location.path), data)
+        return
+    with location.filesystem().open_output_stream(location.path) as out:
+        out.write(data)

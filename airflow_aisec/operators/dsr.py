@@ -111,13 +111,7 @@ class _DsrOperator(AisecBaseOperator):
         )  # fmt: skip
 
     def _s3(self, catalog: Catalog) -> Any:
-        if not any(
-            d.uri.startswith("s3://") for d in catalog.datasets.values()
-        ) and not self._exports().startswith("s3://"):
-            return None
-        from airflow_aisec.hooks.lake import LakeHook
-
-        return LakeHook(aws_conn_id=self.aws_conn_id).s3_options()
+        return _s3_options(self.aws_conn_id, catalog, self._exports())
 
     def _exports(self) -> str:
         return config.get_setting("dsr_exports", self.exports)
@@ -137,6 +131,16 @@ class _DsrOperator(AisecBaseOperator):
         ids = Identifiers.unseal(registered["state"], material, ctx.request.request_id)
         matches = {name: DatasetMatch.from_dict(m) for name, m in registered["matches"].items()}
         return Resolution(ctx.request.identity_type, ids, matches)
+
+
+def _s3_options(aws_conn_id: str | None, catalog: Catalog, *roots: str) -> Any:
+    """The S3 options of the Airflow connection when a dataset, the subject index or a given root is on S3."""
+    places = [d.uri for d in catalog.datasets.values()] + [config.get_setting("dsr_index"), *roots]
+    if not any(place.startswith("s3://") for place in places):
+        return None
+    from airflow_aisec.hooks.lake import LakeHook
+
+    return LakeHook(aws_conn_id=aws_conn_id).s3_options()
 
 
 def _received(registered: Mapping[str, Any]) -> dt.datetime:
@@ -354,14 +358,11 @@ class DsrIndexOperator(AisecBaseOperator):
         from airflow_aisec.crypto.keyring import LocalKeyring
         from airflow_aisec.dsr.index import SubjectIndex, refresh_catalog
         from airflow_aisec.dsr.resolve import catalog_scanner
-        from airflow_aisec.hooks.lake import LakeHook
 
         catalog = load_catalog(config.catalog_path(self.catalog), config.catalog_vars(self.variables))
         ring = LocalKeyring(config.get_setting("keyring", self.keyring))
-        root = config.get_setting("dsr_index")
-        needs_s3 = any(u.startswith("s3://") for u in [root, *(d.uri for d in catalog.datasets.values())])
-        s3 = LakeHook(aws_conn_id=self.aws_conn_id).s3_options() if needs_s3 else None
-        index = SubjectIndex(root, ring, s3=s3)
+        s3 = _s3_options(self.aws_conn_id, catalog)
+        index = SubjectIndex(config.get_setting("dsr_index"), ring, s3=s3)
         stats = refresh_catalog(catalog, index, catalog_scanner(catalog, ring), self.datasets)
         done = [s.as_dict() for s in stats]
         for item in done:

@@ -133,7 +133,7 @@ class Masked:
 
 # Identifiers are pseudonymized: they are what joins are made on, and a token keeps joins working.
 # IP addresses too: ``partial`` would keep the last octets, the part that identifies the host.
-_PSEUDONYMIZED: Final = frozenset(
+IDENTIFIER_ENTITIES: Final = frozenset(
     {
         "EMAIL_ADDRESS",
         "PHONE_NUMBER",
@@ -181,7 +181,7 @@ def default_strategy(entity: str | None) -> MaskRule:
     """
     if entity == FREE_TEXT:
         return MaskRule(FREE_TEXT)
-    if entity in _PSEUDONYMIZED:
+    if entity in IDENTIFIER_ENTITIES:
         return MaskRule("pseudonymize")
     if entity == "DATE_TIME":
         return MaskRule("generalize", {"to": "year"})
