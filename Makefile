@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install test lint typecheck pytest demo bench constraints clean
+.PHONY: install test lint typecheck pytest fuzz demo bench constraints clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ pytest: install
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The fuzz tests with many more examples than a CI run (same derandomized inputs, continued much further).
+FUZZ_EXAMPLES ?= 2000
+fuzz: install
+	AISEC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q --timeout 3600 tests/security/test_fuzz_*.py
 
 demo: install
 	$(BIN)/python -m airflow_aisec.demo

@@ -82,8 +82,9 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "dsr_state",
-        "Folder where an unfinished data-subject request keeps its resolved identifiers, encrypted with the "
-        "keyring key aisec-dsr-state, so a rerun after a failure finds everything; removed once complete.",
+        "Folder where an unfinished data-subject request keeps its resolved identifiers, encrypted with a "
+        "keyring key of the request's own, so a rerun after a failure finds everything; removed (and the key "
+        "destroyed) once complete.",
         "{AIRFLOW_HOME}/aisec_dsr_state",
         "/var/lib/aisec/dsr-state",
     ),

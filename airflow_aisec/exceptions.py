@@ -27,6 +27,11 @@ class DatasetIOError(AisecError, OSError):
     """A dataset file cannot be read, written or replaced."""
 
 
+class EmptyDatasetError(DatasetIOError):
+    """A dataset's location is missing or holds no file of its format (a wrong path must not read as
+    "no data"); a catalog dataset may allow it with ``may_be_empty: true``."""
+
+
 class VerificationError(DatasetIOError):
     """A file written to a temporary place did not read back as written; the original is untouched."""
 

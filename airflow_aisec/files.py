@@ -22,11 +22,12 @@ def locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def write_private(path: Path, text: str | bytes) -> None:
+def write_private(path: Path, text: str | bytes, *, exclusive: bool = False) -> None:
     """Replace ``path`` with ``text`` (or bytes) atomically: an owner-only temporary file, fsync, rename,
     fsync of the folder.
 
     A crash leaves the old content or the new one, never a mix; the temporary file is removed on failure.
+    With ``exclusive`` the file is only created, never replaced: ``FileExistsError`` if it exists.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(6)}")
@@ -36,7 +37,11 @@ def write_private(path: Path, text: str | bytes) -> None:
             handle.write(text.encode("utf-8") if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp, path)
+        if exclusive:
+            os.link(temp, path)  # a hard link never replaces an existing file
+            os.unlink(temp)
+        else:
+            os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from airflow_aisec.catalog import Catalog, Dataset
 from airflow_aisec.exceptions import DatasetIOError
-from airflow_aisec.io import FileInfo, Location, S3Options, list_files, read_file
+from airflow_aisec.io import FileInfo, Location, S3Options, list_dataset_files, read_file
 
 
 class FileReader(Protocol):
@@ -74,7 +74,10 @@ def inventory_dataset(
     """
     result = DatasetInventory(dataset.name, dataset.uri, dataset.format)
     try:
-        files = list_files(Location.parse(dataset.uri, s3), dataset.format)
+        files = list_dataset_files(
+            Location.parse(dataset.uri, s3), dataset.format, dataset=dataset.name,
+            may_be_empty=dataset.may_be_empty,
+        )  # fmt: skip
     except DatasetIOError as e:
         result.problems.append(str(e))
         return result

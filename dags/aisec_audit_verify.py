@@ -1,7 +1,9 @@
 """Hourly check that the audit log is intact: nothing changed, removed, reordered or forked.
 
-Keeps the last verified signed checkpoint in ``[aisec] trusted_checkpoint`` (default: beside the Airflow home,
-``aisec_trusted_checkpoint.txt``); put it on storage the audit database's writers cannot change.
+Verifies read-only, then keeps the last verified signed checkpoint in ``[aisec] trusted_checkpoint``
+(default: beside the Airflow home, ``aisec_trusted_checkpoint.txt``), replaced only after a successful
+verification. Put it on storage the audit database's writers cannot change (another host or a WORM bucket,
+read-only for every other task), so a rewritten or truncated history fails the next run.
 """
 
 from __future__ import annotations

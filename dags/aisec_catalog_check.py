@@ -1,7 +1,8 @@
 """Daily governance check: the privacy catalog is valid and matches the data in the lake.
 
 Runs on the configured catalog (``[aisec] catalog``) and its variables (``[aisec] catalog_vars``). A broken
-catalog, a dataset location that cannot be read or a column the catalog does not declare fails the run,
+catalog, a dataset location that is missing, empty or cannot be read, a copy of catalog data that the audit
+log's lineage knows but the catalog does not list, or a column the catalog does not declare fails the run,
 so retention and erasure DAGs never act on a catalog that no longer describes the data.
 """
 
@@ -23,6 +24,7 @@ with DAG(
     tags=["aisec", "governance"],
     doc_md=__doc__,
 ):
-    validate = CatalogValidateOperator(task_id="validate_catalog")
+    # lineage: copies that DAGs wrote of catalog data (landing folders, say) must be in the catalog too.
+    validate = CatalogValidateOperator(task_id="validate_catalog", lineage=True)
     inventory = LakeInventoryOperator(task_id="inventory_lake", fail_on_drift=True)
     validate >> inventory

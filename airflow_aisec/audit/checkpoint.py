@@ -44,7 +44,10 @@ _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
 
 
 class CheckpointError(AisecError, ValueError):
-    """A checkpoint or signed note is malformed, not signed by the known key, or its signature is invalid."""
+    """A checkpoint or signed note is malformed, not signed by the known key, or its signature is invalid.
+
+    Notes come from untrusted storage, so messages name the part that is wrong, never its value.
+    """
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,9 @@ class Checkpoint:
     def __post_init__(self) -> None:
         _check_line(self.origin, "origin")
         if not isinstance(self.size, int) or isinstance(self.size, bool):
-            raise CheckpointError(f"checkpoint size must be an integer, not {self.size!r}")
+            raise CheckpointError("checkpoint size must be an integer")
         if not 0 <= self.size <= _MAX_TREE_SIZE:
-            raise CheckpointError(f"checkpoint size {self.size} is outside 0..2^64-1")
+            raise CheckpointError("checkpoint size is outside 0..2^64-1")
         if not isinstance(self.root, bytes) or len(self.root) != HASH_SIZE:
             raise CheckpointError(f"checkpoint root hash must be {HASH_SIZE} bytes")
         for line in self.extensions:
@@ -83,7 +86,9 @@ class Checkpoint:
             raise CheckpointError(f"checkpoint text needs origin, size and root lines, found {len(lines)}")
         origin, size, root, *extensions = lines
         if not _DECIMAL.fullmatch(size):
-            raise CheckpointError(f"checkpoint size {size!r} is not a decimal number without leading zeros")
+            raise CheckpointError("checkpoint size is not a decimal number without leading zeros")
+        if len(size) > len(str(_MAX_TREE_SIZE)):  # before int(), which refuses very long numbers itself
+            raise CheckpointError("checkpoint size is outside 0..2^64-1")
         return cls(origin, int(size), _b64decode(root, "root hash"), tuple(extensions))
 
 
@@ -160,7 +165,7 @@ class Verifier:
             raise CheckpointError("a verifier key is <name>+<hex key ID>+<base64 key>")
         name, id_hex, encoded = parts
         if not _KEY_ID_HEX.fullmatch(id_hex):
-            raise CheckpointError(f"verifier key ID {id_hex!r} is not 8 hex digits")
+            raise CheckpointError("verifier key ID is not 8 hex digits")
         material = _b64decode(encoded, "verifier key")
         if len(material) != 1 + _PUBLIC_KEY_SIZE or material[0] != ED25519_TYPE:
             raise CheckpointError("verifier key is not an Ed25519 key (type 0x01 and 32 bytes)")
@@ -170,7 +175,7 @@ class Verifier:
             raise CheckpointError("verifier key is not a valid Ed25519 public key") from None
         verifier = cls(name, public_key)
         if verifier.key_id != bytes.fromhex(id_hex):
-            raise CheckpointError(f"verifier key ID {id_hex} does not match the key name and public key")
+            raise CheckpointError("verifier key ID does not match the key name and public key")
         return verifier
 
     @property
@@ -222,7 +227,7 @@ def open_checkpoint(note: str | bytes, verifier: Verifier, *, origin: str | None
     """The checkpoint of a signed note after verifying it; with ``origin``, also require that origin."""
     checkpoint = verifier.verify(note)
     if origin is not None and checkpoint.origin != origin:
-        raise CheckpointError(f"checkpoint origin {checkpoint.origin!r} is not the expected {origin!r}")
+        raise CheckpointError(f"checkpoint origin is not the expected {origin!r}")
     return checkpoint
 
 
@@ -265,14 +270,14 @@ def _check_key_name(name: str) -> None:
     if not isinstance(name, str) or not name:
         raise CheckpointError("a key name must be a non-empty string")
     if "+" in name or any(ch.isspace() for ch in name) or _CONTROL.search(name):
-        raise CheckpointError(f"key name {name!r} must not contain spaces, '+' or control characters")
+        raise CheckpointError("a key name must not contain spaces, '+' or control characters")
 
 
 def _check_line(line: str, what: str) -> None:
     if not isinstance(line, str) or not line:
         raise CheckpointError(f"checkpoint {what} must be a non-empty string")
     if "\n" in line or _CONTROL.search(line):
-        raise CheckpointError(f"checkpoint {what} {line!r} must not contain newlines or control characters")
+        raise CheckpointError(f"checkpoint {what} must not contain newlines or control characters")
 
 
 def _decode_text(data: bytes | str) -> str:

@@ -15,6 +15,7 @@ import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from airflow_aisec import config
@@ -23,13 +24,17 @@ from airflow_aisec.audit.entry import Pseudonymizer, canonical_json, check_field
 from airflow_aisec.audit.merkle import CompactRange, MerkleTree, leaf_hash
 from airflow_aisec.audit.store import EntryBuilder, Store, StoredCheckpoint, open_store
 from airflow_aisec.audit.verify import VerifyReport, verify_store
+from airflow_aisec.audit.witness import Witness, Witnessed
+from airflow_aisec.catalog.models import DEFAULT_PSEUDONYM_KEY
 from airflow_aisec.crypto.keyring import LocalKeyring
 from airflow_aisec.exceptions import AuditLogError
 
 log = logging.getLogger(__name__)
 
 SIGNING_KEY = "aisec-audit-signing"
-PSEUDONYM_KEY = "aisec-pseudonyms"
+PSEUDONYM_KEY = DEFAULT_PSEUDONYM_KEY
+"""The pseudonym key used when no catalog is at hand; callers with a catalog pass its
+``subjects.pseudonym_key``."""
 DEFAULT_CHECKPOINT_EVERY = 1000
 _PSEUDONYM_PREFIX = "hmac-sha256:"
 
@@ -61,6 +66,10 @@ class AuditLog:
         *,
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         actor: Mapping[str, Any] | None = None,
+        witness: Witness | None = None,
+        trusted_checkpoint: Path | None = None,
+        read_only: bool = False,
+        adopt: bool = False,
     ) -> None:
         self.store = store
         self.origin = origin
@@ -69,6 +78,10 @@ class AuditLog:
         self._pseudonymize = pseudonymizer
         self.checkpoint_every = checkpoint_every
         self.actor = dict(actor) if actor is not None else None
+        self.witness = witness
+        self.trusted_checkpoint = trusted_checkpoint
+        self.read_only = read_only
+        self._adopt = adopt
         checkpoints = store.checkpoints()
         self._checkpointed = checkpoints[-1].size if checkpoints else 0
 
@@ -85,10 +98,16 @@ class AuditLog:
         pseudonym_key: str = PSEUDONYM_KEY,
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         actor: Mapping[str, Any] | None = None,
+        create: bool = True,
+        adopt: bool = False,
     ) -> AuditLog:
         """Open the log at ``uri`` (default ``[aisec] audit_log``), with keys from the local keyring.
 
-        ``uri`` may also be an Airflow connection id (PostgreSQL or SQLite connection).
+        ``uri`` may also be an Airflow connection id (PostgreSQL or SQLite connection). With
+        ``create=False`` the log is only read: a missing database, keyring or signing key is an
+        :class:`AuditLogError` naming it, and nothing is created, written or signed (not even on close).
+        ``adopt`` lets this log sign the first checkpoint of entries it finds without any checkpoint, which
+        it otherwise refuses unless the log was created with this keyring.
         """
         target = uri or config.get_setting("audit_log")
         if "://" not in target:
@@ -100,20 +119,26 @@ class AuditLog:
             if isinstance(keyring, LocalKeyring)
             else LocalKeyring(config.get_setting("keyring", keyring))
         )
-        store = open_store(target)
+        store = open_store(target, create=create)
         try:
-            origin = store.set_meta_once("origin", f"airflow-aisec.audit/{uuid.uuid4()}")
-            ring.ensure(signing_key, "ed25519")
-            signer = Signer(origin, ring.get(signing_key).signing_key())
-            verifiers = [
-                Signer(origin, v.signing_key()).verifier() for v in ring.versions(signing_key) if v.material
-            ]
-            pseudonymizer = Pseudonymizer(ring.ensure(pseudonym_key, "symmetric").material)
+            opened = _open_keys(store, ring, signing_key, pseudonym_key, create=create)
         except BaseException:
             store.close()
             raise
+        origin, signer, verifiers, pseudonymizer = opened
+        trusted = config.get_setting("trusted_checkpoint")
         return cls(
-            store, origin, signer, verifiers, pseudonymizer, checkpoint_every=checkpoint_every, actor=actor
+            store,
+            origin,
+            signer,
+            verifiers,
+            pseudonymizer,
+            checkpoint_every=checkpoint_every,
+            actor=actor,
+            witness=Witness.beside(ring.path),
+            trusted_checkpoint=Path(trusted) if trusted else None,
+            read_only=not create,
+            adopt=adopt,
         )
 
     def __enter__(self) -> AuditLog:
@@ -176,15 +201,19 @@ class AuditLog:
     def checkpoint(self) -> Checkpoint | None:
         """Sign a checkpoint of the current size (None when nothing was added since the last one).
 
-        It extends the previous checkpoint's compact range with the entries appended since, so a checkpoint
-        that is not consistent with the previous one is never signed.
+        It signs only a history it has checked itself: the entries must extend the tree of the newest
+        checkpoint this keyring signed for the log (its checkpoint record) and of the trusted checkpoint
+        file, and the database must still hold a checkpoint at least as large. A log whose checkpoints
+        vanished is refused, never re-signed.
         """
-        if self._signer is None:
-            raise AuditLogError("this audit log has no signing key")
+        if self._signer is None or self.read_only:
+            raise AuditLogError(f"audit log {self.store.uri} is open read-only: it cannot sign a checkpoint")
         row = self.store.add_checkpoint(self._make_checkpoint)
         if row is None:
             return None
         self._checkpointed = row.size
+        if self.witness is not None:
+            self.witness.record(self.origin, row.size, row.note, json.loads(row.compact_range))
         log.info("audit checkpoint signed: size %d", row.size)
         return Checkpoint(self.origin, row.size, row.root)
 
@@ -193,7 +222,19 @@ class AuditLog:
     ) -> tuple[int, bytes, str, str] | None:
         if size == 0 or (latest is not None and latest.size >= size):
             return None
+        witnessed = self._witnessed()
+        known = self._known_checkpoints(witnessed)
+        self._check_not_removed(latest, known, size)
+        # The database's newest checkpoint must match its signature even when the record is the start.
         tree = CompactRange() if latest is None else self._trusted_range(latest)
+        if latest is not None:
+            known.append((self._open_note(latest.note), "the newest checkpoint in the database"))
+        if witnessed is not None:
+            # Start from this keyring's own record, so that the database's newest checkpoint (and any
+            # trusted one beyond the record) is itself checked to extend it, over the entries as they are.
+            tree = CompactRange.from_list(witnessed[0].size, witnessed[0].compact_range.to_list())
+        expected = [(cp.size, cp.root, source) for cp, source in known if cp.size >= tree.size]
+        self._check_roots(tree, expected)
         prev: bytes | None = None
         for entry in self.store.entries(tree.size, size):
             computed = leaf_hash(entry.body)
@@ -203,11 +244,82 @@ class AuditLog:
                 raise AuditLogError(f"refusing to sign: entry {entry.index} does not follow its predecessor")
             tree.append_hash(computed)
             prev = computed
+            self._check_roots(tree, expected)
         if tree.size != size:
             raise AuditLogError(f"refusing to sign: entries {tree.size}-{size - 1} are missing")
         assert self._signer is not None
         note = sign_checkpoint(Checkpoint(self.origin, size, tree.root()), self._signer)
         return size, tree.root(), note, json.dumps(tree.to_list())
+
+    def _check_roots(self, tree: CompactRange, expected: list[tuple[int, bytes, str]]) -> None:
+        """Refuse when a known checkpoint of the tree's current size signed another root."""
+        for size, root, source in expected:
+            if size == tree.size and root != tree.root():
+                raise AuditLogError(
+                    f"refusing to sign audit log {self.store.uri}: entries before {size} differ from the "
+                    f"history of the checkpoint of size {size} in {source}; the database was altered: run "
+                    "`aisec audit verify`"
+                )
+
+    def _known_checkpoints(
+        self, witnessed: tuple[Witnessed, Checkpoint] | None
+    ) -> list[tuple[Checkpoint, str]]:
+        """Checkpoints of this log known outside its database, each with where it was found."""
+        known: list[tuple[Checkpoint, str]] = []
+        if witnessed is not None:
+            known.append((witnessed[1], f"the checkpoint record {self.witness}"))
+        for note in self.trusted_notes():
+            try:
+                known.append((self._open_note(note), f"the trusted checkpoint {self.trusted_checkpoint}"))
+            except AuditLogError:
+                continue  # another log's, or not signed by this keyring: `verify` reports it
+        return known
+
+    def _witnessed(self) -> tuple[Witnessed, Checkpoint] | None:
+        """This keyring's record of the newest checkpoint it signed for the log, and that checkpoint."""
+        witnessed = None if self.witness is None else self.witness.latest(self.origin)
+        if witnessed is None:
+            return None
+        checkpoint = self._open_note(witnessed.note)
+        tree = witnessed.compact_range
+        if (checkpoint.size, checkpoint.root) != (witnessed.size, tree.root()) or tree.size != witnessed.size:
+            raise AuditLogError(
+                f"the checkpoint record {self.witness} does not match its signed note for audit log "
+                f"{self.store.uri}: restore it from a backup of the keyring host"
+            )
+        return witnessed, checkpoint
+
+    def _check_not_removed(
+        self, latest: StoredCheckpoint | None, known: list[tuple[Checkpoint, str]], size: int
+    ) -> None:
+        """Refuse when checkpoints known outside the database are gone from it, or none ever existed."""
+        largest = max(((cp.size, source) for cp, source in known), default=(0, ""))
+        if largest[0] > (0 if latest is None else latest.size):
+            has = "no signed checkpoint" if latest is None else f"checkpoints up to size {latest.size} only"
+            raise AuditLogError(
+                f"refusing to sign audit log {self.store.uri}: it holds {has}, but {largest[1]} shows a "
+                f"checkpoint of size {largest[0]} was signed; checkpoints were removed from the database. "
+                "Run `aisec audit verify` and restore the log from a backup"
+            )
+        if latest is None and not largest[0] and not self._adopt:
+            if self.witness is not None and self.witness.created(self.origin):
+                return
+            raise AuditLogError(
+                f"refusing to sign audit log {self.store.uri}: it holds {size} entries but no signed "
+                f"checkpoint, and it was not created with the keyring beside {self.witness}. If you trust "
+                "these entries (check them with `aisec audit show`), sign them once with "
+                "`aisec audit checkpoint --adopt`"
+            )
+
+    def trusted_notes(self) -> list[str]:
+        """The signed note of ``[aisec] trusted_checkpoint`` when that file exists and can be read."""
+        path = self.trusted_checkpoint
+        if path is None:
+            return []
+        try:
+            return [path.read_text(encoding="utf-8")]
+        except (OSError, UnicodeDecodeError):
+            return []
 
     def _trusted_range(self, latest: StoredCheckpoint) -> CompactRange:
         """The previous checkpoint's compact range, once it matches the root that checkpoint signed."""
@@ -229,12 +341,15 @@ class AuditLog:
                 return open_checkpoint(note, verifier, origin=self.origin)
             except ValueError as e:
                 errors.append(str(e))
-        raise AuditLogError(f"checkpoint signature does not verify: {errors[-1] if errors else 'no key'}")
+        raise AuditLogError(
+            f"a checkpoint of audit log {self.store.uri} does not verify with the keyring's signing key: "
+            f"{errors[-1] if errors else 'no key'}"
+        )
 
     def close(self) -> None:
-        """Sign a final checkpoint of anything appended, then release the database."""
+        """Sign a final checkpoint of anything appended (not when read-only), then release the database."""
         try:
-            if self._signer is not None:
+            if self._signer is not None and not self.read_only:
                 self.checkpoint()
         finally:
             self.store.close()
@@ -263,16 +378,23 @@ class AuditLog:
         return self._open_note(note), note
 
     def verify(self, trusted: Sequence[str] = ()) -> VerifyReport:
-        """Recompute every leaf and root and check every checkpoint (and any ``trusted`` signed notes)."""
-        return verify_store(self.store, self.verifiers, self.origin, trusted)
+        """Recompute every leaf and root and check every checkpoint, any ``trusted`` signed notes, and the
+        newest checkpoint this keyring's record says it signed."""
+        witnessed = self._witnessed()
+        notes = [*trusted, witnessed[0].note] if witnessed is not None else list(trusted)
+        return verify_store(self.store, self.verifiers, self.origin, notes)
 
     def prove(self, index: int) -> dict[str, Any]:
         """An inclusion proof of entry ``index`` against the latest checkpoint that covers it."""
         latest = self.latest_checkpoint()
-        if latest is None or latest[0].size <= index:
+        if (latest is None or latest[0].size <= index) and not self.read_only:
             self.checkpoint()
             latest = self.latest_checkpoint()
         if latest is None or index < 0 or latest[0].size <= index:
+            if self.read_only and 0 <= index < self.size():
+                raise AuditLogError(
+                    f"entry {index} is not covered by a signed checkpoint yet: run `aisec audit checkpoint`"
+                )
             raise AuditLogError(f"entry {index} is not in the log")
         checkpoint, note = latest
         tree = MerkleTree.from_leaf_hashes(leaf_hash(e.body) for e in self.store.entries(0, checkpoint.size))
@@ -290,7 +412,7 @@ class AuditLog:
 
     def sign_text(self, text: bytes) -> str:
         """The signature line of ``text`` (a signed-note text ending in a newline) under the signing key."""
-        if self._signer is None:
+        if self._signer is None or self.read_only:
             raise AuditLogError("this audit log has no signing key")
         return self._signer.sign(text)
 
@@ -309,3 +431,72 @@ class AuditLog:
         if self._signer is None:
             raise AuditLogError("this audit log has no signing key")
         return self._signer.verifier_key()
+
+
+def _open_keys(
+    store: Store, ring: LocalKeyring, signing_key: str, pseudonym_key: str, *, create: bool
+) -> tuple[str, Signer, list[Verifier], Pseudonymizer | None]:
+    """The log's origin, signer, verifiers and pseudonymizer. A keyring that did not sign an existing log
+    is refused before any key is made in it, so a wrong keyring never gains a second signing key."""
+    if create:
+        origin = store.meta("origin")
+        if origin is None:
+            proposed = f"airflow-aisec.audit/{uuid.uuid4()}"
+            origin = store.set_meta_once("origin", proposed)
+            if origin == proposed:
+                Witness.beside(ring.path).record_created(origin)
+        _check_keyring_signed(store, ring, signing_key, origin)
+        ring.ensure(signing_key, "ed25519")
+    else:
+        origin = store.meta("origin")
+        if origin is None:
+            raise AuditLogError(f"audit log {store.uri} was never written (it has no origin): no entries")
+        if not ring.path.is_file():
+            raise AuditLogError(
+                f"keyring {ring.path} does not exist: point --keyring, AISEC_KEYRING or [aisec] keyring at "
+                f"the keyring that signs audit log {store.uri}"
+            )
+        if signing_key not in ring.names():
+            raise AuditLogError(
+                f"keyring {ring.path} has no key {signing_key!r}, so it cannot check audit log {store.uri}: "
+                "point --keyring, AISEC_KEYRING or [aisec] keyring at the keyring that signs this log"
+            )
+    signer = Signer(origin, ring.get(signing_key).signing_key())
+    verifiers = [Signer(origin, v.signing_key()).verifier() for v in ring.versions(signing_key) if v.material]
+    if create:
+        _check_signed_by(store, ring, verifiers)
+        pseudonymizer: Pseudonymizer | None = Pseudonymizer(ring.ensure(pseudonym_key, "symmetric").material)
+    elif pseudonym_key in ring.names():
+        pseudonymizer = Pseudonymizer(ring.get(pseudonym_key).material)
+    else:
+        pseudonymizer = None
+    return origin, signer, verifiers, pseudonymizer
+
+
+def _mismatch(store: Store, ring: LocalKeyring, found: str) -> AuditLogError:
+    return AuditLogError(
+        f"keyring {ring.path} and audit log {store.uri} do not belong together: {found}. Point "
+        "AISEC_KEYRING, [aisec] keyring or --keyring at the keyring that signed this log, or use a new "
+        "audit log ([aisec] audit_log, --log)"
+    )
+
+
+def _check_keyring_signed(store: Store, ring: LocalKeyring, signing_key: str, origin: str) -> None:
+    """An existing log needs the keyring's signing key before anything is created in the keyring."""
+    if (store.size() or store.checkpoints()) and signing_key not in ring.names():
+        raise _mismatch(store, ring, f"the log already holds entries, the keyring has no key {signing_key!r}")
+
+
+def _check_signed_by(store: Store, ring: LocalKeyring, verifiers: Sequence[Verifier]) -> None:
+    """The newest checkpoint of the log must verify with one of the keyring's signing keys."""
+    rows = store.checkpoints()
+    if not rows:
+        return
+    for verifier in verifiers:
+        try:
+            verifier.open(rows[-1].note)
+            return
+        except ValueError:
+            continue
+    found = "the newest checkpoint of the log is not signed by the keyring's signing key (or was forged)"
+    raise _mismatch(store, ring, found)

@@ -97,21 +97,34 @@ class Store(abc.ABC):
         """Release the connection."""
 
 
-def open_store(uri: str) -> Store:
-    """Open (creating tables if needed) the store named by ``uri``."""
+def open_store(uri: str, *, create: bool = True) -> Store:
+    """Open the store named by ``uri``; ``create`` makes the database and its tables if needed, else a missing
+    log is an :class:`AuditLogError` and the connection is read-only."""
     if uri.startswith("sqlite:///"):
-        return SQLiteStore(uri)
+        return SQLiteStore(uri, create=create)
     if uri.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(uri)
-    raise AuditLogError(f"unsupported audit log URI {_redact(uri)!r}: use sqlite:///path or postgresql://...")
+        return PostgresStore(uri, create=create)
+    raise AuditLogError(f"unsupported audit log URI {redact(uri)!r}: use sqlite:///path or postgresql://...")
 
 
-def _redact(uri: str) -> str:
-    parts = urllib.parse.urlsplit(uri)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-    return uri
+def redact(uri: str) -> str:
+    """``uri`` with its whole password replaced by ``***`` (also when the password was not percent-encoded
+    and holds ``@``, ``/`` or ``:``)."""
+    scheme, sep, rest = uri.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return uri
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+
+
+def _scrub(text: str, uri: str) -> str:
+    """``text`` (e.g. a driver's error) without any form of the password of ``uri``."""
+    _, _, rest = uri.partition("://")
+    userinfo = rest.rpartition("@")[0]
+    password = userinfo.split(":", 1)[1] if ":" in userinfo else ""
+    for form in sorted({password, urllib.parse.unquote(password)} - {""}, key=len, reverse=True):
+        text = text.replace(form, "***")
+    return text
 
 
 # ------------------------------------------------------------------------------------------ SQLite
@@ -277,21 +290,41 @@ def _checkpoint(row: Sequence[Any]) -> StoredCheckpoint:
 class SQLiteStore(_SqlStore):
     """The embedded default: one SQLite file in WAL mode, shared safely by several processes."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, *, create: bool = True) -> None:
         self.uri = uri
         path = uri[len("sqlite:///") :]
         if not path:
             raise AuditLogError("sqlite audit log URI needs a path: sqlite:///path/to/audit.db")
         self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise AuditLogError(
+                f"audit log {self.path} does not exist: point --log, [aisec] audit_log "
+                "(AIRFLOW__AISEC__AUDIT_LOG) or AIRFLOW_HOME at the log to read"
+            )
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            with self._locked() as cur:
-                for statement in _SQLITE_SCHEMA.split(";\n"):
-                    if statement.strip():
-                        cur.execute(statement)
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._conn = sqlite3.connect(
+                    self.path, timeout=60, isolation_level=None, check_same_thread=False
+                )
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
+                with self._locked() as cur:
+                    for statement in _SQLITE_SCHEMA.split(";\n"):
+                        if statement.strip():
+                            cur.execute(statement)
+            else:
+                # mode=ro: reading never creates the file, its tables or the origin.
+                location = f"file:{urllib.parse.quote(str(self.path.resolve()))}?mode=ro"
+                self._conn = sqlite3.connect(
+                    location, uri=True, timeout=60, isolation_level=None, check_same_thread=False
+                )
+                found = self._conn.execute(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'aisec_entries'"
+                ).fetchone()
+                if not found[0]:
+                    self._conn.close()
+                    raise AuditLogError(f"{self.path} is not an aisec audit log (no aisec_entries table)")
         except sqlite3.Error as e:
             raise AuditLogError(f"cannot open audit log {self.path}: {e}") from None
 
@@ -365,18 +398,40 @@ class PostgresStore(_SqlStore):
 
     mark = "%s"
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, *, create: bool = True) -> None:
         import psycopg
 
-        self.uri = _redact(uri)
+        self.uri = redact(uri)
         try:
             self._conn = psycopg.connect(uri.replace("postgres://", "postgresql://", 1), autocommit=True)
+        except psycopg.ProgrammingError:
+            # libpq quotes the part of the URI it cannot parse, which may be a piece of the password.
+            raise AuditLogError(
+                f"cannot open audit log {self.uri}: the URI is malformed; percent-encode the user and "
+                "password (urllib.parse.quote(password, safe=''))"
+            ) from None
+        except psycopg.Error as e:
+            message = _scrub(f"{e.__class__.__name__}: {e}", uri)
+            raise AuditLogError(f"cannot open audit log {self.uri}: {message}") from None
+        try:
+            if not create:
+                self._conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
             with self._locked() as cur:
                 cur.execute("SELECT to_regclass('aisec_entries') IS NOT NULL")
-                if not cur.fetchone()[0]:
+                exists = bool(cur.fetchone()[0])
+                if not exists and create:
                     cur.execute(_PG_SCHEMA)
+                    exists = True
         except psycopg.Error as e:
-            raise AuditLogError(f"cannot open audit log {self.uri}: {e.__class__.__name__}: {e}") from None
+            self._conn.close()
+            message = _scrub(f"{e.__class__.__name__}: {e}", uri)
+            raise AuditLogError(f"cannot open audit log {self.uri}: {message}") from None
+        if not exists:
+            self._conn.close()
+            raise AuditLogError(
+                f"audit log {self.uri} does not exist (no aisec_entries table): point --log or "
+                "[aisec] audit_log (AIRFLOW__AISEC__AUDIT_LOG) at the log to read"
+            )
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[Any]:

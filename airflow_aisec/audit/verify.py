@@ -3,7 +3,8 @@
 Every entry's leaf hash is recomputed from its bytes, every checkpoint's signature is checked against the
 signing key, and the root at each checkpoint's size is recomputed and compared with the signed one. A
 trusted checkpoint kept elsewhere catches a truncated tail or a rewritten history even when an attacker
-also removed or re-signed nothing in the database.
+also removed or re-signed nothing in the database. A non-empty log without any signed checkpoint fails: its
+checkpoints were deleted, or it was never signed, and either way nothing vouches for its entries.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Failure(enum.IntEnum):
     TRUNCATED = 13
     FORKED = 14
     BAD_SIGNATURE = 15
+    UNCHECKPOINTED = 16
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,13 @@ def verify_store(
     _check_roots(signed, scan, report, "checkpoint")
     _check_roots([cp for cp in trusted_cps if cp is not None], scan, report, "trusted checkpoint")
     _check_forks(checkpoints, report)
+    if report.size and not any(cp is not None for cp in signed):
+        report.add(
+            Failure.UNCHECKPOINTED,
+            None,
+            f"the log holds {report.size} entries but no signed checkpoint: nothing shows they are the "
+            "entries that were written (were the checkpoints deleted?)",
+        )
     return report
 
 

@@ -29,6 +29,11 @@ def _check_keys(catalog: Catalog, report: Report) -> None:
     for name, key in catalog.keys.items():
         if key.provider == "aws-kms" and not key.key_id:
             report.error(("keys", name, "key_id"), "an aws-kms key needs key_id (a key id, ARN or alias)")
+        if key.provider != "aws-kms" and key.subject_keys is not None:
+            report.error(
+                ("keys", name, "subject_keys"),
+                "subject_keys is for aws-kms keys; local per-subject keys live in the keyring",
+            )
 
 
 def _column_error(report: Report, path: tuple[str, ...], column: str, dataset: str) -> None:
@@ -99,6 +104,13 @@ def _check_encryption(catalog: Catalog, name: str, dataset: Dataset, report: Rep
                 ("datasets", name, "encryption", "per_subject_columns", str(i)),
                 f"column {column!r} is not among the encrypted columns",
             )
+    key = catalog.keys.get(enc.key)
+    if enc.per_subject_columns and key is not None and key.provider == "aws-kms" and not key.subject_keys:
+        report.error(
+            ("datasets", name, "encryption", "per_subject_columns"),
+            f"per-subject keys are wrapped under the aws-kms key {enc.key!r}: set "
+            f"keys.{enc.key}.subject_keys to the folder or s3:// prefix that keeps them",
+        )
 
 
 def _check_masks(catalog: Catalog, name: str, dataset: Dataset, report: Report) -> None:

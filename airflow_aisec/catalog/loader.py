@@ -2,6 +2,11 @@
 
 Each problem names the file, the dotted path of the field and the bad value, plus the YAML line where the
 field was written, so a privacy officer can fix a catalog in one pass instead of one error per run.
+
+A catalog is read by every DAG parse and every task, so its cost is bounded before it is built: at most
+``MAX_CATALOG_BYTES``, nesting at most ``MAX_DEPTH`` deep, at most ``MAX_ALIASES`` alias references repeating
+at most ``MAX_ALIAS_NODES`` nodes in all. A few kilobytes of aliases of aliases ("billion laughs") would
+otherwise expand to billions of nodes when the document is walked.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,9 +26,66 @@ from airflow_aisec.exceptions import CatalogError
 
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
+MAX_CATALOG_BYTES: Final = 10 << 20
+MAX_DEPTH: Final = 64
+MAX_ALIASES: Final = 100
+MAX_ALIAS_NODES: Final = 10_000
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """The document would cost more to build than any catalog needs; nothing of it was built."""
+
+
+def _refused(event: yaml.Event, problem: str) -> _Refused:
+    return _Refused(problem=f"refused: {problem}", problem_mark=event.start_mark)  # type: ignore[arg-type]
+
 
 class _Loader(yaml.SafeLoader):
-    """Safe YAML loader that keeps impossible dates (``2027-02-30``) as text so validation can name them."""
+    """Safe YAML loader that keeps impossible dates (``2027-02-30``) as text so validation can name them,
+    and refuses documents nested too deeply or repeating too much through aliases."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+        self._repeated = 0  # nodes repeated by aliases so far
+        self._nodes = 0  # nodes of the document with every alias expanded, so far
+        self._sizes: dict[str, int] = {}  # anchor -> nodes of its value, aliases in it expanded
+        self._open: set[str] = set()  # anchors whose value is being composed
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            self._count_alias(event)
+            return super().compose_node(parent, index)
+        if self._depth >= MAX_DEPTH:
+            raise _refused(event, f"nested more than {MAX_DEPTH} levels deep")
+        anchor = event.anchor
+        start = self._nodes
+        self._nodes += 1
+        self._depth += 1
+        if anchor is not None:
+            self._open.add(anchor)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            self._open.discard(anchor)
+        if anchor is not None:
+            self._sizes[anchor] = self._nodes - start
+        return node
+
+    def _count_alias(self, event: yaml.AliasEvent) -> None:
+        self._aliases += 1
+        if self._aliases > MAX_ALIASES:
+            raise _refused(event, f"more than {MAX_ALIASES} aliases (*name)")
+        if event.anchor in self._open:
+            raise _refused(event, f"alias *{event.anchor} refers to a value that contains it")
+        size = self._sizes.get(str(event.anchor), 0)
+        self._nodes += size
+        self._repeated += size
+        if self._repeated > MAX_ALIAS_NODES:
+            raise _refused(event, f"aliases repeat more than {MAX_ALIAS_NODES} values in all")
 
     def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
         try:
@@ -35,22 +97,27 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
-def load_catalog(path: str | Path, variables: Mapping[str, str] | None = None) -> Catalog:
+def load_catalog(
+    path: str | Path, variables: Mapping[str, str] | None = None, *, max_bytes: int = MAX_CATALOG_BYTES
+) -> Catalog:
     """Load and validate a catalog; raise ``CatalogError`` listing every error (warnings are ignored)."""
-    report = validate_catalog(path, variables)
+    report = validate_catalog(path, variables, max_bytes=max_bytes)
     if report.catalog is None or report.errors:
         raise CatalogError([str(p) for p in report.errors])
     return report.catalog
 
 
-def validate_catalog(path: str | Path, variables: Mapping[str, str] | None = None) -> Report:
-    """Validate a catalog file and return the catalog (if it could be built), errors and warnings."""
+def validate_catalog(
+    path: str | Path, variables: Mapping[str, str] | None = None, *, max_bytes: int = MAX_CATALOG_BYTES
+) -> Report:
+    """Validate a catalog file and return the catalog (if it could be built), errors and warnings.
+
+    A file larger than ``max_bytes`` is refused unread.
+    """
     source = str(path)
     report = Report(source=source)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        report.error((), f"cannot read catalog: {e.__class__.__name__}: {getattr(e, 'strerror', e)}")
+    text = _read_text(Path(path), max_bytes, report)
+    if text is None:
         return report
     parsed = _parse_yaml(text, report)
     if parsed is None:
@@ -64,15 +131,49 @@ def validate_catalog(path: str | Path, variables: Mapping[str, str] | None = Non
     return report
 
 
+def _read_text(path: Path, max_bytes: int, report: Report) -> str | None:
+    try:
+        with path.open("rb") as handle:
+            # One byte more than allowed tells a file at the limit from a larger one, without reading it all.
+            data = handle.read(max_bytes + 1)
+    except OSError as e:
+        report.error((), f"cannot read catalog: {e.__class__.__name__}: {e.strerror or e}")
+        return None
+    if len(data) > max_bytes:
+        report.error((), f"refused: the catalog is larger than {_size(max_bytes)}")
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        report.error((), f"cannot read catalog: not UTF-8 text (byte {e.start})")
+        return None
+
+
+def _size(count: int) -> str:
+    return f"{count >> 20} MiB" if count >= 1 << 20 and not count % (1 << 20) else f"{count} bytes"
+
+
 def _parse_yaml(text: str, report: Report) -> tuple[dict[str, Any], dict[FieldPath, int]] | None:
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as e:
+        report.error((), _unacceptable(text, e))
+        return None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except _Refused as e:
+        mark = e.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        report.error((), f"{where}{e.problem}")
+        return None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         report.error((), f"{where}YAML syntax error: {e.problem or e.context}")
+        return None
+    except yaml.reader.ReaderError as e:
+        report.error((), _unacceptable(text, e))
         return None
     except yaml.YAMLError as e:
         report.error((), f"YAML syntax error: {e}")
@@ -85,6 +186,11 @@ def _parse_yaml(text: str, report: Report) -> tuple[dict[str, Any], dict[FieldPa
     lines: dict[FieldPath, int] = {}
     _record_lines(node, (), lines)
     return data, lines
+
+
+def _unacceptable(text: str, error: yaml.reader.ReaderError) -> str:
+    line = text.count("\n", 0, error.position) + 1
+    return f"line {line}: YAML syntax error: character #x{error.character:04x} is not allowed in YAML"
 
 
 def _record_lines(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int]) -> None:

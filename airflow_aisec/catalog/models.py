@@ -37,11 +37,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
 
+DEFAULT_PSEUDONYM_KEY = "aisec-pseudonyms"
+"""The keyring key of subject pseudonyms when a catalog names none; the catalog's name is the only source."""
+
+
 class Subjects(_Model):
     """How data subjects are identified in requests."""
 
     identities: list[str] = Field(min_length=1)
-    pseudonym_key: str
+    # Every pseudonym of a subject (audit log, masking, per-subject keys, requests) is made with this key.
+    pseudonym_key: str = DEFAULT_PSEUDONYM_KEY
 
 
 class KeySpec(_Model):
@@ -50,6 +55,16 @@ class KeySpec(_Model):
     provider: Literal["local", "aws-kms"]
     key_id: str | None = None
     aws_conn_id: str | None = None
+    # aws-kms only: the folder or s3:// prefix holding the per-subject keys this key wraps (one object each),
+    # used for the per_subject_columns of datasets encrypted with this key.
+    subject_keys: str | None = None
+
+    @field_validator("subject_keys")
+    @classmethod
+    def _subject_keys_location(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("subject_keys must name a folder or an s3:// prefix")
+        return value
 
 
 class MaskSpec(BaseModel):
@@ -135,6 +150,9 @@ class Dataset(_Model):
     erasure: Literal["delete_rows", "anonymize"] = "delete_rows"
     purposes: list[str] = Field(default_factory=list)
     legal_hold: LegalHold | None = None
+    # A location that is missing or holds no file is an error (a wrong path is not "no data") unless this
+    # dataset says it may legitimately be empty.
+    may_be_empty: bool = False
 
     @property
     def pii_columns(self) -> dict[str, str]:

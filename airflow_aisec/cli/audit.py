@@ -10,18 +10,47 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from airflow_aisec import config
 from airflow_aisec.audit import AuditLog, Entry
 from airflow_aisec.audit.lineage import LineageGraph, to_openlineage
-from airflow_aisec.cli.common import EXIT_BAD_INPUT, console, err_console, fail, global_options, print_json
+from airflow_aisec.audit.log import PSEUDONYM_KEY
+from airflow_aisec.cli.common import (
+    EXIT_BAD_INPUT,
+    CatalogOpt,
+    KeyringOpt,
+    LogOpt,
+    VarOpt,
+    audit_location,
+    console,
+    err_console,
+    fail,
+    global_options,
+    load_catalog_option,
+    print_json,
+)
+from airflow_aisec.exceptions import AisecError
 
 app = typer.Typer(help="Verify and review the tamper-evident audit log.")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-def _open(ctx: typer.Context) -> AuditLog:
-    opts = global_options(ctx)
-    return AuditLog.open(opts.log, keyring=opts.keyring)
+def _open(
+    ctx: typer.Context,
+    log: str | None,
+    keyring: str | None,
+    *,
+    create: bool = False,
+    adopt: bool = False,
+    pseudonym_key: str = PSEUDONYM_KEY,
+) -> AuditLog:
+    """The log to review, opened read-only unless ``create``: reviewing never creates a log, a keyring or a
+    key, and never signs; a missing one is a message naming it and exit 2."""
+    uri, ring = audit_location(ctx, log, keyring)
+    try:
+        return AuditLog.open(uri, keyring=ring, create=create, adopt=adopt, pseudonym_key=pseudonym_key)
+    except AisecError as e:
+        raise fail(str(e)) from None
 
 
 @app.command("verify")
@@ -29,18 +58,29 @@ def verify(
     ctx: typer.Context,
     trusted: Annotated[
         list[Path] | None,
-        typer.Option("--trusted-checkpoint", help="Signed checkpoint kept outside the database. Repeatable."),
+        typer.Option(
+            "--trusted-checkpoint",
+            help="Signed checkpoint kept outside the database (default: \\[aisec] trusted_checkpoint when "
+            "that file exists). Repeatable.",
+        ),
     ] = None,
+    log_uri: LogOpt = None,
+    keyring: KeyringOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Recompute every entry hash and root and check every checkpoint signature.
+    """Recompute every entry hash and root and check every checkpoint signature, read-only.
 
     Exit codes: 0 verified, 10 modified entry, 11 deleted entry, 12 reordered entries, 13 truncated tail,
-    14 forked history, 15 invalid checkpoint signature, 2 bad input.
+    14 forked history, 15 invalid checkpoint signature, 16 no signed checkpoint, 2 bad input (also a
+    missing log or keyring).
     """
-    notes = [_read(path) for path in trusted or []]
-    with _open(ctx) as log:
-        report = log.verify(notes)
+    paths = list(trusted or _configured_trusted())
+    notes = [_read(path) for path in paths]
+    with _open(ctx, log_uri, keyring) as log:
+        try:
+            report = log.verify(notes)
+        except AisecError as e:
+            raise fail(str(e)) from None
     if as_json:
         print_json(
             {
@@ -49,6 +89,7 @@ def verify(
                 "size": report.size,
                 "root": report.root.hex(),
                 "checkpoints": report.checkpoints,
+                "trusted_checkpoints": [str(path) for path in paths],
                 "findings": [
                     {"failure": f.failure.name.lower(), "index": f.index, "message": f.message}
                     for f in report.findings
@@ -56,9 +97,10 @@ def verify(
             }
         )
     elif report.ok:
+        against = f", against {', '.join(map(str, paths))}" if paths else ", no trusted checkpoint"
         console.print(
             f"audit log verified: {report.size} entries, {report.checkpoints} signed checkpoints, "
-            f"root {report.root.hex()}",
+            f"root {report.root.hex()}{against}",
             highlight=False,
             soft_wrap=True,
         )
@@ -66,6 +108,15 @@ def verify(
         for finding in report.findings:
             err_console.print(f"[red]{finding}[/red]", highlight=False)
     raise typer.Exit(report.exit_code)
+
+
+def _configured_trusted() -> list[Path]:
+    """``[aisec] trusted_checkpoint`` when that file exists (the verify DAG creates it on its first run)."""
+    try:
+        path = Path(config.get_setting("trusted_checkpoint"))
+    except AisecError as e:
+        raise fail(str(e)) from None
+    return [path] if path.is_file() else []
 
 
 def _read(path: Path) -> str:
@@ -81,10 +132,24 @@ def checkpoint(
     out: Annotated[
         Path | None, typer.Option("--out", help="Also write the signed note to this file.")
     ] = None,
+    adopt: Annotated[
+        bool,
+        typer.Option(
+            "--adopt",
+            help="Sign the first checkpoint of a log holding entries but no checkpoint, not created "
+            "with this keyring (check its entries first).",
+        ),
+    ] = False,
+    log_uri: LogOpt = None,
+    keyring: KeyringOpt = None,
 ) -> None:
     """Sign a checkpoint now and print it (keep a copy elsewhere as a trusted checkpoint)."""
-    with _open(ctx) as log:
-        log.checkpoint()
+    with _open(ctx, log_uri, keyring, create=True, adopt=adopt) as log:
+        try:
+            log.checkpoint()
+        except AisecError as e:
+            log.read_only = True  # nothing more to sign on close
+            raise fail(str(e)) from None
         latest = log.latest_checkpoint()
     if latest is None:
         raise fail("the audit log is empty: nothing to checkpoint", EXIT_BAD_INPUT)
@@ -94,9 +159,9 @@ def checkpoint(
 
 
 @app.command("public-key")
-def public_key(ctx: typer.Context) -> None:
+def public_key(ctx: typer.Context, log_uri: LogOpt = None, keyring: KeyringOpt = None) -> None:
     """Print the verifier key of the checkpoint signing key (C2SP note format); safe to publish."""
-    with _open(ctx) as log:
+    with _open(ctx, log_uri, keyring) as log:
         typer.echo(log.verifier_key())
 
 
@@ -146,14 +211,26 @@ def show(
     until: Annotated[str | None, typer.Option("--until", help="ISO-8601 time.")] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Airflow DAG run id.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many (newest).")] = 200,
+    catalog: CatalogOpt = None,
+    var: VarOpt = None,
+    log_uri: LogOpt = None,
+    keyring: KeyringOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List entries, filtered; the subject id never leaves this process unpseudonymized."""
-    with _open(ctx) as log:
+    """List entries, filtered; the subject id never leaves this process unpseudonymized (under the
+    --catalog's subjects.pseudonym_key when a catalog is given)."""
+    key = PSEUDONYM_KEY
+    if subject_id and (catalog or global_options(ctx).catalog):
+        key = load_catalog_option(ctx, catalog, var).subjects.pseudonym_key
+    with _open(ctx, log_uri, keyring, pseudonym_key=key) as log:
+        try:
+            subject = log.pseudonym(subject_id) if subject_id else None
+        except AisecError as error:
+            raise fail(str(error)) from None
         filters = {
             "action": action,
             "dataset": dataset,
-            "subject": log.pseudonym(subject_id) if subject_id else None,
+            "subject": subject,
             "run_id": run_id,
             "since": _since(since),
             "until": _since(until),
@@ -186,10 +263,19 @@ def _actor(actor: dict[str, Any]) -> str:
 
 
 @app.command("prove")
-def prove(ctx: typer.Context, index: Annotated[int, typer.Argument(help="Entry index.", min=0)]) -> None:
+def prove(
+    ctx: typer.Context,
+    index: Annotated[int, typer.Argument(help="Entry index.", min=0)],
+    log_uri: LogOpt = None,
+    keyring: KeyringOpt = None,
+) -> None:
     """Print an inclusion proof of one entry against the latest signed checkpoint (JSON)."""
-    with _open(ctx) as log:
-        print_json(log.prove(index))
+    with _open(ctx, log_uri, keyring) as log:
+        try:
+            proof = log.prove(index)
+        except AisecError as e:
+            raise fail(str(e)) from None
+    print_json(proof)
 
 
 @app.command("lineage")
@@ -197,11 +283,13 @@ def lineage(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Argument(help="Dataset name or URI.")],
     fmt: Annotated[str, typer.Option("--format", help="text, dot or mermaid.")] = "text",
+    log_uri: LogOpt = None,
+    keyring: KeyringOpt = None,
 ) -> None:
     """Upstream and downstream datasets of DATASET, through recorded inputs and outputs."""
     if fmt not in ("text", "dot", "mermaid"):
         raise fail(f"unknown format {fmt!r}: use text, dot or mermaid")
-    with _open(ctx) as log:
+    with _open(ctx, log_uri, keyring) as log:
         graph = LineageGraph.from_entries(log.entries())
     if dataset not in graph.nodes:
         raise fail(f"dataset {dataset!r} appears in no audit entry")
@@ -213,11 +301,13 @@ def export(
     ctx: typer.Context,
     fmt: Annotated[str, typer.Option("--format", help="jsonl or openlineage.")] = "jsonl",
     out: Annotated[Path | None, typer.Option("--out", help="File to write (default: stdout).")] = None,
+    log_uri: LogOpt = None,
+    keyring: KeyringOpt = None,
 ) -> None:
     """Export every entry as JSON Lines, or as OpenLineage run events."""
     if fmt not in ("jsonl", "openlineage"):
         raise fail(f"unknown format {fmt!r}: use jsonl or openlineage")
-    with _open(ctx) as log:
+    with _open(ctx, log_uri, keyring) as log:
         lines = [
             json.dumps({"index": e.index, **e.data} if fmt == "jsonl" else to_openlineage(e), sort_keys=True)
             for e in log.entries()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -14,11 +14,15 @@ from airflow_aisec.cli.common import (
     console,
     err_console,
     fail,
+    global_options,
     parse_var_options,
     print_json,
     resolve_catalog,
 )
-from airflow_aisec.exceptions import ConfigError
+from airflow_aisec.exceptions import AisecError, ConfigError
+
+if TYPE_CHECKING:
+    from airflow_aisec.audit.lineage import LineageGraph
 
 app = typer.Typer(help="Validate the privacy catalog and show how datasets link to data subjects.")
 
@@ -33,11 +37,32 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document ins
 
 
 def _load(ctx: typer.Context, file: str | None, var: list[str] | None) -> Report:
+    report, _variables = _load_with_vars(ctx, file, var)
+    return report
+
+
+def _load_with_vars(
+    ctx: typer.Context, file: str | None, var: list[str] | None
+) -> tuple[Report, dict[str, str]]:
     try:
         path = resolve_catalog(ctx, file)
     except ConfigError as e:
         raise fail(str(e)) from None
-    return validate_catalog(path, parse_var_options(var))
+    variables = parse_var_options(var)
+    return validate_catalog(path, variables), variables
+
+
+def _lineage_graph(ctx: typer.Context) -> LineageGraph:
+    """The lineage of the audit log (global --log), opened without creating or changing it."""
+    from airflow_aisec.audit import AuditLog
+    from airflow_aisec.audit.lineage import LineageGraph
+
+    opts = global_options(ctx)
+    try:
+        with AuditLog.open(opts.log, keyring=opts.keyring, create=False) as log:
+            return LineageGraph.from_entries(log.entries())
+    except AisecError as e:
+        raise fail(f"--lineage: {e}") from None
 
 
 @app.command("validate")
@@ -47,9 +72,33 @@ def validate(
     var: VarOpt = None,
     as_json: JsonOpt = False,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline", help="Check the file only, not that each dataset's location exists and holds files."
+        ),
+    ] = False,
+    lineage: Annotated[
+        bool,
+        typer.Option(
+            "--lineage",
+            help="Also fail on datasets the audit log (global --log) shows written from catalog data "
+            "holding PII but missing from the catalog.",
+        ),
+    ] = False,
 ) -> None:
-    """Check the catalog and print every problem at once (exit 2 on errors)."""
-    report = _load(ctx, file, var)
+    """Check the catalog and print every problem at once (exit 2 on errors).
+
+    Unless --offline, each dataset's location must exist and hold files of its format (a wrong path or
+    variable must not pass for an empty dataset); a dataset may opt out with `may_be_empty: true`.
+    """
+    from airflow_aisec.catalog.lake import check_lineage, check_locations
+
+    report, variables = _load_with_vars(ctx, file, var)
+    if report.ok and not offline:
+        check_locations(report, variables)
+    if report.ok and lineage:
+        check_lineage(report, _lineage_graph(ctx))
     failed = not report.ok or (strict and bool(report.warnings))
     if as_json:
         print_json(

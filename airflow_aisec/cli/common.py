@@ -29,6 +29,18 @@ VarOpt = Annotated[
     list[str] | None, typer.Option("--var", help="Catalog placeholder value, name=value. Repeatable.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+LogOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--log", help="Audit log URI or Airflow connection id (default: global --log, \\[aisec] audit_log)."
+    ),
+]
+KeyringOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--keyring", help="Local keyring file (default: global --keyring, AISEC_KEYRING, \\[aisec] keyring)."
+    ),
+]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -47,6 +59,12 @@ def global_options(ctx: typer.Context) -> GlobalOptions:
     """The global options of this invocation (defaults when the command runs outside ``aisec``)."""
     root = ctx.find_root()
     return root.obj if isinstance(root.obj, GlobalOptions) else GlobalOptions()
+
+
+def audit_location(ctx: typer.Context, log: str | None, keyring: str | None) -> tuple[str | None, str | None]:
+    """The audit log and keyring named on the command (``--log``/``--keyring``), else by the global flags."""
+    opts = global_options(ctx)
+    return log or opts.log, keyring or opts.keyring
 
 
 def resolve_catalog(ctx: typer.Context, file: str | None) -> str:

@@ -2,7 +2,8 @@
 
 ``run`` carries a request out in this process with the same core code as the DAGs; ``submit`` triggers the
 DAG ``aisec_dsr_<type>`` through Airflow's REST API and can follow it to its certificate;
-``verify-certificate`` checks a certificate's signature and audit proofs.
+``verify-certificate`` checks a certificate's signature and audit proofs and, with ``--rescan``, re-reads
+the lake as an auditor would.
 
 The subject is named on the command line by a raw identifier (and a rectification by new values), but only
 the subject's pseudonym, the request id, dataset names and counts are ever printed: never the identifier nor
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from airflow_aisec.audit import AuditLog
     from airflow_aisec.catalog import Catalog
     from airflow_aisec.crypto.keyring import LocalKeyring
+    from airflow_aisec.dsr.certificate import CertificateReport, RescanReport
     from airflow_aisec.dsr.client import AirflowClient, RunStatus
     from airflow_aisec.dsr.request import DsrRequest
 
@@ -230,12 +232,22 @@ def _keyring(ctx: typer.Context) -> LocalKeyring:
     return LocalKeyring(config.get_setting("keyring", global_options(ctx).keyring))
 
 
-def _open_log(ctx: typer.Context, keyring: LocalKeyring | None = None) -> AuditLog:
+def _open_log(
+    ctx: typer.Context,
+    keyring: LocalKeyring | None = None,
+    *,
+    create: bool = True,
+    catalog: Catalog | None = None,
+) -> AuditLog:
+    """The audit log; ``create=False`` (checks and reviews) reads it only, never creating a log or a key.
+    With ``catalog``, subjects are pseudonymized under its ``subjects.pseudonym_key``."""
     from airflow_aisec.audit import AuditLog
+    from airflow_aisec.audit.log import PSEUDONYM_KEY
 
     opts = global_options(ctx)
+    key = catalog.subjects.pseudonym_key if catalog is not None else PSEUDONYM_KEY
     try:
-        return AuditLog.open(opts.log, keyring=keyring or opts.keyring)
+        return AuditLog.open(opts.log, keyring=keyring or opts.keyring, create=create, pseudonym_key=key)
     except AisecError as e:
         raise fail(str(e)) from None
 
@@ -254,7 +266,7 @@ def _execute(
     from airflow_aisec.dsr.run import StateStore, active_holds, run_request
 
     ring = _keyring(ctx)
-    with _open_log(ctx, ring) as log:
+    with _open_log(ctx, ring, catalog=catalog) as log:
         try:
             held = active_holds(holds)
             state = StateStore(config.get_setting("dsr_state"), ring)
@@ -350,6 +362,13 @@ def _print_summary(shown: Mapping[str, Any], out: Console) -> None:
         f"rewritten, {summary.get('files_deleted', 0)} deleted, {len(shown.get('keys_shredded') or [])} "
         f"key(s) shredded; deadline {shown['deadline']}" + ("" if shown["deadline_met"] else " (MISSED)")
     )
+    if "files_examined" in summary:  # where verification looked: "nothing found" says in what
+        line(f"examined {summary['files_examined']} file(s), {summary['rows_examined']} row(s)")
+    if summary.get("not_covered"):
+        err_console.print(
+            "not covered (copies outside the catalog still hold the subject): "
+            + ", ".join(summary["not_covered"]), markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
     for d in shown["datasets"]:
         if d["error"]:
             err_console.print(f"{d['dataset']}: {d['error']}", markup=False, highlight=False, soft_wrap=True)
@@ -373,11 +392,31 @@ def verify_certificate_command(
     no_log: Annotated[
         bool, typer.Option("--no-log", help="Offline: check with the --verifier-key keys only, not the log.")
     ] = False,
+    rescan: Annotated[
+        bool,
+        typer.Option(
+            "--rescan",
+            help="Also re-read the lake from the catalog (no subject index, no request state) and check that "
+            "the subject remains in no dataset the certificate says was erased. Needs --identity.",
+        ),
+    ] = False,
+    identity: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--identity",
+            help="With --rescan: the subject, TYPE=VALUE; the first must be the certificate's subject (its "
+            "pseudonym is checked), more identities of theirs widen the search. Repeatable.",
+        ),
+    ] = None,
+    catalog: CatalogOpt = None,
+    var: VarOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check a certificate: signature, signed checkpoint, inclusion proofs and (unless --no-log) the live log.
 
-    Exit 0 verified, 1 a check failed, 2 not a certificate or bad input.
+    With --rescan, re-read the lake as an auditor would and report, per dataset, the files and rows read and
+    what of the subject remains. Exit 0 verified, 1 a check failed or data remains, 2 not a certificate or
+    bad input.
     """
     from airflow_aisec.dsr.certificate import load, verify_certificate
 
@@ -394,22 +433,79 @@ def verify_certificate_command(
         if no_log:
             report = verify_certificate(document, None, keys)
         else:
-            with _open_log(ctx) as log:
+            with _open_log(ctx, create=False) as log:
                 report = verify_certificate(document, log, keys)
     except (AisecError, KeyError, TypeError, ValueError, AttributeError) as e:
         raise fail(f"{file}: the certificate is malformed: {e.__class__.__name__}", EXIT_FAILED) from None
+    found = _rescan(ctx, document, identity or [], catalog, var) if rescan else None
+    ok = report.ok and (found is None or found.ok)
     if as_json:
-        print_json({"file": str(file), **report.as_dict()})
+        extra = {"rescan": found.as_dict()} if found is not None else {}
+        print_json({"file": str(file), **report.as_dict(), **extra, "ok": ok})
     else:
-        line = f"certificate {file}: request {report.request_id}, status {report.status}"
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
-        for check in report.checks:
-            console.print(f"  ok      {check}", markup=False, highlight=False, soft_wrap=True)
-        for problem in report.problems:
-            console.print(f"  FAILED  {problem}", markup=False, highlight=False, soft_wrap=True)
-        console.print("verified" if report.ok else "NOT verified", markup=False, highlight=False)
-    if not report.ok:
+        _print_verification(file, report, found, ok)
+    if not ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _print_verification(file: Path, report: CertificateReport, found: RescanReport | None, ok: bool) -> None:
+    line = f"certificate {file}: request {report.request_id}, status {report.status}"
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
+    for check in report.checks:
+        console.print(f"  ok      {check}", markup=False, highlight=False, soft_wrap=True)
+    for problem in report.problems:
+        console.print(f"  FAILED  {problem}", markup=False, highlight=False, soft_wrap=True)
+    if found is not None:
+        _print_rescan(found)
+    console.print("verified" if ok else "NOT verified", markup=False, highlight=False)
+
+
+def _rescan(
+    ctx: typer.Context,
+    document: Mapping[str, Any],
+    identities: list[str],
+    catalog: str | None,
+    var: list[str] | None,
+) -> RescanReport:
+    """The auditor's re-read of the lake for the certificate's subject (see ``rescan_certificate``)."""
+    from airflow_aisec.audit.entry import Pseudonymizer
+    from airflow_aisec.dsr.certificate import rescan_certificate
+    from airflow_aisec.dsr.request import parse_identity
+    from airflow_aisec.dsr.resolve import catalog_scanner
+
+    if not identities:
+        raise fail(
+            "--rescan: give the subject's --identity TYPE=VALUE (the certificate has only a pseudonym)"
+        )
+    pairs = []
+    for item in identities:
+        try:
+            pairs.append(parse_identity(item))
+        except AisecError as e:
+            raise fail("--identity: " + str(e).removeprefix("identity: ")) from None
+    secrets = [value for _kind, value in pairs]
+    loaded = load_catalog_option(ctx, catalog, var)
+    ring = _keyring(ctx)
+    try:
+        # The pseudonym the request recorded: the catalog's pseudonym key, read (never created) here.
+        material = ring.get(loaded.subjects.pseudonym_key).material
+        assert material is not None
+        pseudonymize, scanner = Pseudonymizer(material), catalog_scanner(loaded, ring)
+        return rescan_certificate(document, loaded, pairs, pseudonymize=pseudonymize, scanner=scanner)
+    except AisecError as e:
+        raise fail(f"--rescan: {_safe(str(e), secrets)}") from None
+
+
+def _print_rescan(found: RescanReport) -> None:
+    for d in found.datasets:
+        held = ", held" if d["held"] else ""
+        console.print(
+            f"  rescan  {d['dataset']} (certified {d['certified_status']}{held}): {d['files_read']} file(s), "
+            f"{d['rows_read']} row(s) read; {d['subject_rows']} row(s) of the subject, {d['mentions']} "
+            "mention(s)", markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+    for problem in found.problems:
+        console.print(f"  FAILED  {problem}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("index")
@@ -462,7 +558,7 @@ def requests_command(
 
     from airflow_aisec.dsr.tracking import requests
 
-    with _open_log(ctx) as log:
+    with _open_log(ctx, create=False) as log:
         rows = requests(log)
     if pending:
         rows = [r for r in rows if r["pending"]]
@@ -523,6 +619,13 @@ def submit(
         str | None,
         typer.Option("--password", envvar="AISEC_AIRFLOW_PASSWORD", show_default=False, help="Its password."),
     ] = None,
+    allow_insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--allow-insecure-http",
+            help="Accept a plain http:// API on another machine (token and identity travel unencrypted).",
+        ),
+    ] = False,
     catalog: CatalogOpt = None,
     var: VarOpt = None,
     as_json: JsonOpt = False,
@@ -542,7 +645,7 @@ def submit(
     _check_locally(ctx, asked, catalog, var)
     dag_id = dag_id_for(asked.kind)
     out = err_console if as_json else console
-    with _client(api_url, token, username, password) as client:
+    with _client(api_url, token, username, password, allow_insecure_http) as client:
         try:
             run_id = client.trigger(dag_id, _conf(asked))
         except AisecError as e:
@@ -608,12 +711,15 @@ def api_url_default(option: str | None = None) -> str:
 
 
 def _client(
-    api_url: str | None, token: str | None, username: str | None, password: str | None
+    api_url: str | None, token: str | None, username: str | None, password: str | None, insecure: bool
 ) -> AirflowClient:
     from airflow_aisec.dsr.client import AirflowClient
 
     try:
-        return AirflowClient(api_url_default(api_url), token=token, username=username, password=password)
+        return AirflowClient(
+            api_url_default(api_url), token=token, username=username, password=password,
+            allow_insecure_http=insecure,
+        )  # fmt: skip
     except AisecError as e:
         raise fail(str(e)) from None
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from airflow_aisec import config
-from airflow_aisec.cli.common import fail, global_options, print_json
+from airflow_aisec.cli.common import CatalogOpt, VarOpt, fail, global_options, print_json
 
 app = typer.Typer(
     help="Create, list, rotate, export and shred master keys (local keyring or AWS KMS).",
@@ -50,12 +50,15 @@ def _keyring(ctx: typer.Context) -> Any:
     return LocalKeyring(config.get_setting("keyring", global_options(ctx).keyring))
 
 
-def _audit_log(ctx: typer.Context) -> Any:
-    """The audit log of ``--log`` (opened before a key changes, so no change goes unrecorded)."""
+def _audit_log(ctx: typer.Context, catalog: Any = None) -> Any:
+    """The audit log of ``--log`` (opened before a key changes, so no change goes unrecorded); with a
+    ``catalog``, subjects are pseudonymized under its ``subjects.pseudonym_key``."""
     from airflow_aisec.audit import AuditLog
+    from airflow_aisec.audit.log import PSEUDONYM_KEY
 
     opts = global_options(ctx)
-    return AuditLog.open(opts.log, keyring=opts.keyring)
+    key = catalog.subjects.pseudonym_key if catalog is not None else PSEUDONYM_KEY
+    return AuditLog.open(opts.log, keyring=opts.keyring, pseudonym_key=key)
 
 
 def _kms(ctx: typer.Context, name: str, provider: str, key_id: str | None) -> Any:
@@ -241,14 +244,24 @@ def shred(
     ] = None,
     provider: ProviderOpt = "local",
     key_id: KeyIdOpt = None,
+    catalog: CatalogOpt = None,
+    var: VarOpt = None,
 ) -> None:
     """Destroy key material for good: data it encrypted can never be decrypted (crypto-shredding).
 
     Idempotent: shredding a destroyed key says so and exits 0. Recorded as key.shred (a subject only as
-    their pseudonym).
+    their pseudonym). With --subject-id and a catalog, the subject's key goes from every store the catalog
+    keeps per-subject keys in (the local keyring, and KMS-wrapped keys under a key's subject_keys).
     """
     if (name is None) == (subject_id is None):
         raise fail("give either NAME or --subject-id")
+    if subject_id is not None and (catalog or global_options(ctx).catalog):
+        from airflow_aisec.cli.common import load_catalog_option
+
+        loaded = load_catalog_option(ctx, catalog, var)
+        with _errors(), _audit_log(ctx, loaded) as log:
+            _shred_subject(ctx, log, subject_id, loaded)
+        return
     with _errors(), _audit_log(ctx) as log:
         if subject_id is not None:
             from airflow_aisec.crypto.subjects import subject_key_name
@@ -274,6 +287,27 @@ def shred(
         typer.echo(f"no {which} found: nothing to shred")
     else:
         typer.echo(f"{which} {done}" if changed else f"{which} already destroyed")
+
+
+def _shred_subject(ctx: typer.Context, log: Any, subject_id: str, loaded: Any) -> None:
+    """Shred the subject's key in every store of the catalog, one key.shred entry per store."""
+    from airflow_aisec.crypto.factory import subject_key_stores
+    from airflow_aisec.crypto.subjects import subject_key_name
+
+    name = subject_key_name(log, subject_id)
+    for store in subject_key_stores(loaded, _keyring(ctx)):
+        result = store.shred(name)
+        log.append(
+            "key.shred",
+            subject=subject_id,  # stored only as its pseudonym
+            details=result.audit_details(),
+            outcome="success" if result.changed else "noop",
+        )
+        where = f"key {name!r} ({result.provider}, {store.where()})"
+        if result.changed is None:
+            typer.echo(f"no {where} found: nothing to shred")
+        else:
+            typer.echo(f"{where} destroyed" if result.changed else f"{where} already destroyed")
 
 
 def _refuse_audit_keys(name: str) -> None:

@@ -143,7 +143,11 @@ def mask(
     source, target = _location(input_uri), _location(output_uri)
     fmt = guess_format(source, fmt or (spec.format if spec else None))
     engine = _engine(mode, loaded)
-    plans = plan_from_catalog(spec) if spec else plan_from_findings(scan_dataset(source, fmt, engine))
+    plans = (
+        plan_from_catalog(spec, loaded.subjects.pseudonym_key)
+        if spec and loaded
+        else plan_from_findings(scan_dataset(source, fmt, engine))
+    )
     if not plans:
         raise fail(
             f"{source.uri}: no PII column to mask (declare them in the catalog or check the scan)",

@@ -94,9 +94,16 @@ def _visible_paths(location: Location, keep: Callable[[str], bool]) -> list[str]
 
 
 def envelope_files(location: Location) -> list[Location]:
-    """The ``*.aisec`` files below ``location`` (or ``location`` itself), sorted."""
+    """The ``*.aisec`` files below ``location`` (or ``location`` itself), sorted.
+
+    A single file named otherwise is an envelope when it starts with the envelope magic.
+    """
+    from airflow_aisec.io import stat_file
+
     if location.name.endswith(ENVELOPE_SUFFIX):
         return [location]
+    if stat_file(location) is not None:
+        return [location] if is_envelope(location) else []
     paths = _visible_paths(location, lambda name: name.endswith(ENVELOPE_SUFFIX))
     return [dataclasses.replace(location, path=path) for path in paths]
 
@@ -282,9 +289,15 @@ def describe(files: Sequence[CryptoFile]) -> dict[str, Any]:
     }
 
 
-def subject_columns(catalog: Catalog, dataset: Dataset, keyring: LocalKeyring) -> SubjectColumns | None:
-    """The per-subject sealing the catalog asks for on ``dataset`` (None when it asks for none)."""
+def subject_columns(
+    catalog: Catalog, dataset: Dataset, keyring: LocalKeyring, **key_options: Any
+) -> SubjectColumns | None:
+    """The per-subject sealing the catalog asks for on ``dataset`` (None when it asks for none).
+
+    Subject keys live where ``subject_keys_for`` says (``key_options``: its ``kms_client_factory``, ``s3``).
+    """
     from airflow_aisec.audit.entry import Pseudonymizer
+    from airflow_aisec.crypto.factory import subject_keys_for
     from airflow_aisec.crypto.shredding import subject_column
 
     wanted = list(dataset.encryption.per_subject_columns) if dataset.encryption else []
@@ -297,7 +310,8 @@ def subject_columns(catalog: Catalog, dataset: Dataset, keyring: LocalKeyring) -
             "(an identity column, or a reference to one)"
         )
     pseudonymize = Pseudonymizer(keyring.ensure(catalog.subjects.pseudonym_key, "symmetric").material)
-    return SubjectColumns(wanted, subject, SubjectSealer(keyring, pseudonymize))
+    store = subject_keys_for(catalog, dataset, keyring, **key_options)
+    return SubjectColumns(wanted, subject, SubjectSealer(store, pseudonymize))
 
 
 def sse_kms_key(catalog: Catalog | None, key_name: str) -> str | None:
@@ -317,7 +331,7 @@ def reader_for(
     provider = provider_for_key(
         catalog, dataset.encryption.key, keyring=str(keyring.path), **provider_options
     )
-    return DatasetReader(provider, subject_columns(catalog, dataset, keyring))
+    return DatasetReader(provider, subject_columns(catalog, dataset, keyring, **provider_options))
 
 
 @dataclasses.dataclass

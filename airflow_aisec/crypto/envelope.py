@@ -189,6 +189,7 @@ def encrypt_stream(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     *,
     name: str = "<stream>",
+    random_bytes: Callable[[int], bytes] = secrets.token_bytes,
 ) -> EnvelopeHeader:
     """Encrypt everything ``src`` holds into ``dst`` under a fresh data key wrapped by ``key_name``.
 
@@ -196,6 +197,9 @@ def encrypt_stream(
     needs the same. ``name`` labels error messages. Raises ``EncryptionError`` when the provider cannot make
     a data key; errors of ``src`` or ``dst`` propagate, and ``dst`` then holds an incomplete envelope that
     never decrypts (it has no final chunk).
+
+    ``random_bytes`` draws the salt and the nonce prefix. It exists so the published test vectors
+    (docs/envelope-format.md) can be reproduced byte for byte; anything but the default reuses nonces.
     """
     checked = _check_context(context, name)
     _check_chunk_size(chunk_size, name)
@@ -213,14 +217,21 @@ def encrypt_stream(
         key_version=data_key.key_version,
         context=checked,
         wrapped_key=data_key.wrapped,
-        salt=secrets.token_bytes(SALT_SIZE),
-        nonce_prefix=secrets.token_bytes(NONCE_PREFIX_SIZE),
+        salt=_random(random_bytes, SALT_SIZE, name),
+        nonce_prefix=_random(random_bytes, NONCE_PREFIX_SIZE, name),
     )
     keys = _FileKeys.derive(data_key.plaintext, header)
     encoded = keys.encode_header(header)
     dst.write(encoded)
     _seal_chunks(src, dst, keys, chunk_size, name)
     return replace(header, size=len(encoded))
+
+
+def _random(random_bytes: Callable[[int], bytes], size: int, name: str) -> bytes:
+    value = random_bytes(size)
+    if not isinstance(value, bytes) or len(value) != size:
+        raise EncryptionError(f"{name}: the randomness source did not return {size} bytes")
+    return value
 
 
 def decrypt_stream(
@@ -315,7 +326,7 @@ def decrypt_file(
 
     The plaintext goes to an owner-only temporary file beside the target (local) or a local spool file (S3),
     and is renamed or uploaded only after every chunk, the final one included, has been authenticated. A new
-    local file is created owner-only (0600); a replaced one keeps its permissions. ``context``,
+    local file is created owner-only (0600); a replaced one keeps no permission beyond those. ``context``,
     ``overwrite``, ``expected_etag`` and the S3 options are as in ``decrypt_stream`` and ``encrypt_file``.
     """
     from airflow_aisec.io.atomic import _check_target, _check_version

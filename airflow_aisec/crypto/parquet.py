@@ -672,6 +672,7 @@ def decrypt_parquet_file(
     """Decrypt the encrypted Parquet file ``source`` into a plaintext ``target`` (may be the same file).
 
     Written through ``atomic_write``: on any failure (wrong key, modified file) ``target`` is untouched.
+    A local ``target`` is owner-only (0600), as it holds plaintext, even when it replaces a file.
     ``transform`` (schema-preserving, e.g. opening per-subject sealed values) is applied to each batch.
     """
     schema = encrypted_schema(source, provider)
@@ -679,7 +680,9 @@ def decrypt_parquet_file(
         source.filesystem(), source.path, provider, columns=None, batch_size=batch_size
     )
     replaced = _current_key_material(target)
-    with atomic_write(target, "parquet", schema, expected_etag=expected_etag, overwrite=overwrite) as writer:
+    with atomic_write(
+        target, "parquet", schema, expected_etag=expected_etag, overwrite=overwrite, new_file_mode=0o600
+    ) as writer:
         for batch in batches:
             writer.write(transform(batch) if transform is not None else batch)
     if replaced is not None:

@@ -1,9 +1,10 @@
 """Per-subject encryption of chosen columns, so an erasure reaches copies nobody can rewrite.
 
 With ``encryption.per_subject_columns`` in the catalog, each value of those columns is sealed with its
-subject's own key (``subject/<pseudonym>`` in the keyring) before the file is written. Backups, old object
-versions and exports keep the sealed value; once ``aisec keys shred --subject-id X`` destroys that key, the
-subject's values cannot be decrypted anywhere, while every other subject's values still can.
+subject's own key (``subject/<pseudonym>``: in the local keyring, or wrapped by AWS KMS, see
+``airflow_aisec.crypto.subjects``) before the file is written. Backups, old object versions and exports keep
+the sealed value; once ``aisec keys shred --subject-id X`` destroys that key, the subject's values cannot be
+decrypted anywhere, while every other subject's values still can.
 
 A sealed value is text: ``subj:v1:<pseudonym>:<base64url(nonce ‖ AES-256-GCM ciphertext)>``. The pseudonym
 (never the raw identifier) names the key; the column name is bound as associated data.
@@ -20,12 +21,12 @@ import pyarrow as pa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from airflow_aisec.crypto.subjects import SUBJECT_KEY_PREFIX, subject_key
+from airflow_aisec.crypto.keyring import LocalKeyring
+from airflow_aisec.crypto.subjects import SUBJECT_KEY_PREFIX, KeyringSubjectKeys, SubjectKeys
 from airflow_aisec.exceptions import KeyringError
 
 if TYPE_CHECKING:
     from airflow_aisec.catalog import Catalog, Dataset
-    from airflow_aisec.crypto.keyring import LocalKeyring
 
 PREFIX = "subj:v1:"
 _NONCE = 12
@@ -44,28 +45,28 @@ def subject_column(catalog: Catalog, dataset: Dataset) -> str | None:
 
 
 class SubjectSealer:
-    """Seals and opens per-subject column values with keys from the local keyring."""
+    """Seals and opens per-subject column values with keys from a store (a keyring is the local store)."""
 
-    def __init__(self, keyring: LocalKeyring, pseudonym: Callable[[str], str]) -> None:
-        self.keyring = keyring
+    def __init__(self, keys: SubjectKeys | LocalKeyring, pseudonym: Callable[[str], str]) -> None:
+        self.store = KeyringSubjectKeys(keys) if isinstance(keys, LocalKeyring) else keys
+        self.keyring = keys if isinstance(keys, LocalKeyring) else None
         self._pseudonym = pseudonym
         self._keys: dict[str, bytes | None] = {}
 
     def __repr__(self) -> str:
-        return f"SubjectSealer({self.keyring!r})"
+        return f"SubjectSealer({self.store!r})"
 
     def _name(self, subject_id: str) -> str:
         return SUBJECT_KEY_PREFIX + self._pseudonym(subject_id).removeprefix("hmac-sha256:")
 
     def _key(self, name: str, create: bool) -> bytes | None:
-        """The subject's key; None when shredded (opening), an error when shredded (sealing)."""
+        """The subject's key; None when shredded (opening), an error when shredded (sealing).
+
+        A store that cannot be read is an error either way: a value is null only when its key is gone.
+        """
         if name not in self._keys or (create and self._keys[name] is None):
-            try:
-                self._keys[name] = subject_key(self.keyring, name, create=create).material
-            except KeyringError:
-                if create:
-                    raise  # sealing new data for a shredded subject must fail loudly
-                self._keys[name] = None
+            # Sealing new data for a shredded subject fails loudly (the store raises).
+            self._keys[name] = self.store.key(name, create=create)
         return self._keys[name]
 
     def seal(

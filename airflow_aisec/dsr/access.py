@@ -138,7 +138,7 @@ def write_manifest(ctx: DsrContext, package: Location, outcomes: Sequence[Datase
     manifest = {
         "format": "aisec-dsr-access-package",
         "version": 1,
-        "request": ctx.request.public(ctx.pseudonym),
+        "request": ctx.public_request(),
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "datasets": datasets,
     }

@@ -51,9 +51,18 @@ from airflow_aisec.dsr.resolve import (
     falses,
     free_text_columns,
     mention_mask,
+    search,
 )
 from airflow_aisec.exceptions import AisecError, DatasetIOError, DsrError, EncryptionError, PIIError
-from airflow_aisec.io import Location, S3Options, delete_file, sha256_file, stat_file
+from airflow_aisec.io import (
+    FileInfo,
+    Location,
+    S3Options,
+    delete_file,
+    list_dataset_files,
+    sha256_file,
+    stat_file,
+)
 from airflow_aisec.rewrite import open_rewrite
 
 if TYPE_CHECKING:
@@ -157,6 +166,7 @@ class DsrContext:
         self._find_spans = find_spans
         self._providers: dict[str, KeyProvider] = {}
         self._pseudonymize: Callable[[str], str] | None = None
+        self._reason_masked = False
 
     def __repr__(self) -> str:
         return f"DsrContext({self.request.type} {self.request.request_id})"
@@ -164,15 +174,38 @@ class DsrContext:
     # -- helpers ---------------------------------------------------------------------------------------------
 
     def pseudonym(self, value: str) -> str:
-        """The subject's pseudonym, as the audit log records it."""
-        if self.audit is not None:
-            return self.audit.pseudonym(value)
+        """The pseudonym of ``value``, under the catalog's ``subjects.pseudonym_key``, as the audit log
+        records subjects. Always computed: a value that merely looks like a pseudonym is pseudonymized too,
+        so no identifier can stand in for the pseudonym of another subject."""
         if self._pseudonymize is None:
             from airflow_aisec.audit.entry import Pseudonymizer
-            from airflow_aisec.audit.log import PSEUDONYM_KEY
 
-            self._pseudonymize = Pseudonymizer(self.keyring.ensure(PSEUDONYM_KEY, "symmetric").material)
+            key = self.keyring.ensure(self.catalog.subjects.pseudonym_key, "symmetric").material
+            self._pseudonymize = Pseudonymizer(key)
         return self._pseudonymize(value)
+
+    @property
+    def subject(self) -> str:
+        """The pseudonym of the subject named in the request."""
+        return self.pseudonym(self.request.identity_value)
+
+    def public_request(self) -> dict[str, Any]:
+        """The request as it may be stored and shown (``DsrRequest.public``), its free-text reason first
+        masked of everyone's personal data (names, e-mail addresses, numbers...), not only the subject's."""
+        if not self._reason_masked:
+            from airflow_aisec.pii.strategies import mask_free_text
+
+            def people(texts: Sequence[str]) -> list[list[Span]]:
+                # Dates say when, not who (and the NER model takes ticket numbers for dates): they stay.
+                return [[s for s in found if s.entity != "DATE_TIME"] for found in self.find_spans(texts)]
+
+            reason = self.request.reason
+            if reason.strip():
+                masked = mask_free_text(pa.array([reason], pa.string()), people, column="reason")
+                reason = str(masked.values[0].as_py())
+            self.request = dataclasses.replace(self.request, reason=reason)
+            self._reason_masked = True
+        return self.request.public(self.pseudonym)
 
     def key_provider(self, key_name: str) -> KeyProvider:
         """The provider of a catalog key (built once)."""
@@ -209,7 +242,7 @@ class DsrContext:
             return None
         details = {"request_id": self.request.request_id, **fields.pop("details", {})}
         return self.audit.append(
-            self.request.action, idempotency_key=key, outcome=outcome, subject=self.request.identity_value,
+            self.request.action, idempotency_key=key, outcome=outcome, subject=self.subject,
             details=details, **fields,
         )  # fmt: skip
 
@@ -489,7 +522,7 @@ class _Anonymizer:
     def __init__(self, ctx: DsrContext, dataset: Dataset) -> None:
         from airflow_aisec.pii.mask import plan_from_catalog
 
-        plans = plan_from_catalog(dataset)
+        plans = plan_from_catalog(dataset, ctx.catalog.subjects.pseudonym_key)
         for plan in plans:
             if plan.strategy == "drop":  # a row cannot lose a column on its own: its value goes
                 plan.strategy, plan.options = "redact", {}
@@ -606,34 +639,38 @@ def verify_dataset(
 ) -> dict[str, Any]:
     """Re-read the dataset to prove the change: the subject is gone (erasure) or corrected (rectification).
 
-    A file still at the version that was scanned and found without the subject needs no new read; every
-    other file (rewritten, changed since, or new) is read again. Held datasets are expected to still hold
-    the subject and are reported as such.
+    Only a file this request itself read for the subject's rows (``match.read``), left unchanged by it and
+    still at that version, needs no second read. Every other file is read again: rewritten ones, changed
+    ones, new ones and, above all, those the subject index ruled out unread, as absence is never taken from
+    derived state. Held datasets are expected to still hold the subject and are reported as such. The result
+    says where it looked: files and rows read now, and files and rows the request read before.
     """
     dataset = ctx.catalog.dataset(match.dataset)
-    changed_uris = {f.uri for f in match.files}
+    changed_uris = {f.uri for f in match.files} | {f.uri for f in outcome.files}
     scanner = scanner_for(ctx)
     match_now = criteria(ctx.catalog, dataset, ids)
     texts = free_text_columns(dataset)
     pattern = ids.mention_pattern() if ctx.request.type == "erasure" else None
-    from airflow_aisec.io import list_files
-
-    checked = unchanged = remaining = mentions = wrong = 0
-    for info in list_files(Location.parse(dataset.uri, ctx.s3), dataset.format):
-        if (
-            info.uri not in changed_uris
-            and info.uri in match.scanned
-            and match.scanned[info.uri] == info.etag
-        ):
-            unchanged += 1
-            continue
-        if not match_now.columns and not (texts and pattern):
-            unchanged += 1
-            continue
-        checked += 1
-        columns = sorted(set(match_now.columns) | set(texts if pattern else []) | set(ctx.request.changes))
-        columns = [c for c in columns if c in dataset.columns]
+    searching = bool(match_now.columns) or bool(texts and pattern)
+    columns = sorted(set(match_now.columns) | set(texts if pattern else []) | set(ctx.request.changes))
+    columns = [c for c in columns if c in dataset.columns]
+    rows_read = before = rows_before = remaining = mentions = wrong = 0
+    todo = []
+    for info in _listed(ctx, dataset, may_be_empty=True) if searching else []:
+        earlier = _read_before(match, info, changed_uris, bool(texts and pattern))
+        if earlier is None:
+            todo.append(info)
+        else:
+            before, rows_before = before + 1, rows_before + earlier
+    checked = len(todo)
+    if todo and ctx.request.type == "erasure" and match_now.columns and not (texts and pattern):
+        # Only rows to look for: the search pushes the filter down and reads Parquet files in parallel.
+        for scan in search(scanner, dataset, todo, match_now, sorted(match_now.columns)):
+            rows_read, remaining = rows_read + scan.rows, remaining + scan.matched
+        todo = []
+    for info in todo:
         for batch in scanner.batches(dataset, info, columns):
+            rows_read += batch.num_rows
             subject = match_now.mask(batch) if match_now.columns else falses(batch.num_rows)
             remaining += _count(subject)
             if pattern is not None and texts:
@@ -648,7 +685,30 @@ def verify_dataset(
         if ctx.request.type == "erasure"
         else {"subject_rows_checked": remaining, "rows_not_corrected": wrong}
     )
-    return {"verified": ok, "files_read": checked, "files_unchanged_since_scan": unchanged, **found}
+    return {
+        "verified": ok, "files_read": checked, "rows_read": rows_read, "files_read_by_request": before,
+        "rows_read_by_request": rows_before, "index_entries_rejected": len(match.index_rejected), **found,
+    }  # fmt: skip
+
+
+def _read_before(match: DatasetMatch, info: FileInfo, changed: set[str], free_text: bool) -> int | None:
+    """The rows of ``info`` if this request read it for the subject's rows at this very version (and, for
+    free text, in the mention pass, which reads every file) and did not change it; else None: read it."""
+    earlier = match.read.get(info.uri)
+    if info.uri in changed or earlier is None or earlier[0] != info.etag:
+        return None
+    if free_text and match.scanned.get(info.uri) != info.etag:
+        return None
+    return int(earlier[1] or 0)
+
+
+def _listed(ctx: DsrContext, dataset: Dataset, *, may_be_empty: bool = False) -> list[FileInfo]:
+    """The dataset's files now; a missing location is an error unless it may be empty (the request itself
+    may have deleted every file)."""
+    return list_dataset_files(
+        Location.parse(dataset.uri, ctx.s3), dataset.format, dataset=dataset.name,
+        may_be_empty=may_be_empty or dataset.may_be_empty,
+    )  # fmt: skip
 
 
 def _rows_to_correct(ctx: DsrContext, dataset: Dataset, found: FileMatch, ids: Identifiers) -> int:

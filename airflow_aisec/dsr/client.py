@@ -9,6 +9,10 @@ Authentication: a bearer token (``token``), or ``username``/``password`` exchang
 simple auth manager's ``POST /auth/token``; with neither, no ``Authorization`` header is sent (enough when
 the server lets everyone in, e.g. ``AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True``).
 
+Plain ``http://`` is refused unless the server is on this machine (``localhost``, 127.0.0.0/8, ``::1``) or
+``allow_insecure_http`` says so: the token, the password and the subject's identity would cross the network
+readable by anyone on the way.
+
 Every failure is a ``DsrError`` with a one-line message naming the URL, DAG, run or task and the HTTP status;
 messages never contain the token, the password or the request's identity value and new field values.
 """
@@ -16,11 +20,12 @@ messages never contain the token, the password or the request's identity value a
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -67,8 +72,9 @@ class RunStatus:
 class AirflowClient:
     """The Airflow REST API at ``base_url`` (e.g. ``http://localhost:8080``, without ``/api/v2``).
 
-    ``timeout`` bounds each HTTP call (seconds); ``transport`` replaces the network (tests). Use as a
-    context manager, or call ``close()``.
+    ``timeout`` bounds each HTTP call (seconds); ``transport`` replaces the network (tests). Plain ``http://``
+    to another machine is a ``DsrError`` unless ``allow_insecure_http``. Use as a context manager, or call
+    ``close()``.
     """
 
     def __init__(
@@ -80,10 +86,17 @@ class AirflowClient:
         *,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         if not self.base_url.startswith(("http://", "https://")):
             raise DsrError(f"Airflow API URL must start with http:// or https://, got {base_url!r}")
+        if self.base_url.startswith("http://") and not allow_insecure_http and not is_loopback(self.base_url):
+            raise DsrError(
+                f"refusing plain HTTP to the Airflow API at {_origin(self.base_url)}: the token and the "
+                "subject's identity would travel unencrypted; use https://, or --allow-insecure-http "
+                "(plain HTTP is accepted without it only on localhost, 127.0.0.0/8 and ::1)"
+            )
         if (username is None) != (password is None) and not token:
             raise DsrError("Airflow API: give both a username and a password, or a token")
         self._token = token or None
@@ -321,6 +334,36 @@ class AirflowClient:
         if not isinstance(data, dict):
             raise DsrError(f"{what}: unexpected answer from the Airflow API ({type(data).__name__})")
         return data
+
+
+def is_loopback(url: str) -> bool:
+    """True when ``url`` names this machine: ``localhost``, an address of 127.0.0.0/8, or ``::1``."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    if host is None:
+        return False
+    if host.rstrip(".") == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: never a user name or password written into it."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return "an invalid address"
+    return f"{parts.scheme}://[{host}]{port}" if ":" in host else f"{parts.scheme}://{host}{port}"
 
 
 def _q(part: str) -> str:

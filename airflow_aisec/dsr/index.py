@@ -8,6 +8,12 @@ it was indexed: an entry is trusted only for the exact file version, its etag, i
 filter has no false negatives, so no row of the subject is ever skipped; its false positives (about 1 %) only
 cost a read.
 
+Every entry is authenticated: an HMAC-SHA256 under a key derived from ``aisec-dsr-index`` covers the
+dataset, the file's URI, version (etag) and size, the column, the row count and the filter's bits. An entry
+whose MAC does not verify (someone with write access to the index zeroed its bits, or copied it from another
+file) is treated as absent, so its file is read, and it is counted in ``SubjectIndex.rejected`` for the
+request to report. Without the key nobody can write an entry a request trusts.
+
 The index holds no identifier, only bits set by keyed hashes. It is kept at
 ``<[aisec] dsr_index>/<dataset>.idx`` (a JSON header line, then the filters' bits), refreshed by
 ``aisec dsr index`` or the ``aisec_dsr_index`` DAG (files whose version changed are indexed again, vanished
@@ -20,7 +26,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import json
+import logging
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -32,7 +40,7 @@ import pyarrow as pa
 from airflow_aisec.dsr.resolve import Criteria, Scanner, as_text, casefolded
 from airflow_aisec.exceptions import DsrError
 from airflow_aisec.files import locked
-from airflow_aisec.io import FileInfo, Location, S3Options, list_files, put_small_file
+from airflow_aisec.io import FileInfo, Location, S3Options, list_dataset_files, put_small_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,8 +48,11 @@ if TYPE_CHECKING:
     from airflow_aisec.catalog import Catalog, Dataset
     from airflow_aisec.crypto.keyring import LocalKeyring
 
+log = logging.getLogger(__name__)
+
 INDEX_KEY = "aisec-dsr-index"
 FORMAT = "aisec-dsr-index"
+FORMAT_VERSION = 2  # version 1 had no MACs: such an index is ignored until it is rebuilt
 FALSE_POSITIVES = 0.01
 _DIGEST = 16
 
@@ -130,6 +141,13 @@ class Entry:
     column: str
     rows: int
     bloom: Bloom
+    size: int = -1
+
+    def mac(self, key: bytes, dataset: str) -> str:
+        """HMAC-SHA256 of everything a request trusts in this entry."""
+        head = [dataset, self.uri, self.etag, self.size, self.column, self.rows, self.bloom.m, self.bloom.k]
+        message = json.dumps(head, separators=(",", ":")).encode("utf-8") + b"\n" + self.bloom.bits
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 @dataclasses.dataclass
@@ -156,6 +174,9 @@ class SubjectIndex:
         self.keyring = keyring
         self._entries: dict[str, dict[tuple[str, str], Entry] | None] = {}
         self._key: tuple[int, bytes] | None = None
+        self._mac_key: bytes | None = None
+        # dataset → URIs of the files whose entries failed authentication (read instead of trusted).
+        self.rejected: dict[str, set[str]] = {}
 
     def __repr__(self) -> str:
         return f"SubjectIndex({self.root.uri!r})"
@@ -165,7 +186,13 @@ class SubjectIndex:
             version = self.keyring.ensure(INDEX_KEY, "symmetric")
             assert version.material is not None
             self._key = (version.version, hashlib.sha256(version.material).digest())
+            self._mac_key = hmac.new(version.material, b"aisec-dsr-index:entry-mac", hashlib.sha256).digest()
         return self._key
+
+    def _entry_mac_key(self) -> bytes:
+        self._current_key()
+        assert self._mac_key is not None
+        return self._mac_key
 
     def location(self, dataset: str) -> Location:
         """Where the index of ``dataset`` is kept."""
@@ -188,15 +215,27 @@ class SubjectIndex:
             header = json.loads(header_line)
         except ValueError:
             return None  # unreadable: read every file, the next refresh rewrites it
-        if header.get("format") != FORMAT or header.get("key_version") != self._current_key()[0]:
+        if (
+            header.get("format") != FORMAT
+            or header.get("version") != FORMAT_VERSION
+            or header.get("key_version") != self._current_key()[0]
+        ):
             return None
         entries = {}
-        for item in header["entries"]:
-            bits = blob[item["offset"] : item["offset"] + item["m"] // 8]
-            bloom = Bloom(item["m"], item["k"], bits)
-            entries[(item["uri"], item["column"])] = Entry(
-                item["uri"], item["etag"], item["column"], item["rows"], bloom
-            )
+        key = self._entry_mac_key()
+        for item in header.get("entries") or []:
+            entry = _entry(item, blob)
+            mac = item.get("mac") if isinstance(item, dict) else None
+            if entry is None or not isinstance(mac, str) or not _same(entry.mac(key, dataset), mac):
+                uri = item.get("uri") if isinstance(item, dict) else None
+                self.rejected.setdefault(dataset, set()).add(str(uri))
+                continue  # not trusted: the file is read as if it were not indexed
+            entries[(entry.uri, entry.column)] = entry
+        if self.rejected.get(dataset):
+            log.warning(
+                "subject index of dataset %s: entries of %d file(s) fail authentication: the files are read",
+                dataset, len(self.rejected[dataset]),
+            )  # fmt: skip
         return entries
 
     def candidates(self, dataset: Dataset, files: Sequence[FileInfo], match: Criteria) -> list[FileInfo]:
@@ -212,7 +251,7 @@ class SubjectIndex:
         kept = []
         for info in files:
             covering = [entries.get((info.uri, column)) for column in wanted]
-            if any(e is None or e.etag != info.etag for e in covering):
+            if any(e is None or e.etag != info.etag or e.size != info.size for e in covering):
                 kept.append(info)  # not indexed at this version: read it
             elif any(e.bloom.may_contain(wanted[e.column]) for e in covering if e is not None):
                 kept.append(info)
@@ -233,11 +272,12 @@ class SubjectIndex:
         columns = indexed_columns(dataset)
         if not columns:
             return stats
-        listed = (
-            list(files)
-            if files is not None
-            else list_files(Location.parse(dataset.uri, self.root.s3), dataset.format)
-        )
+        if files is None:
+            where = Location.parse(dataset.uri, self.root.s3)
+            files = list_dataset_files(
+                where, dataset.format, dataset=dataset.name, may_be_empty=dataset.may_be_empty
+            )
+        listed = list(files)
         stats.files = len(listed)
         with _lock(self.location(dataset.name)):
             self._entries.pop(dataset.name, None)
@@ -246,9 +286,7 @@ class SubjectIndex:
             current = {i.uri for i in listed}
             for info in listed:
                 # A file version is indexed once: its text columns get entries (others are always read).
-                same = [
-                    e for c in columns if (e := old.get((info.uri, c))) is not None and e.etag == info.etag
-                ]
+                same = [e for c in columns if (e := _current(old.get((info.uri, c)), info)) is not None]
                 if same:
                     kept.update({(e.uri, e.column): e for e in same})
                     stats.reused += 1
@@ -298,22 +336,22 @@ class SubjectIndex:
                 texts[column].update(v for v in normal.unique().to_pylist() if v is not None)
         if info.etag is None:
             return []
-        return [
-            Entry(info.uri, info.etag, column, rows, Bloom.build(keyed_digests(key, sorted(texts[column]))))
-            for column in sorted(text_columns)
-        ]
+        blooms = {c: Bloom.build(keyed_digests(key, sorted(texts[c]))) for c in sorted(text_columns)}
+        return [Entry(info.uri, info.etag, c, rows, bloom, info.size) for c, bloom in blooms.items()]
 
     def _save(self, dataset: str, entries: dict[tuple[str, str], Entry]) -> None:
         version = self._current_key()[0]
+        key = self._entry_mac_key()
         items, blobs, offset = [], [], 0
         for (uri, column), entry in sorted(entries.items()):
-            items.append({"uri": uri, "column": column, "etag": entry.etag, "rows": entry.rows,
-                          "m": entry.bloom.m, "k": entry.bloom.k, "offset": offset})  # fmt: skip
+            items.append({"uri": uri, "column": column, "etag": entry.etag, "size": entry.size,
+                          "rows": entry.rows, "m": entry.bloom.m, "k": entry.bloom.k, "offset": offset,
+                          "mac": entry.mac(key, dataset)})  # fmt: skip
             blobs.append(entry.bloom.bits)
             offset += len(entry.bloom.bits)
         header = {
             "format": FORMAT,
-            "version": 1,
+            "version": FORMAT_VERSION,
             "dataset": dataset,
             "key_version": version,
             "entries": items,
@@ -325,8 +363,34 @@ class SubjectIndex:
         self._entries[dataset] = dict(entries)
 
 
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a, b)
+
+
+def _current(entry: Entry | None, info: FileInfo) -> Entry | None:
+    """``entry`` if it was built from this very version of the file."""
+    return entry if entry is not None and entry.etag == info.etag and entry.size == info.size else None
+
+
+def _entry(item: Any, blob: bytes) -> Entry | None:
+    """One entry of the index file as written, or None when it is malformed."""
+    try:
+        m, k, offset = int(item["m"]), int(item["k"]), int(item["offset"])
+        if m <= 0 or m % 8 or k <= 0 or offset < 0 or offset + m // 8 > len(blob):
+            return None
+        bloom = Bloom(m, k, blob[offset : offset + m // 8])
+        return Entry(
+            str(item["uri"]), str(item["etag"]), str(item["column"]), int(item["rows"]), bloom,
+            int(item.get("size", -1)),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def _normal(dataset: Dataset, column: str, value: str) -> str:
-    return value.lower() if casefolded(dataset, column) else value
+    from airflow_aisec.dsr.matching import fold_text  # the request side of the data's normalization
+
+    return fold_text(value) if casefolded(dataset, column) else value
 
 
 def _is_text(kind: pa.DataType) -> bool:

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,9 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{4,30}$")
+# What a subject's pseudonym looks like (``hmac-sha256:<hex>``): a request names the subject by an identifier
+# of theirs, never by the pseudonym the audit log shows, which no dataset holds and so would match nothing.
+PSEUDONYM = re.compile(r"^\s*hmac-sha256:", re.IGNORECASE)
 MAX_VALUE = 1024
 
 
@@ -134,6 +138,11 @@ def _basic_problems(
         )
     if not value or len(value) > MAX_VALUE or _CONTROL.search(value):
         problems.append(f"identity value: must be 1 to {MAX_VALUE} printable characters")
+    elif PSEUDONYM.match(unicodedata.normalize("NFKC", value)):
+        problems.append(
+            "identity value: is a pseudonym (hmac-sha256:...), not an identifier; name the subject by the "
+            "identifier itself (pseudonyms are for looking entries up: aisec audit show --subject-id)"
+        )
     if not REQUEST_ID.match(rid):
         problems.append(
             "request_id: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"

@@ -12,8 +12,8 @@ Resolution runs in three passes, reading only the columns it needs:
    ticket of someone else that quotes the subject's e-mail is found too.
 
 The identifiers found are raw personal data and stay in memory (``Identifiers``); to hand them from one
-Airflow task to the next they are sealed with a keyring key (``seal``/``unseal``). What is reported
-(``Resolution.public``) names datasets, files and counts only.
+Airflow task to the next they are sealed with a key of the request's own (``seal``/``unseal``, used by
+``run.StateStore``). What is reported (``Resolution.public``) names datasets, files and counts only.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from airflow_aisec.catalog.graph import ReferenceGraph
+from airflow_aisec.dsr.matching import fold, fold_texts
 from airflow_aisec.exceptions import DsrError
-from airflow_aisec.io import FileInfo, Location, S3Options, list_files, read_file
+from airflow_aisec.io import FileInfo, Location, S3Options, list_dataset_files, read_file
 from airflow_aisec.pii.strategies import IDENTIFIER_ENTITIES  # values that single a person out
 from airflow_aisec.pii.types import FREE_TEXT
 from airflow_aisec.rewrite import text_schema
@@ -48,7 +49,9 @@ if TYPE_CHECKING:
 
 MIN_MENTION = 4
 """Shorter identifiers are not searched for in free text: they would match unrelated words."""
-STATE_KEY = "aisec-dsr-state"
+MENTION_ENTITIES = IDENTIFIER_ENTITIES | {"PERSON", "PHONE_NUMBER"}
+"""Entity types whose values in the subject's own rows are searched for in other rows' free text: the
+identifier-like ones, and the subject's name (someone else's message quoting it is about them)."""
 
 
 @dataclasses.dataclass
@@ -76,7 +79,7 @@ class Identifiers:
         words = sorted(self.mentions, key=len, reverse=True)
         if not words:
             return None
-        alternatives = "|".join(re.escape(w) for w in words)
+        alternatives = "|".join(_mention_regex(w) for w in words)
         return rf"(?i)(?:^|[^0-9A-Za-z_])(?:{alternatives})(?:$|[^0-9A-Za-z_])"
 
     def mask_mentions(self, text: str, tag: str = "<REDACTED>") -> str:
@@ -84,7 +87,7 @@ class Identifiers:
         words = sorted(self.mentions, key=len, reverse=True)
         if not words:
             return text
-        pattern = "|".join(re.escape(w) for w in words)
+        pattern = "|".join(_mention_regex(w) for w in words)
         return re.sub(rf"(?i)(?<![0-9A-Za-z_])(?:{pattern})(?![0-9A-Za-z_])", tag, text)
 
     def as_json(self) -> dict[str, Any]:
@@ -104,25 +107,31 @@ class Identifiers:
             set(data["mentions"]),
         )
 
-    def seal(self, key: bytes, request_id: str) -> str:
-        """AES-256-GCM ciphertext of these identifiers, bound to ``request_id``."""
+    def seal(self, key: bytes, associated: bytes) -> str:
+        """AES-256-GCM ciphertext of these identifiers (URL-safe base64), authenticating ``associated``
+        (what the identifiers belong to: request id, type, subject) with them."""
         nonce = secrets.token_bytes(12)
         body = json.dumps(self.as_json(), sort_keys=True).encode("utf-8")
-        sealed = AESGCM(key).encrypt(nonce, body, request_id.encode("utf-8"))
-        return "dsr-state:v1:" + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+        return base64.urlsafe_b64encode(nonce + AESGCM(key).encrypt(nonce, body, associated)).decode("ascii")
 
     @classmethod
-    def unseal(cls, token: str, key: bytes, request_id: str) -> Identifiers:
-        """The identifiers sealed by ``seal`` for the same request."""
-        prefix = "dsr-state:v1:"
-        if not token.startswith(prefix):
-            raise DsrError("the request's sealed state is not in the expected format")
-        raw = base64.urlsafe_b64decode(token[len(prefix) :])
+    def unseal(cls, sealed: str, key: bytes, associated: bytes) -> Identifiers:
+        """The identifiers ``seal`` sealed with the same key and ``associated``; ``DsrError`` otherwise."""
         try:
-            body = AESGCM(key).decrypt(raw[:12], raw[12:], request_id.encode("utf-8"))
-        except InvalidTag:
-            raise DsrError("the request's sealed state does not open (wrong key or request)") from None
+            raw = base64.urlsafe_b64decode(sealed.encode("ascii"))
+            body = AESGCM(key).decrypt(raw[:12], raw[12:], associated)
+        except (InvalidTag, ValueError):
+            raise DsrError(
+                "the sealed identifiers do not open: they belong to another request (request id, type or "
+                "subject) or were altered"
+            ) from None
         return cls.from_json(json.loads(body))
+
+
+def _mention_regex(word: str) -> str:
+    """``word`` as a regular expression (RE2 and Python alike) matching it with any run of white space
+    between its parts: a name written "Oona  Quillfeather" or across a line break is still the name."""
+    return r"\s+".join(re.escape(part) for part in word.split()) or re.escape(word)
 
 
 @dataclasses.dataclass
@@ -146,9 +155,14 @@ class DatasetMatch:
 
     dataset: str
     files: list[FileMatch] = dataclasses.field(default_factory=list)
-    # Every file scanned and its version (etag), so verification can skip files unchanged since.
+    # Every file considered and its version (etag), read or ruled out by the subject index.
     scanned: dict[str, str | None] = dataclasses.field(default_factory=dict)
     how: list[str] = dataclasses.field(default_factory=list)
+    # The files actually read for the subject's rows: uri → [etag, rows]. Verification skips only these
+    # (at the same version), never a file the index ruled out.
+    read: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
+    # Files whose subject-index entries failed authentication (and were read instead).
+    index_rejected: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -178,13 +192,17 @@ class DatasetMatch:
             "files": [f.as_dict() for f in self.files if f.matched or f.mentions],
             "files_scanned": len(self.scanned),
             "scanned": dict(self.scanned),
+            "read": {uri: list(v) for uri, v in self.read.items()},
+            "index_rejected": list(self.index_rejected),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DatasetMatch:
         """The inverse of ``as_dict``."""
         files = [FileMatch(**f) for f in data["files"]]
-        return cls(data["dataset"], files, dict(data["scanned"]), list(data["how"]))
+        read = {uri: list(v) for uri, v in (data.get("read") or {}).items()}
+        rejected = list(data.get("index_rejected") or [])
+        return cls(data["dataset"], files, dict(data["scanned"]), list(data["how"]), read, rejected)
 
 
 @dataclasses.dataclass
@@ -244,6 +262,7 @@ class FileScan:
     info: FileInfo
     rows: int = 0
     found: list[pa.RecordBatch] = dataclasses.field(default_factory=list)
+    read: bool = True  # False: the subject index ruled the file out unread
 
     @property
     def matched(self) -> int:
@@ -271,7 +290,7 @@ def search(
     done = _search_parquet(dataset, plain, match, columns) if plain else None
     results = {} if done is None else {f.info.uri: f for f in done}
     wanted = {i.uri for i in readable}
-    results.update({i.uri: FileScan(i) for i in files if i.uri not in wanted})
+    results.update({i.uri: FileScan(i, read=False) for i in files if i.uri not in wanted})
     for info in files:
         if info.uri in results:
             continue
@@ -311,6 +330,8 @@ def _search_parquet(
         candidates = Criteria(match.dataset, match.columns).expression(lake.schema)
         if expression is None or candidates is None or not set(columns) <= set(lake.schema.names):
             return None
+        for fragment in lake.get_fragments():  # rows examined, from each footer
+            by_path[fragment.path].rows = fragment.metadata.num_rows
         hits = set()
         for tagged in lake.scanner(columns=sorted(match.columns), filter=candidates).scan_batches():
             if tagged.record_batch.num_rows:
@@ -337,21 +358,22 @@ def catalog_scanner(catalog: Catalog, keyring: LocalKeyring) -> Scanner:
 
 
 def as_text(values: pa.Array | pa.ChunkedArray, casefold: bool = False) -> pa.Array:
-    """Values as strings (dictionary-decoded, numbers in decimal), lower-cased with ``casefold``."""
+    """Values as strings (dictionary-decoded, numbers in decimal), normalized by ``matching.fold`` with
+    ``casefold``."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if pa.types.is_dictionary(values.type):
         values = values.dictionary_decode()
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         values = pc.cast(values, pa.string())
-    return pc.utf8_lower(values) if casefold else values
+    return fold(values) if casefold else values
 
 
 def member(values: pa.Array | pa.ChunkedArray, wanted: set[str], casefold: bool = False) -> pa.Array:
     """True where a value is one of ``wanted`` (never null)."""
     if not wanted:
         return falses(len(values))
-    keys = sorted({w.lower() for w in wanted} if casefold else wanted)
+    keys = sorted(fold_texts(wanted) if casefold else wanted)
     found = pc.is_in(as_text(values, casefold), value_set=pa.array(keys, pa.string()))
     return pc.fill_null(found, False)
 
@@ -405,7 +427,7 @@ def _term(column: str, kind: pa.DataType, values: frozenset[str], casefold: bool
     field = pc.field(column)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         if casefold:
-            return pc.utf8_lower(field).isin(pa.array(sorted({v.lower() for v in values}), kind))
+            return fold(field).isin(pa.array(sorted(fold_texts(values)), kind))
         return field.isin(pa.array(sorted(values), kind))
     typed = []
     for value in sorted(values):
@@ -468,8 +490,8 @@ def _collect(catalog: Catalog, dataset: Dataset, batch: pa.RecordBatch, ids: Ide
         if column in batch.schema.names:
             ids.linked.setdefault((dataset.name, column), set()).update(_values(batch.column(column)))
     for column, spec in dataset.columns.items():
-        if spec.pii in IDENTIFIER_ENTITIES and column in batch.schema.names:
-            ids.mentions |= {v for v in _values(batch.column(column)) if len(v) >= MIN_MENTION}
+        if spec.pii in MENTION_ENTITIES and column in batch.schema.names:
+            ids.mentions |= {v for v in _values(batch.column(column)) if len(v.strip()) >= MIN_MENTION}
     return new
 
 
@@ -479,7 +501,7 @@ def _values(values: pa.Array | pa.ChunkedArray) -> set[str]:
 
 def _wanted_columns(catalog: Catalog, dataset: Dataset, match: Criteria) -> list[str]:
     names = set(match.columns) | set(dataset.identity.values()) | _referenced_columns(catalog, dataset.name)
-    names |= {c for c, spec in dataset.columns.items() if spec.pii in IDENTIFIER_ENTITIES}
+    names |= {c for c, spec in dataset.columns.items() if spec.pii in MENTION_ENTITIES}
     return sorted(names)
 
 
@@ -508,9 +530,12 @@ class Resolver:
         self._expanded: dict[str, tuple[dict[str, frozenset[str]], dict[str, FileScan]]] = {}
 
     def files(self, dataset: Dataset) -> list[FileInfo]:
-        """The dataset's files (listed once)."""
+        """The dataset's files (listed once); none at all is an error unless the dataset may be empty."""
         if dataset.name not in self._files:
-            self._files[dataset.name] = list_files(Location.parse(dataset.uri, self.s3), dataset.format)
+            self._files[dataset.name] = list_dataset_files(
+                Location.parse(dataset.uri, self.s3), dataset.format, dataset=dataset.name,
+                may_be_empty=dataset.may_be_empty,
+            )  # fmt: skip
         return self._files[dataset.name]
 
     def resolve(self, identity_type: str, value: str, *, seed: Identifiers | None = None) -> Resolution:
@@ -536,6 +561,9 @@ class Resolver:
             if free_text_columns(dataset) and pattern is not None:
                 self._match_mentions(dataset, ids, pattern, matches[name])
         wanted = {n: m for n, m in matches.items() if self.only is None or n in self.only}
+        if self.index is not None:
+            for name, found in wanted.items():
+                found.index_rejected = sorted(self.index.rejected.get(name, ()))
         return Resolution(identity_type, ids, wanted)
 
     def _expand_identities(self, ids: Identifiers) -> None:
@@ -568,6 +596,7 @@ class Resolver:
                     kept = found[dataset.name].setdefault(scan.info.uri, FileScan(scan.info))
                     kept.rows = scan.rows or kept.rows
                     kept.found += scan.found
+                    kept.read = kept.read and scan.read  # read for every value searched, or not at all
                     for rows in scan.found:
                         changed |= _collect(self.catalog, dataset, rows, ids)
                 searched[dataset.name] = known
@@ -582,6 +611,8 @@ class Resolver:
             if info.etag is not None and previous.scanned.get(info.uri) == info.etag:
                 fresh.scanned[info.uri] = info.etag
                 fresh.files += [f for f in previous.files if f.uri == info.uri]
+                if (previous.read.get(info.uri) or [None])[0] == info.etag:
+                    fresh.read[info.uri] = list(previous.read[info.uri])
             else:
                 todo.append(info)
         if todo:
@@ -589,6 +620,8 @@ class Resolver:
             pattern = ids.mention_pattern()
             if free_text_columns(dataset) and pattern is not None:
                 self._match_mentions(dataset, ids, pattern, fresh, todo)
+        rejected = self.index.rejected.get(dataset.name, set()) if self.index is not None else set()
+        fresh.index_rejected = sorted(set(previous.index_rejected) | rejected)
         return fresh
 
     def _match_rows(
@@ -601,7 +634,7 @@ class Resolver:
             return
         searched, scans = self._expanded.get(dataset.name, ({}, {}))
         if files is None and searched == match.columns:  # pass 1 already searched exactly this
-            results = [scans.get(i.uri, FileScan(i)) for i in self.files(dataset)]
+            results = [scans.get(i.uri, FileScan(i, read=False)) for i in self.files(dataset)]
         else:
             columns = _wanted_columns(self.catalog, dataset, match)
             todo = self.files(dataset) if files is None else files
@@ -611,6 +644,8 @@ class Resolver:
                     _collect(self.catalog, dataset, rows, ids)
         for scan in results:
             found.scanned[scan.info.uri] = scan.info.etag
+            if scan.read:
+                found.read[scan.info.uri] = [scan.info.etag, scan.rows]
             if scan.matched:
                 found.file(scan.info.uri, scan.info.etag, scan.rows).matched = scan.matched
 

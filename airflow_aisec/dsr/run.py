@@ -18,7 +18,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,24 +32,77 @@ from airflow_aisec.dsr.apply import (
     scanner_for,
     verify_dataset,
 )
-from airflow_aisec.dsr.resolve import STATE_KEY, DatasetMatch, Identifiers, Resolution, Resolver
-from airflow_aisec.exceptions import DsrError
+from airflow_aisec.dsr.request import PSEUDONYM, REQUEST_TYPES
+from airflow_aisec.dsr.resolve import DatasetMatch, Identifiers, Resolution, Resolver
+from airflow_aisec.exceptions import DsrError, KeyringError
 from airflow_aisec.files import write_private
 from airflow_aisec.io import Location, put_small_file
 
 if TYPE_CHECKING:
     from airflow_aisec.audit.log import AuditLog
     from airflow_aisec.catalog import Catalog
-    from airflow_aisec.crypto.keyring import LocalKeyring
+    from airflow_aisec.crypto.keyring import KeyVersion, LocalKeyring
     from airflow_aisec.dsr.index import SubjectIndex
     from airflow_aisec.dsr.request import DsrRequest
     from airflow_aisec.retention.holds import Hold
 
 CERTIFICATES = "certificates"
+REQUEST_KEY_PREFIX = "aisec-dsr-request-"
+STATE_FORMAT = "dsr-state:v2"
+# Statuses after which the request is done: nothing is kept for a rerun.
+DONE = ("completed", "already_completed", "no_data_found", "dry_run")
+
+
+@dataclasses.dataclass(frozen=True)
+class Binding:
+    """What a request id stands for: the request type, how the subject is named, and their pseudonym.
+
+    The audit log records it the first time the id is used (``stage: binding``), and every sealed copy of the
+    request's identifiers authenticates it, so a request id reused for another subject or another type of
+    request is refused, and state or XCom of one request never opens for another.
+    """
+
+    request_id: str
+    type: str
+    identity_type: str
+    subject: str  # the pseudonym
+
+    @classmethod
+    def of(cls, ctx: DsrContext) -> Binding:
+        """The binding of the request of ``ctx``."""
+        request = ctx.request
+        return cls(request.request_id, request.type, request.identity_type, ctx.subject)
+
+    @property
+    def key(self) -> str:
+        """The binding entry's idempotency key: one per request id, whatever the type."""
+        return f"dsr:{self.request_id}:binding"
+
+    def associated_data(self) -> bytes:
+        """What sealed identifiers authenticate (AES-GCM associated data)."""
+        parts = ["aisec-dsr-identifiers", self.request_id, self.type, self.identity_type, self.subject]
+        return json.dumps(parts, separators=(",", ":")).encode("utf-8")
+
+    def conflict(self, kind: str | None, identity_type: str | None, subject: str | None) -> str | None:
+        """Why a request recorded as (``kind``, ``identity_type``, ``subject``) under the same id is not this
+        one, or None when it is."""
+        if kind != self.type:
+            return f"it names an earlier {kind} request"
+        if subject != self.subject or identity_type != self.identity_type:
+            return "it names an earlier request about another subject (or by another identity type)"
+        return None
 
 
 class StateStore:
-    """Sealed identifiers of unfinished requests, one owner-only file per request."""
+    """A request's resolved identifiers, sealed: in one owner-only file while the request is unfinished, and
+    in transit between Airflow tasks (XCom).
+
+    Both are sealed (AES-256-GCM, bound to the request's ``Binding``) under a keyring key of the request's
+    own, ``aisec-dsr-request-<digest of the request id>``. ``finish`` destroys the versions of that key that
+    sealed a run's identifiers, so once a request is done no copy of them (file, XCom in Airflow's database,
+    backups of either) opens any more, even with the keyring; a request left unfinished (data held, a
+    failure) keeps its identifiers in the file, sealed again under a fresh version.
+    """
 
     def __init__(self, folder: str | Path, keyring: LocalKeyring) -> None:
         self.folder = Path(folder)
@@ -58,29 +111,86 @@ class StateStore:
     def __repr__(self) -> str:
         return f"StateStore({str(self.folder)!r})"
 
+    @staticmethod
+    def key_name(request_id: str) -> str:
+        """The keyring key of a request (from a digest of its id: never an identity)."""
+        return REQUEST_KEY_PREFIX + _id_digest(request_id)
+
     def _path(self, request_id: str) -> Path:
-        return self.folder / (hashlib.sha256(request_id.encode()).hexdigest()[:32] + ".state")
+        return self.folder / (_id_digest(request_id) + ".state")
 
-    def _key(self) -> bytes:
-        material = self.keyring.ensure(STATE_KEY, "symmetric").material
-        assert material is not None
-        return material
+    def _active(self, request_id: str) -> KeyVersion:
+        name = self.key_name(request_id)
+        try:
+            return self.keyring.ensure(name, "symmetric")
+        except KeyringError:
+            if name not in self.keyring.names():
+                raise
+            return self.keyring.rotate(name)  # every version destroyed: the request is run again
 
-    def save(self, request_id: str, ids: Identifiers) -> None:
-        """Keep ``ids`` (sealed) until the request completes."""
-        write_private(self._path(request_id), ids.seal(self._key(), request_id))
+    def seal(self, binding: Binding, ids: Identifiers) -> str:
+        """``ids`` sealed for ``binding`` under the active version of the request's key (a token)."""
+        key = self._active(binding.request_id)
+        return f"{STATE_FORMAT}:{key.version}:{ids.seal(key.material, binding.associated_data())}"
 
-    def load(self, request_id: str) -> Identifiers | None:
+    def open(self, binding: Binding, token: str) -> Identifiers:
+        """The identifiers of a token ``seal`` made for the same request."""
+        rid = binding.request_id
+        head, _, rest = token.strip().partition(f"{STATE_FORMAT}:")
+        version, _, sealed = rest.partition(":")
+        if head or not version.isdigit() or not sealed:
+            raise DsrError(
+                f"request {rid}: the sealed identifiers are not in the expected format ({STATE_FORMAT}; "
+                "an earlier version sealed them bound to the request id alone, which is no longer accepted)"
+            )
+        try:
+            key = self.keyring.get(self.key_name(rid), int(version))
+        except KeyringError:
+            raise DsrError(
+                f"request {rid}: the sealed identifiers no longer open: the request's key was destroyed when "
+                "it was done (run the request again to resolve the subject afresh)"
+            ) from None
+        try:
+            return Identifiers.unseal(sealed, key.material, binding.associated_data())
+        except DsrError as exc:
+            raise DsrError(f"request {rid}: {exc}") from None
+
+    def save(self, binding: Binding, ids: Identifiers) -> None:
+        """Keep ``ids`` (sealed) until the request is done."""
+        write_private(self._path(binding.request_id), self.seal(binding, ids))
+
+    def load(self, binding: Binding) -> Identifiers | None:
         """The identifiers kept by an earlier, unfinished run of the request."""
         try:
-            token = self._path(request_id).read_text(encoding="utf-8")
+            token = self._path(binding.request_id).read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
-        return Identifiers.unseal(token.strip(), self._key(), request_id)
+        return self.open(binding, token)
 
-    def delete(self, request_id: str) -> None:
-        """Forget the request's identifiers (it completed)."""
-        self._path(request_id).unlink(missing_ok=True)
+    def finish(self, binding: Binding, ids: Identifiers | None = None, *, keep: bool) -> None:
+        """The end of a run: destroy every version of the request's key that sealed identifiers so far
+        (file and XCom). With ``keep`` (the request is not done: data held, a failure, a rejection) the
+        identifiers (``ids``, else the file's) are first sealed again into the file under a fresh version, for
+        the rerun; otherwise the file goes."""
+        rid, name = binding.request_id, self.key_name(binding.request_id)
+        if keep and ids is None:
+            ids = self.load(binding)
+        spent = [v.version for v in self._versions(name) if v.state != "destroyed"]
+        if keep and ids is not None:
+            fresh = self.keyring.rotate(name) if spent else self._active(rid)
+            token = f"{STATE_FORMAT}:{fresh.version}:{ids.seal(fresh.material, binding.associated_data())}"
+            write_private(self._path(rid), token)
+        else:
+            self._path(rid).unlink(missing_ok=True)
+        for version in spent:
+            self.keyring.destroy(name, version)
+
+    def _versions(self, name: str) -> list[KeyVersion]:
+        return self.keyring.versions(name) if name in self.keyring.names() else []
+
+
+def _id_digest(request_id: str) -> str:
+    return hashlib.sha256(request_id.encode()).hexdigest()[:32]
 
 
 @dataclasses.dataclass
@@ -89,24 +199,30 @@ class Begun:
 
     request: DsrRequest
     resolution: Resolution
+    binding: Binding
 
     def public(self, ctx: DsrContext) -> dict[str, Any]:
-        """Safe for logs and XCom: no raw identifier."""
-        return {"request": self.request.public(ctx.pseudonym), **self.resolution.public()}
+        """Safe for logs and XCom: no raw identifier, the reason masked."""
+        return {"request": ctx.public_request(), **self.resolution.public()}
 
 
 def begin(ctx: DsrContext, *, state: StateStore | None = None) -> Begun:
-    """Record the request, resolve the subject, and check what can be checked before changing anything."""
+    """Record the request, resolve the subject, and check what can be checked before changing anything.
+
+    A request id already used for another subject or type of request is refused first (``bind``).
+    """
+    binding = bind(ctx)
     if ctx.request.type == "access":
         _check_export_key(ctx)
+    _record_binding(ctx, binding)
     # Resolving only reads; the request is recorded once the reason can be scrubbed of every identifier.
-    seed = state.load(ctx.request.request_id) if state is not None else None
+    seed = state.load(binding) if state is not None else None
     resolver = Resolver(ctx.catalog, scanner=scanner_for(ctx), s3=ctx.s3, index=ctx.index)
     resolution = resolver.resolve(ctx.request.identity_type, ctx.request.identity_value, seed=seed)
     ctx.note_identifiers(resolution.identifiers)
     _recorded_request(ctx)
     if state is not None and not ctx.request.dry_run:
-        state.save(ctx.request.request_id, resolution.identifiers)
+        state.save(binding, resolution.identifiers)
     if ctx.request.type == "rectification":
         for match in resolution.datasets.values():
             check_rectification(ctx, match)
@@ -118,7 +234,47 @@ def begin(ctx: DsrContext, *, state: StateStore | None = None) -> Begun:
             for n, m in resolution.datasets.items()
         }},
     )  # fmt: skip
-    return Begun(ctx.request, resolution)
+    return Begun(ctx.request, resolution, binding)
+
+
+def bind(ctx: DsrContext) -> Binding:
+    """The request's ``Binding``; ``DsrError`` (naming the request id, never an identity) when the id already
+    stands for another subject or type of request in the audit log. Only reads the audit log."""
+    if PSEUDONYM.match(ctx.request.identity_value):
+        rid = ctx.request.request_id
+        raise DsrError(f"request {rid}: the identity value is a pseudonym, not an identifier of the subject")
+    binding = Binding.of(ctx)
+    for kind, data in _recorded_under(ctx, binding):
+        details = data.get("details") or {}
+        why = binding.conflict(kind or details.get("type"), details.get("identity_type"), data.get("subject"))
+        if why is not None:
+            rid = binding.request_id
+            raise DsrError(f"request id {rid!r} is already used: {why}; give this request its own request id")
+    return binding
+
+
+def _recorded_under(ctx: DsrContext, binding: Binding) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    """The binding entry of the request id, and the requests recorded under it before there were bindings
+    (with their type)."""
+    if ctx.audit is None:
+        return
+    keys = [(None, binding.key)] + [(t, f"dsr.{t}:{binding.request_id}:request") for t in REQUEST_TYPES]
+    for kind, key in keys:
+        for found, index in ctx.audit.keyed(key):
+            if found == key:
+                yield kind, next(ctx.audit.entries(index, index + 1)).data
+
+
+def _record_binding(ctx: DsrContext, binding: Binding) -> None:
+    """Record the binding the first time the request id is used (the first writer wins: checked again)."""
+    if ctx.audit is None:
+        return
+    ctx.audit.append(
+        ctx.request.action, idempotency_key=binding.key, subject=binding.subject, outcome="success",
+        details={"request_id": binding.request_id, "stage": "binding", "type": binding.type,
+                 "identity_type": binding.identity_type},
+    )  # fmt: skip
+    bind(ctx)
 
 
 def _check_export_key(ctx: DsrContext) -> None:
@@ -142,7 +298,7 @@ def _recorded_request(ctx: DsrContext) -> None:
             received = dt.datetime.fromisoformat(details["received_at"])
             ctx.request = dataclasses.replace(ctx.request, received_at=received)
         return
-    ctx.record(key, "intent", details={"stage": "request", **ctx.request.public(ctx.pseudonym)})
+    ctx.record(key, "intent", details={"stage": "request", **ctx.public_request()})
 
 
 def _digest(data: Any) -> str:
@@ -190,16 +346,24 @@ def complete(
     export = (
         _export(ctx, outcomes, exports) if ctx.request.type == "access" and not ctx.request.dry_run else None
     )
+    holding = [name for name, m in resolution.datasets.items() if m.rows or m.mentions]
+    coverage = cert.coverage(ctx.catalog, audit, holding)
     status = _status(ctx, resolution, outcomes, verification)
+    if not coverage["complete"] and status != "dry_run":
+        status = "failed"  # copies the catalog does not list still hold the subject: not done, not verified
     summary = _summary(outcomes, verification)
+    summary["verified"] = summary["verified"] and coverage["complete"]
+    summary["not_covered"] = [c["dataset"] for c in coverage["not_covered"]]
     ctx.record(
         ctx.key("complete", _digest([status, summary, shredded])),
         "failure" if status == "failed" else "success", rows=summary["rows_affected"],
         details={"stage": "complete", "status": status, "summary": summary, "keys_shredded": shredded},
     )  # fmt: skip
-    if state is not None and status in ("completed", "already_completed", "no_data_found"):
-        state.delete(ctx.request.request_id)  # kept while data is held: a rerun after the hold still finds it
-    return _certificate(ctx, audit, status, summary, outcomes, verification, shredded, export)
+    extra = {"coverage": coverage, "mentions_searched": cert.mention_kinds(ctx.catalog, resolution)}
+    document = _certificate(ctx, audit, status, summary, outcomes, verification, shredded, export, extra)
+    if state is not None:  # kept while data is held or a dataset failed: a rerun still finds everything
+        state.finish(Binding.of(ctx), ids, keep=status not in DONE and not ctx.request.dry_run)
+    return document
 
 
 def _status(
@@ -249,6 +413,10 @@ def _summary(outcomes: Sequence[DatasetOutcome], verification: Mapping[str, Any]
         "files_rewritten": sum(1 for f in files if f.action == "rewrite"),
         "files_deleted": sum(1 for f in files if f.action == "delete"),
         "verified": all(v["verified"] for v in verification.values()),
+        # Where verification looked: "nothing found" is "nothing found in these files and rows".
+        "files_examined": sum(v["files_read"] + v["files_read_by_request"] for v in verification.values()),
+        "rows_examined": sum(v["rows_read"] + v["rows_read_by_request"] for v in verification.values()),
+        "index_entries_rejected": sum(v["index_entries_rejected"] for v in verification.values()),
     }
 
 
@@ -275,18 +443,29 @@ def _shred(ctx: DsrContext, ids: Identifiers, outcomes: Sequence[DatasetOutcome]
         target = dataset.reference_targets().get(column or "")
         if target is not None:
             names |= {subject_key_name(pseudonymize, v) for v in ids.linked.get(target, ())}
-    shredded = []
-    for name in sorted(names):
-        if name not in ctx.keyring.names():
-            continue  # the subject never had a key of their own
-        changed = ctx.keyring.destroy(name)
-        if ctx.audit is not None:
-            ctx.audit.append(
-                "key.shred", idempotency_key=ctx.key("key-shred", name), subject=ctx.request.identity_value,
-                outcome="success" if changed else "noop",
-                details={"request_id": ctx.request.request_id, "key": name, "provider": "local"},
-            )  # fmt: skip
-        shredded.append(name)
+    return _shred_keys(ctx, sorted(names))
+
+
+def _shred_keys(ctx: DsrContext, names: Sequence[str]) -> list[str]:
+    """Shred each per-subject key in every store of the catalog (the keyring, KMS-wrapped subject_keys)."""
+    from airflow_aisec.crypto.factory import subject_key_stores
+
+    shredded: list[str] = []
+    stores = subject_key_stores(ctx.catalog, ctx.keyring)
+    for name in names:
+        for store in stores:
+            result = store.shred(name)
+            if result.changed is None:
+                continue  # the subject never had a key of their own in this store
+            if ctx.audit is not None:
+                where = () if store.provider == "local" else (result.location,)
+                ctx.audit.append(
+                    "key.shred", idempotency_key=ctx.key("key-shred", name, *where), subject=ctx.subject,
+                    outcome="success" if result.changed else "noop",
+                    details={"request_id": ctx.request.request_id, **result.audit_details()},
+                )  # fmt: skip
+            if name not in shredded:
+                shredded.append(name)
     return shredded
 
 
@@ -335,6 +514,7 @@ def _certificate(
     verification: Mapping[str, Any],
     shredded: list[str],
     export: dict[str, Any] | None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     indices, history = _history(audit, ctx)
     issued = dt.datetime.now(dt.UTC)
@@ -358,7 +538,7 @@ def _certificate(
     body = {
         "format": cert.FORMAT,
         "version": 1,
-        "request": ctx.request.public(ctx.pseudonym),
+        "request": ctx.public_request(),
         "status": status,
         "changed_in_this_run": _changed(outcomes),
         "issued_at": issued.isoformat(timespec="seconds"),
@@ -367,6 +547,7 @@ def _certificate(
         "datasets": datasets,
         "keys_shredded": shredded,
         "export": export,
+        **(extra or {}),
         "audit": cert.proofs(audit, indices),
     }
     return cert.sign(body, audit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
@@ -24,9 +25,10 @@ def connection_uri(conn_id: str) -> str:
     if conn.conn_type == "sqlite":
         return f"sqlite:///{conn.host}"
     if conn.conn_type in (CONN_TYPE, "postgres", "postgresql"):
-        auth = conn.login or ""
+        # Percent-encoded: a password holding "@", "/" or ":" must neither break the URI nor escape redaction.
+        auth = urllib.parse.quote(conn.login or "", safe="")
         if conn.password:
-            auth += f":{conn.password}"
+            auth += f":{urllib.parse.quote(conn.password, safe='')}"
         netloc = f"{auth}@{conn.host}" if auth else str(conn.host)
         port = f":{conn.port}" if conn.port else ""
         return f"postgresql://{netloc}{port}/{conn.schema or 'postgres'}"

@@ -15,7 +15,9 @@ from airflow_aisec.io.atomic import (
 )
 from airflow_aisec.io.dataset import (
     FileInfo,
+    empty_dataset_message,
     is_hidden,
+    list_dataset_files,
     list_files,
     read_dataset,
     read_file,
@@ -45,8 +47,10 @@ __all__ = [
     "WriteResult",
     "atomic_write",
     "delete_file",
+    "empty_dataset_message",
     "extension",
     "is_hidden",
+    "list_dataset_files",
     "list_files",
     "open_writer",
     "put_small_file",

@@ -87,7 +87,8 @@ class _Plan:
     multipart_threshold: int
     part_size: int
     sse_kms_key_id: str | None = None  # S3: request SSE-KMS under this key
-    new_file_mode: int | None = None  # local: the mode of a new file, else what the umask allows
+    # Local: the mode of a new file (else what the umask allows); a replaced file keeps no more of its own.
+    new_file_mode: int | None = None
 
 
 @contextlib.contextmanager
@@ -101,6 +102,7 @@ def atomic_write(
     verify: bool = True,
     multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
     part_size: int = DEFAULT_PART_SIZE,
+    new_file_mode: int | None = None,
 ) -> Iterator[AtomicWriter]:
     """Write a new version of the file ``target`` and swap it in atomically when the block exits cleanly.
 
@@ -108,10 +110,14 @@ def atomic_write(
     without it the file must not exist yet, unless ``overwrite`` allows an unconditional replace. A changed
     file raises ``ConcurrentModificationError``. With ``verify`` the new version is read back in full and
     must hold every row written (else ``VerificationError``). On S3, files above ``multipart_threshold``
-    bytes are uploaded in parts of ``part_size`` bytes. After the block, ``writer.result`` is the
-    ``WriteResult``.
+    bytes are uploaded in parts of ``part_size`` bytes. ``new_file_mode`` (local files, e.g. 0o600 for
+    plaintext) is the mode of a new file and the most a replaced file keeps of its permissions. After the
+    block, ``writer.result`` is the ``WriteResult``.
     """
-    plan = _Plan(target, check_format(fmt), expected_etag, overwrite, multipart_threshold, part_size)
+    plan = _Plan(
+        target, check_format(fmt), expected_etag, overwrite, multipart_threshold, part_size,
+        new_file_mode=new_file_mode,
+    )  # fmt: skip
     _check_target(target)
     # Fail before doing any work when the file has already changed; the swap checks again.
     _check_version(plan)
@@ -225,9 +231,15 @@ def _publish_local(staging: str, plan: _Plan) -> str | None:
 
 
 def _keep_mode(staging: str, target: str, new_file_mode: int | None = None) -> None:
-    """Give the new version the permissions of the file it replaces (0600 stays 0600), else the default."""
+    """Give the new version the permissions of the file it replaces (0600 stays 0600), else the default.
+
+    With ``new_file_mode`` a replaced file keeps no permission beyond it: plaintext written over a
+    world-readable file is owner-only all the same.
+    """
     try:
         mode = stat.S_IMODE(os.stat(target).st_mode)
+        if new_file_mode is not None:
+            mode &= new_file_mode
     except FileNotFoundError:
         mode = new_file_mode if new_file_mode is not None else 0o666 & ~_current_umask()
     os.chmod(staging, mode)
@@ -411,13 +423,44 @@ def _delete_s3(location: Location, expected_etag: str | None) -> None:
         raise s3_error(exc, location.uri, "deleted") from exc
 
 
-def put_small_file(location: Location, data: bytes) -> None:
+def put_small_file(location: Location, data: bytes, *, exclusive: bool = False) -> None:
     """Replace a small file the product owns (not a dataset file) with ``data``: locally owner-only, atomic
-    and fsynced (``write_private``); on S3 one PUT, which S3 applies whole or not at all."""
+    and fsynced (``write_private``); on S3 one PUT, which S3 applies whole or not at all.
+
+    With ``exclusive`` the file is only created: if it exists, ``ConcurrentModificationError`` and nothing
+    changes (S3: a conditional PUT, ``If-None-Match: *``).
+    """
     if not location.is_s3:
         from airflow_aisec.files import write_private
 
-        write_private(Path(location.path), data)
+        try:
+            write_private(Path(location.path), data, exclusive=exclusive)
+        except FileExistsError:
+            raise ConcurrentModificationError(f"{location.uri} already exists; it was not replaced") from None
+        return
+    if exclusive:
+        _create_s3(location, data)
         return
     with location.filesystem().open_output_stream(location.path) as out:
         out.write(data)
+
+
+def _create_s3(location: Location, data: bytes) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        location.s3_client().put_object(
+            Bucket=location.bucket,
+            Key=location.key,
+            Body=data,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode("ascii"),
+            ContentType=_BYTES_CONTENT_TYPE,
+            IfNoneMatch="*",
+        )
+    except ClientError as exc:
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (409, 412):
+            raise ConcurrentModificationError(f"{location.uri} already exists; it was not replaced") from None
+        raise s3_error(exc, location.uri, "created") from exc
+    except BotoCoreError as exc:
+        raise s3_error(exc, location.uri, "created") from exc

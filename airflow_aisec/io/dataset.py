@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from airflow_aisec.exceptions import DatasetIOError
+from airflow_aisec.exceptions import DatasetIOError, EmptyDatasetError
 from airflow_aisec.io.atomic import WriteResult, atomic_write
 from airflow_aisec.io.formats import DEFAULT_BATCH_SIZE, extension, read_batches
 from airflow_aisec.io.storage import Location, s3_error, s3_head, stat_etag
@@ -82,6 +82,35 @@ def list_files(location: Location, fmt: str) -> list[FileInfo]:
             return [single]
     files = _list_s3(location, ext) if location.is_s3 else _list_local(location, ext)
     return sorted(files, key=lambda info: info.location.path)
+
+
+def list_dataset_files(
+    location: Location, fmt: str, *, dataset: str, may_be_empty: bool = False
+) -> list[FileInfo]:
+    """``list_files`` of a named dataset, where nothing is an error: a wrong path or variable would
+    otherwise read as a dataset without data (retention purging nothing, a request finding nothing).
+
+    ``EmptyDatasetError`` names the dataset and the resolved location, and says whether it is missing or
+    empty; ``may_be_empty`` (the catalog's ``may_be_empty: true``) allows an empty or missing location.
+    """
+    files = list_files(location, fmt)
+    if files or may_be_empty:
+        return files
+    raise EmptyDatasetError(empty_dataset_message(dataset, location, fmt))
+
+
+def empty_dataset_message(dataset: str, location: Location, fmt: str) -> str:
+    """Why ``dataset`` has no files at ``location``: missing, or holding no ``fmt`` file."""
+    if location.is_s3:
+        why = f"no {extension(fmt)} object under this prefix"
+    elif not os.path.exists(location.path):
+        why = "the location does not exist"
+    else:
+        why = f"no {extension(fmt)} file in it"
+    return (
+        f"dataset {dataset}: {location.uri}: {why}; check the path and the variables it is made of, or "
+        "declare the dataset `may_be_empty: true` if it may really hold nothing"
+    )
 
 
 def _raise_walk_error(exc: OSError) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import decimal
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -33,6 +34,7 @@ _BLOCK_SIZE = 8 << 20
 _JSONL_CHUNK_ROWS = 8_192
 # Arrow errors about content; their messages may quote the offending row, so they are not repeated.
 _CONTENT_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema, where: str) -> pa.RecordBa
             part
             for part in (
                 f"missing column(s) {', '.join(missing)}" if missing else "",
-                f"unexpected column(s) {', '.join(extra)}" if extra else "",
+                _unexpected(extra, bool(missing)) if extra else "",
             )
             if part
         )
@@ -84,6 +86,14 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema, where: str) -> pa.RecordBa
         return batch
     arrays = [_cast_column(batch.column(f.name), f, where) for f in schema]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _unexpected(extra: list[str], header_suspect: bool) -> str:
+    """The file's own column names, named only when they read as a header: in a file whose header is
+    damaged or missing, the "names" are values of its first rows."""
+    if not header_suspect and all(_PLAIN_NAME.fullmatch(name) for name in extra):
+        return f"unexpected column(s) {', '.join(extra)}"
+    return f"{len(extra)} unexpected column(s) (names not shown: the header may be damaged or hold data)"
 
 
 def _cast_column(array: pa.Array, field: pa.Field, where: str) -> pa.Array:
@@ -134,23 +144,35 @@ def read_batches(
     wanted = list(columns) if columns is not None else None
     target = _project(schema, wanted)
     where = display_path(fs, path)
-    try:
+    with _read_errors(where, fmt):
         for batch in reader(_ReadSpec(fs, path, wanted, target, batch_size, schema)):
             if wanted is not None:
                 batch = _select(batch, wanted, where)
             if target is not None:
                 batch = conform(batch, target, where)
             yield from _slices(batch, batch_size)
+
+
+@contextlib.contextmanager
+def _read_errors(where: str, fmt: str) -> Iterator[None]:
+    """Turns whatever reading a file raises into ``DatasetIOError`` naming the file, never its content."""
+    try:
+        yield
     except DatasetIOError:
         raise
     except FileNotFoundError:
         raise DatasetIOError(f"{where} does not exist") from None
     except _CONTENT_ERRORS:
         raise DatasetIOError(f"{where} is not a readable {fmt} file") from None
+    except UnicodeDecodeError:
+        # The error holds the undecodable bytes and what surrounds them: neither is repeated.
+        raise DatasetIOError(f"{where} is not a readable {fmt} file (not UTF-8 text)") from None
     except KeyError as exc:
         raise DatasetIOError(f"{where}: {exc}") from None
     except OSError as exc:
         raise DatasetIOError(f"cannot read {where}: {_short(exc)}") from exc
+    except pa.ArrowException as exc:
+        raise DatasetIOError(f"{where} is not a readable {fmt} file ({type(exc).__name__})") from None
 
 
 def _short(exc: BaseException) -> str:

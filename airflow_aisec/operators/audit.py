@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 class AuditVerifyOperator(AisecBaseOperator):
     """
     Recompute every entry hash and root, check every checkpoint signature, and compare with a trusted
-    checkpoint kept outside the database; fail the task on any finding.
+    checkpoint kept outside the database; fail the task on any finding. Verification opens the log
+    read-only; the trusted checkpoint is replaced only after a successful verification, with a checkpoint
+    the log signs only over a history consistent with the one verified.
 
     :param trusted_checkpoint: File holding the last signed checkpoint verified, kept away from the audit
         database (another volume or host); default ``[aisec] trusted_checkpoint``, None for none. Created on
@@ -39,24 +41,30 @@ class AuditVerifyOperator(AisecBaseOperator):
         self.update_trusted = update_trusted
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """Verify; raise ``AuditLogError`` naming every finding."""
+        """Verify read-only; raise ``AuditLogError`` naming every finding. Only a verified log is then
+        recorded, checkpointed and copied to the trusted checkpoint."""
+        from airflow_aisec.hooks.audit import AuditLogHook
+
         # "" means the configured file; None means no trusted checkpoint at all.
         path = config.get_setting("trusted_checkpoint", self.trusted_checkpoint or None)
         trusted = Path(path) if self.trusted_checkpoint is not None else None
         notes = [trusted.read_text(encoding="utf-8")] if trusted and trusted.exists() else []
+        with AuditLogHook(self.audit_conn_id).get_log(create=False) as reader:
+            report = reader.verify(notes)
+        if not report.ok:
+            for finding in report.findings:
+                self.log.error("%s", finding)
+            try:
+                details = {"exit_code": report.exit_code}
+                self.record(context, "audit.verify", outcome="failure", details=details)
+            except AuditLogError as e:  # e.g. the log refuses to sign over the history that failed
+                self.log.error("%s", e)
+            raise AuditLogError(
+                f"audit log verification failed (exit code {report.exit_code}): "
+                + "; ".join(str(f) for f in report.findings)
+            )
+        self.log.info("audit log verified: %d entries, %d checkpoints", report.size, report.checkpoints)
         with self.audited(context) as log:
-            report = log.verify(notes)
-            if not report.ok:
-                for finding in report.findings:
-                    self.log.error("%s", finding)
-                self.record(
-                    context, "audit.verify", outcome="failure", details={"exit_code": report.exit_code}
-                )
-                raise AuditLogError(
-                    f"audit log verification failed (exit code {report.exit_code}): "
-                    + "; ".join(str(f) for f in report.findings)
-                )
-            self.log.info("audit log verified: %d entries, %d checkpoints", report.size, report.checkpoints)
             self.record(context, "audit.verify", rows=report.size, details={"root": report.root.hex()})
             log.checkpoint()
             latest = log.latest_checkpoint()

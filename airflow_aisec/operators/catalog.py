@@ -19,12 +19,20 @@ class CatalogValidateOperator(AisecBaseOperator):
     """
     Validate the privacy catalog and fail the task on any error.
 
+    Besides the file itself, each dataset's location must exist and hold files of its format (unless the
+    dataset says ``may_be_empty: true``): a wrong path or variable must not pass for an empty dataset. With
+    ``lineage``, a dataset the audit log shows written from catalog data holding PII but missing from the
+    catalog (a landing copy, say) is an error too.
+
     Returns (to XCom) the summary counts and the list of warnings; problems are logged one per line with
     file, field path and value, and a catalog never contains secrets or PII, so logging them is safe.
 
     :param catalog: Catalog file; default ``[aisec] catalog``. (templated)
     :param variables: Values of ``{name}`` placeholders, over ``[aisec] catalog_vars``. (templated)
     :param fail_on_warnings: Also fail when the catalog has warnings (e.g. PII without retention).
+    :param check_locations: Check that each dataset's location exists and holds files.
+    :param lineage: Check the audit log's lineage for copies the catalog does not list.
+    :param aws_conn_id: Airflow AWS connection for ``s3://`` datasets; None uses the boto3 chain.
     """
 
     template_fields: Sequence[str] = ("catalog", "variables")
@@ -36,17 +44,30 @@ class CatalogValidateOperator(AisecBaseOperator):
         catalog: str | None = None,
         variables: dict[str, str] | None = None,
         fail_on_warnings: bool = False,
+        check_locations: bool = True,
+        lineage: bool = False,
+        aws_conn_id: str | None = "aws_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.catalog = catalog
         self.variables = variables
         self.fail_on_warnings = fail_on_warnings
+        self.check_locations = check_locations
+        self.lineage_check = lineage
+        self.aws_conn_id = aws_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate; raise ``CatalogError`` listing every error."""
+        from airflow_aisec.catalog.lake import check_lineage, check_locations
+
         path = config.catalog_path(self.catalog)
-        report = validate_catalog(path, config.catalog_vars(self.variables))
+        variables = config.catalog_vars(self.variables)
+        report = validate_catalog(path, variables)
+        if report.ok and report.catalog is not None and self.check_locations:
+            check_locations(report, variables, self._s3(report.catalog))
+        if report.ok and self.lineage_check:
+            check_lineage(report, self._lineage(context))
         for problem in report.errors:
             self.log.error("%s", problem)
         for problem in report.warnings:
@@ -60,6 +81,20 @@ class CatalogValidateOperator(AisecBaseOperator):
         self.record(context, "catalog.validate", details={**details, "datasets": counts["datasets"]})
         self.log.info("Catalog %s is valid: %s", path, counts)
         return {"catalog": path, "summary": counts, "warnings": [str(p) for p in report.warnings]}
+
+    def _s3(self, catalog: Any) -> Any:
+        if not any(d.uri.startswith("s3://") for d in catalog.datasets.values()):
+            return None
+        from airflow_aisec.hooks.lake import LakeHook
+
+        return LakeHook(aws_conn_id=self.aws_conn_id).s3_options()
+
+    def _lineage(self, context: Context) -> Any:
+        """The lineage of the audit log this task records to (a new log has none yet)."""
+        from airflow_aisec.audit.lineage import LineageGraph
+
+        with self.audited(context) as log:
+            return LineageGraph.from_entries(log.entries())
 
 
 class LakeInventoryOperator(AisecBaseOperator):

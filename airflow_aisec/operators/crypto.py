@@ -48,6 +48,16 @@ class _EncryptionOperator(_CatalogDatasetOperator):
         provider = provider_for_key(catalog, key_name, keyring=str(ring.path), kms_client_factory=factory)
         return provider, ring
 
+    def _subject_key_options(self, catalog: Catalog, spec: Dataset) -> dict[str, Any]:
+        """KMS client and S3 options from the Airflow connections, for per-subject keys wrapped by KMS."""
+        key = catalog.keys.get(spec.encryption.key) if spec.encryption else None
+        if key is None or key.provider != "aws-kms" or not key.subject_keys:
+            return {}
+        from airflow_aisec.hooks.kms import KmsHook
+
+        kms = KmsHook(aws_conn_id=key.aws_conn_id or self.aws_conn_id or "aws_default")
+        return {"kms_client_factory": kms.get_client, "s3": self._location(key.subject_keys).s3}
+
     def _record_files(
         self, context: Context, action: str, spec: Dataset, files: list[Any], **extra: Any
     ) -> None:
@@ -96,7 +106,10 @@ class EncryptDatasetOperator(_EncryptionOperator):
         columns = self.columns or (spec.encryption.columns if spec.encryption else None)
         files = encrypt_files(
             source, target, spec.format, provider, key, columns=columns, context={"dataset": spec.name},
-            subjects=subject_columns(catalog, spec, ring) if not self.input_uri else None,
+            subjects=(
+                subject_columns(catalog, spec, ring, **self._subject_key_options(catalog, spec))
+                if not self.input_uri else None
+            ),
             sse_kms_key_id=sse_kms_key(catalog, key),
         )  # fmt: skip
         self._record_files(context, "dataset.encrypt", spec, files, key=key)
@@ -126,9 +139,8 @@ class DecryptDatasetOperator(_EncryptionOperator):
         catalog, spec = self._catalog_dataset()
         provider, ring = self._keys(catalog, spec)
         source = self._location(self.input_uri or spec.uri)
-        files = decrypt_files(
-            source, self._location(self.output_uri), provider, subjects=subject_columns(catalog, spec, ring)
-        )
+        subjects = subject_columns(catalog, spec, ring, **self._subject_key_options(catalog, spec))
+        files = decrypt_files(source, self._location(self.output_uri), provider, subjects=subjects)
         self._record_files(context, "dataset.decrypt", spec, files)
         return {"files": [f.target for f in files]}
 

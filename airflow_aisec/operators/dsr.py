@@ -4,8 +4,9 @@ They are thin wrappers of ``airflow_aisec.dsr`` (the same steps ``aisec dsr run`
 
 * ``DsrRegisterOperator`` checks the request (the DAG's params) against the catalog, records it with its
   deadline, resolves the subject across the catalog and returns what the other tasks need: the datasets to
-  map over, where the subject was found (files and counts), and the subject's identifiers *sealed* with the
-  keyring key ``aisec-dsr-state`` — XCom never holds a raw identifier.
+  map over, where the subject was found (files and counts), and the subject's identifiers *sealed* under a
+  keyring key of the request's own, destroyed when the request is done — XCom never holds a raw identifier,
+  and once the request is done not even the keyring opens what it holds.
 * ``DsrApprovalOperator`` is Airflow's ``ApprovalOperator`` that also records the decision and who made it.
 * ``DsrDatasetOperator`` is mapped over the datasets (dynamic task mapping): it brings its dataset's match
   up to date and erases, rectifies or exports the subject there.
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 
 from airflow_aisec import config
-from airflow_aisec.exceptions import DsrError
+from airflow_aisec.exceptions import AisecError, DsrError
 from airflow_aisec.operators.base import AisecBaseOperator, task_actor
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
     from airflow_aisec.audit import AuditLog
     from airflow_aisec.catalog import Catalog
-    from airflow_aisec.dsr import DsrContext, DsrRequest, Resolution
+    from airflow_aisec.dsr import DsrContext, DsrRequest, Resolution, StateStore
 
 REGISTER_TASK = "register"
 DATASET_TASK = "process_dataset"
@@ -122,13 +123,17 @@ class _DsrOperator(AisecBaseOperator):
             raise DsrError(f"the request was not registered (task {REGISTER_TASK!r} left no result)")
         return registered
 
-    def _resolution(self, ctx: DsrContext, registered: Mapping[str, Any]) -> Resolution:
-        from airflow_aisec.dsr import Identifiers, Resolution
-        from airflow_aisec.dsr.resolve import STATE_KEY, DatasetMatch
+    def _state(self, ctx: DsrContext) -> StateStore:
+        from airflow_aisec.dsr import StateStore
 
-        material = ctx.keyring.ensure(STATE_KEY, "symmetric").material
-        assert material is not None
-        ids = Identifiers.unseal(registered["state"], material, ctx.request.request_id)
+        return StateStore(config.get_setting("dsr_state"), ctx.keyring)
+
+    def _resolution(self, ctx: DsrContext, registered: Mapping[str, Any]) -> Resolution:
+        from airflow_aisec.dsr import Resolution
+        from airflow_aisec.dsr.resolve import DatasetMatch
+        from airflow_aisec.dsr.run import Binding
+
+        ids = self._state(ctx).open(Binding.of(ctx), registered["state"])
         matches = {name: DatasetMatch.from_dict(m) for name, m in registered["matches"].items()}
         return Resolution(ctx.request.identity_type, ids, matches)
 
@@ -160,24 +165,22 @@ class DsrRegisterOperator(_DsrOperator):
 
     def execute(self, context: Context) -> list[str]:
         """Record, resolve, seal; return the datasets to map over (the rest goes to XCom ``registration``)."""
-        from airflow_aisec.dsr import StateStore, begin
-        from airflow_aisec.dsr.resolve import STATE_KEY
+        from airflow_aisec.dsr import begin
 
         run = context.get("dag_run")
         received = getattr(run, "run_after", None) or dt.datetime.now(dt.UTC)
         with self.audited(context) as log:
             ctx = self._context(context, log, received)
-            begun = begin(ctx, state=StateStore(config.get_setting("dsr_state"), ctx.keyring))
-        public = begun.public(ctx)
+            state = self._state(ctx)
+            begun = begin(ctx, state=state)
+            public = begun.public(ctx)
         self.log.info("request %s: %s", ctx.request.request_id, _summary(public))
-        material = ctx.keyring.ensure(STATE_KEY, "symmetric").material
-        assert material is not None
         registration = {
             "request": public["request"],
             "found": public["found"],
             "matches": dict(public["datasets"].items()),
             "summary": _summary(public),
-            "state": begun.resolution.identifiers.seal(material, ctx.request.request_id),
+            "state": state.seal(begun.binding, begun.resolution.identifiers),
         }
         context["ti"].xcom_push(key=REGISTRATION_KEY, value=registration)
         return list(public["datasets"])  # what the DAG maps over
@@ -235,7 +238,25 @@ class DsrApprovalOperator(ApprovalOperator):
             )  # fmt: skip
         finally:
             audit.close()
+        if decision != "approved" and request.get("request_id"):
+            try:
+                _retire(self.request_type, request)
+            except (AisecError, OSError) as exc:
+                self.log.warning("request %s: its sealed identifiers were not retired (%s)",
+                                 request.get("request_id"), exc.__class__.__name__)  # fmt: skip
         return super().execute_complete(context, event)
+
+
+def _retire(request_type: str, request: Mapping[str, Any]) -> None:
+    """A request that will not be carried out: the identifiers in this run's XCom stop opening (only the
+    state file, if any, keeps them for a rerun)."""
+    from airflow_aisec.crypto.keyring import LocalKeyring
+    from airflow_aisec.dsr import StateStore
+    from airflow_aisec.dsr.run import Binding
+
+    binding = Binding(request["request_id"], request_type, request["identity_type"], request["subject"])
+    store = StateStore(config.get_setting("dsr_state"), LocalKeyring(config.get_setting("keyring")))
+    store.finish(binding, keep=True)
 
 
 class DsrDatasetOperator(_DsrOperator):
@@ -292,7 +313,7 @@ class DsrCompleteOperator(_DsrOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Complete the request."""
-        from airflow_aisec.dsr import DatasetOutcome, StateStore, complete
+        from airflow_aisec.dsr import DatasetOutcome, complete
         from airflow_aisec.dsr.run import certificate_target, save_certificate
 
         registered = self._registered(context)
@@ -304,8 +325,7 @@ class DsrCompleteOperator(_DsrOperator):
             done = {o.dataset for o in outcomes}
             missing = [name for name in resolution.datasets if name not in done]
             outcomes += [DatasetOutcome(name, "-", "failed", error="not processed") for name in missing]
-            state = StateStore(config.get_setting("dsr_state"), ctx.keyring)
-            document = complete(ctx, resolution, outcomes, exports=self._exports(), state=state)
+            document = complete(ctx, resolution, outcomes, exports=self._exports(), state=self._state(ctx))
         status = document["certificate"]["status"]
         target = certificate_target(self._exports(), ctx.request.request_id, ctx.s3)
         uri = save_certificate(document, target, ctx.s3)

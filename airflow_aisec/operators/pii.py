@@ -157,7 +157,7 @@ class PIIMaskOperator(_CatalogDatasetOperator):
         from airflow_aisec.pii.pipeline import mask_dataset, mask_entry
 
         catalog, spec = self._catalog_dataset()
-        plans = plan_from_catalog(spec)
+        plans = plan_from_catalog(spec, catalog.subjects.pseudonym_key)
         if not plans:
             raise PIIError(f"dataset {spec.name} declares no PII column to mask")
         engine = self._engine(catalog)

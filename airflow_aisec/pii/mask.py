@@ -55,8 +55,12 @@ class ColumnPlan:
         return cls(column, entity, rule.strategy, dict(rule.options))
 
 
-def plan_from_catalog(dataset: Dataset) -> list[ColumnPlan]:
-    """A plan for every column the catalog declares as PII: its ``mask``, else the entity's default."""
+def plan_from_catalog(dataset: Dataset, pseudonym_key: str | None = None) -> list[ColumnPlan]:
+    """A plan for every column the catalog declares as PII: its ``mask``, else the entity's default.
+
+    ``pseudonym_key`` (the catalog's ``subjects.pseudonym_key``) keys every ``pseudonymize`` column that
+    names no ``key`` of its own, so masked columns and the audit log pseudonymize a subject alike.
+    """
     plans = []
     for name, column in dataset.columns.items():
         if not column.pii:
@@ -65,6 +69,9 @@ def plan_from_catalog(dataset: Dataset) -> list[ColumnPlan]:
             plans.append(ColumnPlan.default(name, column.pii))
         else:
             plans.append(ColumnPlan(name, column.pii, column.mask.strategy, column.mask.options))
+    for plan in plans:
+        if pseudonym_key and plan.strategy == "pseudonymize":
+            plan.options.setdefault("key", pseudonym_key)
     return plans
 
 

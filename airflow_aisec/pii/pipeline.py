@@ -116,9 +116,11 @@ def _rewrite_files(
     plan: Callable[[FileInfo, pa.Schema], tuple[pa.Schema, BatchTransform]],
     what: str,
     on_file: Callable[[MaskedFile], None] | None = None,
+    new_file_mode: int | None = None,
 ) -> MaskResult:
     """Write every ``fmt`` file of ``source`` transformed into ``target`` (same relative names), each
-    atomically and verified; ``plan`` gives each file's output schema and batch transform."""
+    atomically and verified; ``plan`` gives each file's output schema and batch transform, ``new_file_mode``
+    the permissions of local outputs (see ``atomic_write``)."""
     files = list_files(source, fmt)
     if not files:
         raise DatasetIOError(f"{source.uri}: no {fmt} files to {what}")
@@ -130,7 +132,7 @@ def _rewrite_files(
         output_schema, transform = plan(info, schema)
         result.source_columns, result.output_columns = tuple(schema.names), tuple(output_schema.names)
         out = _target_for(info, source, target, fmt)
-        with atomic_write(out, fmt, output_schema, overwrite=True) as writer:
+        with atomic_write(out, fmt, output_schema, overwrite=True, new_file_mode=new_file_mode) as writer:
             for batch in batches:
                 writer.write(transform(batch))
         written = MaskedFile(info.uri, sha256_file(info.location), out.uri, writer.result.sha256, writer.rows)
@@ -169,7 +171,10 @@ def mask_dataset(
 def unmask_dataset(
     source: Location, target: Location, keyring: LocalKeyring, key: str, columns: list[str], *, fmt: str
 ) -> MaskResult:
-    """Decrypt the ``encrypt``-masked ``columns`` of every file of ``source`` into ``target``."""
+    """Decrypt the ``encrypt``-masked ``columns`` of every file of ``source`` into ``target``.
+
+    Local outputs are owner-only (0600): they hold the PII again.
+    """
     from airflow_aisec.pii.strategies import decrypt_values
 
     def decrypt(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -185,7 +190,7 @@ def unmask_dataset(
             raise PIIError(f"{info.uri}: no column(s) {', '.join(missing)} to unmask")
         return schema, decrypt
 
-    return _rewrite_files(source, target, fmt, plan, "unmask")
+    return _rewrite_files(source, target, fmt, plan, "unmask", new_file_mode=0o600)
 
 
 def recognizer_specs(catalog: Catalog | None) -> list[CustomRecognizerSpec]:

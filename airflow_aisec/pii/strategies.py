@@ -70,7 +70,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from airflow_aisec.catalog.models import MASK_STRATEGIES
+from airflow_aisec.catalog.models import DEFAULT_PSEUDONYM_KEY, MASK_STRATEGIES
 from airflow_aisec.crypto.keyring import KeyVersion, LocalKeyring
 from airflow_aisec.exceptions import KeyringError, PIIError
 from airflow_aisec.pii.types import FREE_TEXT, Span, SpanFinder
@@ -79,7 +79,7 @@ from airflow_aisec.pii.types import FREE_TEXT, Span, SpanFinder
 Values = Any
 
 STRATEGIES: Final = (*MASK_STRATEGIES, FREE_TEXT)
-PSEUDONYM_KEY: Final = "aisec-pseudonyms"
+PSEUDONYM_KEY: Final = DEFAULT_PSEUDONYM_KEY  # a catalog dataset is masked with its subjects.pseudonym_key
 ENCRYPTION_KEY: Final = "aisec-mask-encryption"
 PSEUDONYM_PREFIX: Final = "pseu_"
 ENCRYPTED_PREFIX: Final = "enc:v"

@@ -54,7 +54,7 @@ from airflow_aisec.exceptions import (
     EncryptionError,
     VerificationError,
 )
-from airflow_aisec.io import FileInfo, Location, S3Options, delete_file, list_files, read_file
+from airflow_aisec.io import FileInfo, Location, S3Options, delete_file, list_dataset_files, read_file
 from airflow_aisec.io import sha256_file as _sha256_file
 from airflow_aisec.io.storage import s3_error
 from airflow_aisec.rewrite import open_rewrite, text_schema
@@ -253,7 +253,7 @@ def plan_dataset(
         dataset.name, dataset.format, Location.parse(dataset.uri, s3), rule.column, rule.keep_for, as_of,
         rule.cutoff(as_of), subject, rule.purge_versions, held_subjects=held, pseudonymize=pseudonymize,
     )  # fmt: skip
-    files = list_files(plan.root, plan.fmt)
+    files = list_dataset_files(plan.root, plan.fmt, dataset=dataset.name, may_be_empty=dataset.may_be_empty)
     if dataset.legal_hold is not None and dataset.legal_hold.active(as_of.date()):
         plan.legal_hold = dataset.legal_hold
         plan.files = [FilePlan(i.location, "keep", None, etag=i.etag, method="legal-hold") for i in files]

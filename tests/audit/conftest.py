@@ -45,3 +45,9 @@ def outside_airflow_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
     """dag.test() runs tasks in this process and leaves their AIRFLOW_CTX_* variables behind."""
     for key in [k for k in os.environ if k.startswith("AIRFLOW_CTX_")]:
         monkeypatch.delenv(key)
+
+
+@pytest.fixture(autouse=True)
+def own_trusted_checkpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Writers and `aisec audit verify` read [aisec] trusted_checkpoint: never another test's."""
+    monkeypatch.setenv("AIRFLOW__AISEC__TRUSTED_CHECKPOINT", str(tmp_path / "trusted-checkpoint.txt"))

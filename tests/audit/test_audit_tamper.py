@@ -65,7 +65,7 @@ def filled(log_uri: str, keyring_path: Path) -> str:
 
 
 def verify(uri: str, keyring: Path, trusted: list[str] | None = None):  # type: ignore[no-untyped-def]
-    with AuditLog.open(uri, keyring=str(keyring)) as log:
+    with AuditLog.open(uri, keyring=str(keyring), create=False) as log:
         return log.verify(trusted or [])
 
 
@@ -127,10 +127,18 @@ def test_truncated_tail_is_caught_by_a_trusted_checkpoint(filled: str, keyring_p
         a.run("DELETE FROM aisec_checkpoints WHERE size > 22")
 
     tamper(filled, truncate)
-    assert verify(filled, keyring_path).ok  # nothing inside the database can tell...
-    report = verify(filled, keyring_path, [trusted])  # ...but the copy kept elsewhere can
+    # An auditor's copy of the keyring, without the signer's checkpoint record: nothing inside the
+    # database can tell...
+    auditor = keyring_path.parent.parent / "auditor" / "keyring.json"
+    auditor.parent.mkdir()
+    auditor.write_bytes(keyring_path.read_bytes())
+    auditor.chmod(0o600)
+    assert verify(filled, auditor).ok
+    report = verify(filled, auditor, [trusted])  # ...but the copy kept elsewhere can
     assert report.exit_code == Failure.TRUNCATED
     assert report.findings[0].index == 22
+    # and so can the signer's own record of the checkpoints it signed, kept beside its keyring
+    assert verify(filled, keyring_path).exit_code == Failure.TRUNCATED
 
 
 def test_truncated_tail_is_caught_by_a_remaining_checkpoint(filled: str, keyring_path: Path) -> None:

@@ -39,8 +39,8 @@ def test_every_command_has_help(command: list[str]) -> None:
     assert "Usage" in result.output
 
 
-def test_validate_example_exits_zero_with_summary() -> None:
-    result = aisec("catalog", "validate", str(EXAMPLE), "--var", "lake=/data/lake")
+def test_validate_example_exits_zero_with_summary(sample_lake_dir: Path) -> None:
+    result = aisec("catalog", "validate", str(EXAMPLE), "--var", f"lake={sample_lake_dir}")
     assert result.returncode == 0, result.stderr
     assert "valid: 4 datasets, 6 PII columns" in result.stdout
     assert "1 legal holds" in result.stdout
@@ -59,8 +59,10 @@ def test_validate_broken_catalog_exits_two_and_lists_every_problem(tmp_path: Pat
     assert "Traceback" not in result.stderr
 
 
-def test_validate_json_output_is_machine_readable(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["catalog", "validate", str(EXAMPLE), "--var", "lake=/x", "--json"])
+def test_validate_json_output_is_machine_readable(sample_lake_dir: Path) -> None:
+    result = runner.invoke(
+        app, ["catalog", "validate", str(EXAMPLE), "--var", f"lake={sample_lake_dir}", "--json"]
+    )
     assert result.exit_code == 0
     document = json.loads(result.stdout)
     assert document["valid"] is True
@@ -73,14 +75,15 @@ def test_strict_turns_warnings_into_failure(tmp_path: Path) -> None:
     del data["datasets"]["orders"]["retention"]
     path = tmp_path / "catalog.yaml"
     path.write_text(yaml.safe_dump(data))
-    assert runner.invoke(app, ["catalog", "validate", str(path), "--var", "lake=/x"]).exit_code == 0
-    assert (
-        runner.invoke(app, ["catalog", "validate", str(path), "--var", "lake=/x", "--strict"]).exit_code == 2
-    )
+    offline = ["catalog", "validate", str(path), "--var", "lake=/x", "--offline"]  # the file only
+    assert runner.invoke(app, offline).exit_code == 0
+    assert runner.invoke(app, [*offline, "--strict"]).exit_code == 2
 
 
-def test_catalog_comes_from_global_flag_or_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW__AISEC__CATALOG_VARS", "lake=/from/config")
+def test_catalog_comes_from_global_flag_or_configuration(
+    monkeypatch: pytest.MonkeyPatch, sample_lake_dir: Path
+) -> None:
+    monkeypatch.setenv("AIRFLOW__AISEC__CATALOG_VARS", f"lake={sample_lake_dir}")
     result = runner.invoke(app, ["--catalog", str(EXAMPLE), "catalog", "validate", "--json"])
     assert result.exit_code == 0, result.output
     monkeypatch.setenv("AIRFLOW__AISEC__CATALOG", str(EXAMPLE))

@@ -467,7 +467,7 @@ def test_submit_wait_follows_the_run_and_saves_a_certificate_that_verifies(
     result = cli(
         tmp_path, "dsr", "submit", "--type", "erasure", "--identity", f"customer_id={subject.customer_id}",
         "--request-id", "erasure-9", "--wait", "--certificate", str(cert), "--username", "privacy",
-        *catalog_args(lake), "--api-url", "http://airflow.test:8080",
+        *catalog_args(lake), "--api-url", "https://airflow.test:8080",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert fake.conf == {
@@ -541,7 +541,7 @@ def test_submit_rejected_by_the_dag_params_shows_the_detail_without_the_value(
 
 def test_client_approves_through_the_hitl_endpoint_and_reports_pending_approvals(fast_polls: None) -> None:
     fake = FakeAirflow()
-    with AirflowClient("http://airflow.test/", transport=fake.transport()) as client:
+    with AirflowClient("https://airflow.test/", transport=fake.transport()) as client:
         assert client.trigger("aisec_dsr_erasure", {"identity_value": "x"}) == RUN_ID
         assert client.run_state("aisec_dsr_erasure", RUN_ID) == "queued"
         status = client.status("aisec_dsr_erasure", RUN_ID)
@@ -566,16 +566,16 @@ def test_client_approves_through_the_hitl_endpoint_and_reports_pending_approvals
 
 def test_client_errors_are_one_line_and_never_show_secrets(fast_polls: None) -> None:
     fake = FakeAirflow(users=True)
-    with AirflowClient("http://airflow.test", token="SECRET-TOKEN", transport=fake.transport()) as client:
+    with AirflowClient("https://airflow.test", token="SECRET-TOKEN", transport=fake.transport()) as client:
         with pytest.raises(DsrError, match=r"refused \(HTTP 401\): give --token") as refused:
             client.run_state("aisec_dsr_erasure", RUN_ID)
         assert "SECRET" not in str(refused.value)
-    with AirflowClient("http://airflow.test", username="privacy", password="SECRET-BAD",
+    with AirflowClient("https://airflow.test", username="privacy", password="SECRET-BAD",
                        transport=fake.transport()) as client:  # fmt: skip
         with pytest.raises(DsrError, match="refused the username or password") as bad_login:
             client.run_state("aisec_dsr_erasure", RUN_ID)
         assert "SECRET" not in str(bad_login.value)
-    with AirflowClient("http://airflow.test", transport=FakeAirflow().transport()) as client:
+    with AirflowClient("https://airflow.test", transport=FakeAirflow().transport()) as client:
         with pytest.raises(DsrError, match=r"still queued after 0s"):
             client.wait("aisec_dsr_erasure", RUN_ID, 0)
         with pytest.raises(DsrError, match=r"HTTP 404: no route GET /api/v2/dags/other"):

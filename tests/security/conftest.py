@@ -11,4 +11,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dsr"))
 
-from conftest_dsr import lake, log, ring  # noqa: E402,F401
+from conftest_dsr import lake, log, ring  # noqa: F401
