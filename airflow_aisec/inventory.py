@@ -81,8 +81,6 @@ def inventory_dataset(
     except DatasetIOError as e:
         result.problems.append(str(e))
         return result
-    if not files:
-        result.problems.append(f"no {dataset.format} files at {dataset.uri}")
     seen: set[str] = set()
     for info in files:
         try:

@@ -42,7 +42,7 @@ def test_every_command_has_help(command: list[str]) -> None:
 def test_validate_example_exits_zero_with_summary(sample_lake_dir: Path) -> None:
     result = aisec("catalog", "validate", str(EXAMPLE), "--var", f"lake={sample_lake_dir}")
     assert result.returncode == 0, result.stderr
-    assert "valid: 4 datasets, 6 PII columns" in result.stdout
+    assert "valid: 5 datasets, 7 PII columns" in result.stdout
     assert "1 legal holds" in result.stdout
 
 
@@ -66,7 +66,7 @@ def test_validate_json_output_is_machine_readable(sample_lake_dir: Path) -> None
     assert result.exit_code == 0
     document = json.loads(result.stdout)
     assert document["valid"] is True
-    assert document["summary"]["datasets"] == 4
+    assert document["summary"]["datasets"] == 5
     assert document["errors"] == [] and document["warnings"] == []
 
 
@@ -109,7 +109,13 @@ def test_graph_shows_dependency_order_and_reachability() -> None:
     assert result.exit_code == 0, result.output
     graph = json.loads(result.stdout)
     assert graph["order"][0] == "customers"
-    assert set(graph["order"]) == {"customers", "orders", "support_tickets", "chargebacks"}
+    assert set(graph["order"]) == {
+        "customers",
+        "orders",
+        "support_tickets",
+        "chargebacks",
+        "support_tickets_landing",
+    }
     email = {step["dataset"]: step for step in graph["reachability"]["email"]}
     assert email["customers"]["identity_column"] == "email"
     assert email["orders"]["via"] == ["customer_id -> customers.customer_id"]

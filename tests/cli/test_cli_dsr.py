@@ -129,7 +129,13 @@ def test_run_json_output_parses_and_rerun_is_already_completed(
     assert out["request_id"] == "erasure-2" and out["type"] == "erasure"
     assert out["subject"].startswith("hmac-sha256:") and out["status"] == "completed_with_holds"
     by_name = {d["dataset"]: d for d in out["datasets"]}
-    assert set(by_name) == {"customers", "orders", "support_tickets", "chargebacks"}
+    assert set(by_name) == {
+        "customers",
+        "orders",
+        "support_tickets",
+        "chargebacks",
+        "support_tickets_landing",
+    }
     assert by_name["customers"]["status"] == "changed" and by_name["customers"]["verified"] is True
     assert by_name["chargebacks"]["held"] == "litigation 2026-17"
     assert out["certificate"].endswith("certificates/erasure-2.json")  # default: [aisec] dsr_exports

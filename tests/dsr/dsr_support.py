@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "dags" / "catalog.yaml"
 SAMPLE = SampleLake(customers=120, seed=3)  # the same lake as the `sample_lake_dir` fixture
 HOLD_REASON = "litigation 2026-17"  # the chargebacks' legal hold in the example catalog
+LANDING = "support_tickets_landing"  # the example pipeline's raw copy: declared, empty in the sample lake
 EXTENSIONS = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv"}
 
 

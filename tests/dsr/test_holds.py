@@ -5,7 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from dsr_support import HOLD_REASON, SUBJECT, by_dataset, catalog_for, digests, leaks, raw_identifiers, run
+from dsr_support import (
+    HOLD_REASON,
+    LANDING,
+    SUBJECT,
+    by_dataset,
+    catalog_for,
+    digests,
+    leaks,
+    raw_identifiers,
+    run,
+)
 
 from airflow_aisec.audit import AuditLog
 from airflow_aisec.crypto.keyring import LocalKeyring
@@ -33,6 +43,7 @@ def test_a_held_subject_is_not_erased_until_the_hold_is_lifted(
     certificate = document["certificate"]
     assert certificate["status"] == "completed_with_holds"
     datasets = by_dataset(document)
+    assert datasets.pop(LANDING)["status"] == "no_data"  # nothing of the subject there: nothing held
     assert {n: d["status"] for n, d in datasets.items()} == dict.fromkeys(datasets, "held")
     assert {n: d["legal_hold"]["reason"] for n, d in datasets.items()} == {
         "customers": "investigation",

@@ -70,6 +70,8 @@ def _child_env(home: Path, lake: Path, port: int) -> dict[str, str]:
             "AIRFLOW__AISEC__DSR_EXPORTS": str(home / "dsr-exports"),
             "AIRFLOW__AISEC__DSR_STATE": str(home / "dsr-state"),
             "AIRFLOW__AISEC__HOLDS": str(home / "holds.json"),
+            # The request's free-text reason is masked with the same installed model as the tests use.
+            "AIRFLOW__AISEC__SPACY_MODEL": os.environ["AIRFLOW__AISEC__SPACY_MODEL"],
         }
     )
     return env

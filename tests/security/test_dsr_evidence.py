@@ -287,18 +287,18 @@ def test_the_subjects_name_is_masked_in_other_peoples_messages(
 def test_copies_outside_the_catalog_are_named_not_covered(
     lake: Path, tmp_path: Path, ring: LocalKeyring, log: AuditLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # What the pipeline DAG does: its ingestion task copies the tickets into a landing folder, and the
+    # What a DAG outside the catalog's view does: a task copies the tickets into an export folder, and the
     # listener records the task with its Asset inlets and outlets.
-    landing = tmp_path / "landing" / "support_tickets"
+    landing = tmp_path / "export" / "support_tickets"
     shutil.copytree(lake / "support_tickets", landing)
     log.append(
         "task.outcome", outcome="success", details={"operator": "_PythonDecoratedOperator"},
         inputs=[{"uri": "support_tickets", "dataset": "support_tickets"}],
-        outputs=[{"uri": "support_tickets_landing", "dataset": "support_tickets_landing"}],
+        outputs=[{"uri": "support_tickets_export", "dataset": "support_tickets_export"}],
     )  # fmt: skip
     checked = aisec(tmp_path, ring, "catalog", "validate", str(EXAMPLE), "--var", f"lake={lake}", "--lineage")
     assert checked.exit_code == 2
-    assert "lineage: support_tickets_landing was written from dataset support_tickets (task.outcome #" in (
+    assert "lineage: support_tickets_export was written from dataset support_tickets (task.outcome #" in (
         checked.output
     )
     assert aisec(tmp_path, ring, "catalog", "validate", str(EXAMPLE), "--var", f"lake={lake}").exit_code == 0
@@ -310,9 +310,7 @@ def test_copies_outside_the_catalog_are_named_not_covered(
     operator = CatalogValidateOperator(
         task_id="validate_catalog", catalog=str(EXAMPLE), variables={"lake": str(lake)}, lineage=True
     )
-    with pytest.raises(
-        CatalogError, match="support_tickets_landing was written from dataset support_tickets"
-    ):
+    with pytest.raises(CatalogError, match="support_tickets_export was written from dataset support_tickets"):
         operator.execute(context={})  # type: ignore[arg-type]
 
     catalog = catalog_for(lake)
@@ -321,14 +319,14 @@ def test_copies_outside_the_catalog_are_named_not_covered(
     certificate = document["certificate"]
     assert certificate["status"] == "failed"
     assert certificate["summary"]["verified"] is False
-    assert certificate["summary"]["not_covered"] == ["support_tickets_landing"]
+    assert certificate["summary"]["not_covered"] == ["support_tickets_export"]
     assert certificate["coverage"]["complete"] is False
-    assert [c["dataset"] for c in certificate["coverage"]["not_covered"]] == ["support_tickets_landing"]
+    assert [c["dataset"] for c in certificate["coverage"]["not_covered"]] == ["support_tickets_export"]
     assert SUBJECT.email in "".join(p.read_text() for p in landing.iterdir())  # the copy still holds them
 
     # Once the catalog lists the copy, the same request reaches it.
     def with_landing(data: dict[str, Any]) -> None:
-        data["datasets"]["support_tickets_landing"] = dict(
+        data["datasets"]["support_tickets_export"] = dict(
             data["datasets"]["support_tickets"], uri=str(landing)
         )
 

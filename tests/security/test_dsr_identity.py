@@ -280,6 +280,8 @@ def test_identifiers_sealed_in_xcom_do_not_open_once_the_erasure_is_done(
         "CATALOG_VARS": f"lake={copy}", "DSR_APPROVAL": "False", "DSR_EXPORTS": str(tmp_path / "exports"),
         "DSR_STATE": str(tmp_path / "state"), "HOLDS": str(tmp_path / "holds.json"),
         "DSR_INDEX": str(tmp_path / "index"),
+        # A log of this test only: the run's lineage coverage must not depend on what other tests recorded.
+        "AUDIT_LOG": f"sqlite:///{tmp_path / 'audit.db'}",
     }.items():  # fmt: skip
         monkeypatch.setenv(f"AIRFLOW__AISEC__{name}", value)
     ring = LocalKeyring(os.environ["AISEC_KEYRING"])
