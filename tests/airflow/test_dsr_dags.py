@@ -100,7 +100,7 @@ def test_erasure_dag_erases_verifies_and_certifies(
     run = _dag("erasure").test(run_conf=conf)
     states = {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
     assert set(states.values()) == {"success"}, states
-    assert len([k for k in states if k[0] == "process_dataset"]) == 5  # one mapped task per dataset
+    assert len([k for k in states if k[0] == "process_dataset"]) == 6  # one mapped task per dataset
 
     xcoms = _xcoms(run)
     result = next(v for t, k, v in xcoms if t == "complete" and k == "return_value")

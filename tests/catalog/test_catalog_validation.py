@@ -36,10 +36,10 @@ def test_example_catalog_is_valid_without_warnings() -> None:
     assert catalog is not None
     assert catalog.datasets["customers"].uri == "/data/lake/customers"
     assert catalog.summary() == {
-        "datasets": 5,
-        "pii_columns": 7,
+        "datasets": 6,
+        "pii_columns": 8,
         "identities": ["customer_id", "email"],
-        "retention_rules": 5,
+        "retention_rules": 6,
         "legal_holds": 1,
         "encrypted_columns": 3,
     }

@@ -42,7 +42,7 @@ def test_every_command_has_help(command: list[str]) -> None:
 def test_validate_example_exits_zero_with_summary(sample_lake_dir: Path) -> None:
     result = aisec("catalog", "validate", str(EXAMPLE), "--var", f"lake={sample_lake_dir}")
     assert result.returncode == 0, result.stderr
-    assert "valid: 5 datasets, 7 PII columns" in result.stdout
+    assert "valid: 6 datasets, 8 PII columns" in result.stdout
     assert "1 legal holds" in result.stdout
 
 
@@ -66,7 +66,7 @@ def test_validate_json_output_is_machine_readable(sample_lake_dir: Path) -> None
     assert result.exit_code == 0
     document = json.loads(result.stdout)
     assert document["valid"] is True
-    assert document["summary"]["datasets"] == 5
+    assert document["summary"]["datasets"] == 6
     assert document["errors"] == [] and document["warnings"] == []
 
 
@@ -115,6 +115,7 @@ def test_graph_shows_dependency_order_and_reachability() -> None:
         "support_tickets",
         "chargebacks",
         "support_tickets_landing",
+        "support_tickets_masked",
     }
     email = {step["dataset"]: step for step in graph["reachability"]["email"]}
     assert email["customers"]["identity_column"] == "email"

@@ -135,6 +135,7 @@ def test_run_json_output_parses_and_rerun_is_already_completed(
         "support_tickets",
         "chargebacks",
         "support_tickets_landing",
+        "support_tickets_masked",
     }
     assert by_name["customers"]["status"] == "changed" and by_name["customers"]["verified"] is True
     assert by_name["chargebacks"]["held"] == "litigation 2026-17"

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "dags" / "catalog.yaml"
 SAMPLE = SampleLake(customers=120, seed=3)  # the same lake as the `sample_lake_dir` fixture
 HOLD_REASON = "litigation 2026-17"  # the chargebacks' legal hold in the example catalog
-LANDING = "support_tickets_landing"  # the example pipeline's raw copy: declared, empty in the sample lake
+# The example pipeline's landing and masked copies: declared in the catalog, empty in the sample lake.
+COPIES = ("support_tickets_landing", "support_tickets_masked")
 EXTENSIONS = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv"}
 
 

@@ -11,8 +11,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from dsr_support import (
+    COPIES,
     HOLD_REASON,
-    LANDING,
     OTHER,
     SUBJECT,
     by_dataset,
@@ -87,7 +87,7 @@ def test_erasure_removes_the_subject_from_every_file_but_held_ones(
         "orders": their_orders.num_rows,
         "support_tickets": their_tickets.num_rows,
         "chargebacks": customer_rows(tables["chargebacks"], SUBJECT.customer_id).num_rows,
-        LANDING: 0,
+        **dict.fromkeys(COPIES, 0),
     }
     listed = {f["uri"]: f for d in datasets.values() for f in d["files"]}
     assert {Location.parse(lake / rel).uri for rel in changed} == set(listed)
@@ -262,7 +262,7 @@ def test_a_dry_run_reports_what_would_change_and_changes_nothing(
         "orders": "dry_run",
         "support_tickets": "dry_run",
         "chargebacks": "held",
-        LANDING: "no_data",
+        **dict.fromkeys(COPIES, "no_data"),
     }
     assert by_dataset(document)["orders"]["rows_affected"] >= 2
     assert not (tmp_path / "state").exists() or not any((tmp_path / "state").iterdir())

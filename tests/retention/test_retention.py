@@ -576,6 +576,7 @@ def test_cli_plan_apply_and_exit_codes(lake: Path, tmp_path: Path) -> None:
         "support_tickets",
         "chargebacks",
         "support_tickets_landing",
+        "support_tickets_masked",
     ]
     first = out["datasets"][0]
     assert {"files_to_rewrite", "files_to_delete", "rows_to_purge", "rows_held", "bad_dates", "files"} <= set(
