@@ -64,6 +64,32 @@ _AWS_UNSET = (
 )
 
 
+PG_ADMIN = os.environ.get("AISEC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pg_database() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server, dropped afterwards (its URI)."""
+    import psycopg
+
+    name = f"aisec_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def log_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty audit log URI on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'audit.db'}"
+    else:
+        yield from pg_database()
+
+
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """boto3 and pyarrow never find real credentials nor reach AWS or an instance metadata service."""

@@ -6,7 +6,8 @@ the size. Each chunk's nonce holds its index and a final-chunk flag (the STREAM 
 Reyhanitabar, Rogaway and Vizár, as in Tink's and age's streaming AEADs), so truncation, reordering, chunks
 moved between positions or files, and appended bytes all fail authentication.
 
-File format, version 1 (integers big-endian)::
+File format, version 1 (integers big-endian; ``docs/envelope-format.md`` is the full specification, with test
+vectors)::
 
     offset  size  field
     0       8     magic b"AISECENV"

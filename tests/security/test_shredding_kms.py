@@ -13,9 +13,7 @@ import base64
 import json
 import logging
 import shutil
-import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from test_kms import FaultProxy  # tests/crypto is on the path (conftest.py)
 from typer.testing import CliRunner
 
 from airflow_aisec.audit import AuditLog
@@ -37,27 +36,11 @@ from airflow_aisec.crypto.subjects import WrappedSubjectKeys, subject_key_name
 from airflow_aisec.exceptions import KeyringError
 from airflow_aisec.io.storage import Location, S3Options, s3_client
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "crypto"))
-
-from test_kms import FaultProxy
-
 EXAMPLE = Path(__file__).resolve().parents[2] / "dags" / "catalog.yaml"
 AWS_SECRET = "aisec-test-secret-DO-NOT-PRINT-6f1c2b"  # the dummy secret tests/conftest.py sets
 runner = CliRunner()
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
-    """A proxy in front of moto's KMS that can answer chosen requests with a KMS error."""
-    fault_proxy = FaultProxy(moto_endpoint)
-    fault_proxy.thread.start()
-    try:
-        yield fault_proxy
-    finally:
-        fault_proxy.server.shutdown()
-        fault_proxy.server.server_close()
 
 
 @pytest.fixture
