@@ -351,19 +351,22 @@ def rescan_certificate(
     scanner: Scanner | None = None,
     s3: S3Options | None = None,
 ) -> RescanReport:
-    """Re-read the lake, trusting neither the subject index nor the request's state, and check an erasure
+    """Re-read the lake, trusting neither the subject index, nor the request's state, nor the Parquet files'
+    row-group statistics (an edited footer could hide rows from a filtered scan), and check an erasure
     certificate against it: the subject (named by ``identities``, the first being the certificate's) is
     found in no dataset the certificate says was erased, and only where it names a hold.
 
     ``DsrError`` when the certificate is not an erasure's, or the first identity is not its subject.
     """
-    from airflow_aisec.dsr.resolve import Resolver
+    from airflow_aisec.dsr.resolve import Resolver, Scanner
 
     certificate = document["certificate"]
     request = certificate.get("request") or {}
     _check_subject(request, identities, pseudonymize)
     kind, value = identities[0]
-    resolver = Resolver(catalog, scanner=scanner, s3=s3)  # no index: every file is read
+    # No index and no row-group statistics: every row of every file is read.
+    every_row = Scanner(scanner.readers if scanner is not None else None, statistics=False)
+    resolver = Resolver(catalog, scanner=every_row, s3=s3)
     resolution = resolver.resolve(kind, value, seed=_seed(catalog, identities))
     report = RescanReport(request.get("request_id"))
     certified = {d.get("dataset"): d for d in certificate.get("datasets") or []}

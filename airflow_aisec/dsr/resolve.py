@@ -231,10 +231,17 @@ class Resolution:
 
 
 class Scanner:
-    """Reads chosen columns of a dataset's files, decrypting what is encrypted (CSV as text)."""
+    """Reads chosen columns of a dataset's files, decrypting what is encrypted (CSV as text).
 
-    def __init__(self, readers: Mapping[str, DatasetReader] | None = None) -> None:
+    With ``statistics=False`` every row is read: Parquet row-group statistics, which live in the file's own
+    footer and can be edited by anyone who can write the file, no longer decide that rows are skipped.
+    """
+
+    def __init__(
+        self, readers: Mapping[str, DatasetReader] | None = None, *, statistics: bool = True
+    ) -> None:
         self.readers = dict(readers or {})
+        self.statistics = statistics
 
     def batches(
         self, dataset: Dataset, info: FileInfo, columns: Sequence[str] | None
@@ -287,7 +294,7 @@ def search(
     """
     readable = index.candidates(dataset, files, match) if index is not None else list(files)
     plain = [i for i in readable if _plain_parquet(scanner, dataset, i)]
-    done = _search_parquet(dataset, plain, match, columns) if plain else None
+    done = _search_parquet(dataset, plain, match, columns) if plain and scanner.statistics else None
     results = {} if done is None else {f.info.uri: f for f in done}
     wanted = {i.uri for i in readable}
     results.update({i.uri: FileScan(i, read=False) for i in files if i.uri not in wanted})

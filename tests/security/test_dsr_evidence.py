@@ -172,6 +172,51 @@ def test_an_auditor_rescan_finds_the_subject_a_verified_certificate_says_is_gone
     assert named.exit_code == 2
 
 
+def _forge_statistics(path: Path, column: str, hidden: str) -> None:
+    """Edit the footer of a Parquet file so that its row-group statistics of ``column`` exclude ``hidden``:
+    every max becomes the row group's min (or the min its max, when ``hidden`` is the min). The rows stay."""
+    data = bytearray(path.read_bytes())
+    length = int.from_bytes(data[-8:-4], "little")
+    start = len(data) - 8 - length
+    footer = bytes(data[start:-8])
+    metadata = pq.ParquetFile(path).metadata
+    index = metadata.schema.names.index(column)
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(index).statistics
+        low, high = str(stats.min).encode(), str(stats.max).encode()
+        assert len(low) == len(high)  # fixed-width identifiers: the footer keeps its length
+        footer = footer.replace(low, high) if hidden.encode() == low else footer.replace(high, low)
+    data[start:-8] = footer
+    path.write_bytes(bytes(data))
+
+
+def test_an_auditor_rescan_does_not_trust_row_group_statistics(
+    lake: Path, tmp_path: Path, ring: LocalKeyring, log: AuditLog
+) -> None:
+    catalog = catalog_for(lake)
+    [restored] = _holding(lake, "orders")[:1]
+    backup = tmp_path / "backup.parquet"
+    shutil.copy(restored, backup)
+    request = make_request(catalog, "erasure", "email", SUBJECT.email, request_id="erase-forged")
+    cert = tmp_path / "cert.json"
+    cert.write_text(dumps(run(catalog, request, ring, log, tmp_path)))
+    # Someone with write access to the lake restores the subject's order rows, and edits the file's footer
+    # so that a filtered scan skips the row group holding them.
+    shutil.copy(backup, restored)
+    _forge_statistics(restored, "customer_id", SUBJECT.customer_id)
+    assert SUBJECT.customer_id in pq.read_table(restored)["customer_id"].to_pylist()
+    hidden = pq.read_table(restored, filters=[("customer_id", "=", SUBJECT.customer_id)])
+    assert hidden.num_rows == 0  # the forgery works on a reader that trusts statistics
+
+    rescan = aisec(
+        tmp_path, ring, "dsr", "verify-certificate", str(cert), "--rescan",
+        "--identity", f"email={SUBJECT.email}", "--identity", f"customer_id={SUBJECT.customer_id}",
+        "--catalog", str(EXAMPLE), "--var", f"lake={lake}",
+    )  # fmt: skip
+    assert rescan.exit_code == 1, rescan.output
+    assert "dataset orders: certified changed, but" in rescan.output
+
+
 # --- 10. a wrong path is not an empty lake ------------------------------------------------------------------
 
 
