@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from airflow_aisec.catalog import Catalog, Dataset
+from airflow_aisec.catalog.lake import dataset_files
 from airflow_aisec.exceptions import DatasetIOError
-from airflow_aisec.io import FileInfo, Location, S3Options, list_dataset_files, read_file
+from airflow_aisec.io import FileInfo, S3Options, read_file
 
 
 class FileReader(Protocol):
@@ -74,10 +75,7 @@ def inventory_dataset(
     """
     result = DatasetInventory(dataset.name, dataset.uri, dataset.format)
     try:
-        files = list_dataset_files(
-            Location.parse(dataset.uri, s3), dataset.format, dataset=dataset.name,
-            may_be_empty=dataset.may_be_empty,
-        )  # fmt: skip
+        files = dataset_files(dataset, s3)
     except DatasetIOError as e:
         result.problems.append(str(e))
         return result

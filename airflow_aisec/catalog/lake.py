@@ -6,8 +6,9 @@ every dataset an empty folder, which retention would purge nothing from and a da
 certify as "no data found"; and a DAG may write copies of catalog data that the catalog does not list, which
 no request or retention rule then reaches.
 
-* ``check_locations``: every dataset's location exists and holds files of its format, unless the dataset
-  says ``may_be_empty: true``.
+* ``dataset_files``: a dataset's files, where none at all is an error unless the dataset says
+  ``may_be_empty: true``; every reader of catalog datasets lists them through it.
+* ``check_locations``: the same, for every dataset of the catalog at once.
 * ``check_lineage``: every dataset that the audit log's lineage shows written from a catalog dataset holding
   personal data is itself in the catalog (by name, or by a location below a catalog dataset's).
 """
@@ -17,17 +18,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from airflow_aisec.exceptions import DatasetIOError
-from airflow_aisec.io import Location, S3Options, empty_dataset_message, list_files
+from airflow_aisec.exceptions import DatasetIOError, EmptyDatasetError
+from airflow_aisec.io import FileInfo, Location, S3Options, list_dataset_files
 
 if TYPE_CHECKING:
     from airflow_aisec.audit.lineage import LineageGraph
-    from airflow_aisec.catalog.models import Catalog
+    from airflow_aisec.catalog.models import Catalog, Dataset
     from airflow_aisec.catalog.problems import Report
 
 # Parsing an s3:// URI only to compare paths must not look up credentials.
 _NO_S3 = S3Options()
 _OWN_OUTPUTS = ("dsr.",)
+
+
+def dataset_files(
+    dataset: Dataset, s3: S3Options | None = None, *, may_be_empty: bool = False
+) -> list[FileInfo]:
+    """The files of ``dataset`` now; none at all (a missing or empty location) is an ``EmptyDatasetError``
+    naming the dataset and location, unless the dataset, or the caller with ``may_be_empty``, allows it."""
+    return list_dataset_files(
+        Location.parse(dataset.uri, s3), dataset.format, dataset=dataset.name,
+        may_be_empty=may_be_empty or dataset.may_be_empty,
+    )  # fmt: skip
 
 
 def check_locations(
@@ -41,17 +53,14 @@ def check_locations(
     if catalog is None or report.errors:
         return
     for name, dataset in catalog.datasets.items():
-        if dataset.may_be_empty:
-            continue
-        path = ("datasets", name, "uri")
         try:
-            location = Location.parse(dataset.uri, s3)
-            if list_files(location, dataset.format):
-                continue
-            message = empty_dataset_message(name, location, dataset.format)
+            dataset_files(dataset, s3)
+            continue
+        except EmptyDatasetError as e:
+            message = str(e)
         except DatasetIOError as e:
             message = f"dataset {name}: cannot list {dataset.uri}: {e}"
-        report.error(path, message + _made_of(dataset.uri, variables or {}))
+        report.error(("datasets", name, "uri"), message + _made_of(dataset.uri, variables or {}))
 
 
 def _made_of(uri: str, variables: Mapping[str, str]) -> str:

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from airflow_aisec.catalog.lake import dataset_files
 from airflow_aisec.crypto.parquet import find_key_material, is_encrypted_parquet
 from airflow_aisec.dsr.resolve import (
     DatasetMatch,
@@ -59,7 +60,6 @@ from airflow_aisec.io import (
     Location,
     S3Options,
     delete_file,
-    list_dataset_files,
     sha256_file,
     stat_file,
 )
@@ -656,7 +656,8 @@ def verify_dataset(
     columns = [c for c in columns if c in dataset.columns]
     rows_read = before = rows_before = remaining = mentions = wrong = 0
     todo = []
-    for info in _listed(ctx, dataset, may_be_empty=True) if searching else []:
+    # The request itself may have deleted every file: an empty location is no error here.
+    for info in dataset_files(dataset, ctx.s3, may_be_empty=True) if searching else []:
         earlier = _read_before(match, info, changed_uris, bool(texts and pattern))
         if earlier is None:
             todo.append(info)
@@ -700,15 +701,6 @@ def _read_before(match: DatasetMatch, info: FileInfo, changed: set[str], free_te
     if free_text and match.scanned.get(info.uri) != info.etag:
         return None
     return int(earlier[1] or 0)
-
-
-def _listed(ctx: DsrContext, dataset: Dataset, *, may_be_empty: bool = False) -> list[FileInfo]:
-    """The dataset's files now; a missing location is an error unless it may be empty (the request itself
-    may have deleted every file)."""
-    return list_dataset_files(
-        Location.parse(dataset.uri, ctx.s3), dataset.format, dataset=dataset.name,
-        may_be_empty=may_be_empty or dataset.may_be_empty,
-    )  # fmt: skip
 
 
 def _rows_to_correct(ctx: DsrContext, dataset: Dataset, found: FileMatch, ids: Identifiers) -> int:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_aisec.audit.checkpoint import Checkpoint, Verifier
 from airflow_aisec.audit.entry import canonical_json
 from airflow_aisec.audit.merkle import MerkleTree, leaf_hash, verify_inclusion_hash
+from airflow_aisec.dsr.request import is_pseudonym
 from airflow_aisec.exceptions import AisecError, DsrError
 
 if TYPE_CHECKING:
@@ -403,10 +404,9 @@ def _check_subject(
     kind, value = identities[0]
     if kind != request.get("identity_type"):
         raise DsrError(f"the certificate names its subject by {request.get('identity_type')}, not {kind}")
-    pseudonym = pseudonymize(value)
-    if pseudonym == value or value.startswith("hmac-sha256:"):
+    if is_pseudonym(value):
         raise DsrError("give the subject's identifier, not a pseudonym")
-    if not hmac.compare_digest(str(pseudonym), str(request.get("subject") or "")):
+    if not hmac.compare_digest(str(pseudonymize(value)), str(request.get("subject") or "")):
         raise DsrError("the identity given is not the certificate's subject (its pseudonym differs)")
 
 

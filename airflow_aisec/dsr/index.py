@@ -37,10 +37,11 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from airflow_aisec.catalog.lake import dataset_files
 from airflow_aisec.dsr.resolve import Criteria, Scanner, as_text, casefolded
 from airflow_aisec.exceptions import DsrError
 from airflow_aisec.files import locked
-from airflow_aisec.io import FileInfo, Location, S3Options, list_dataset_files, put_small_file
+from airflow_aisec.io import FileInfo, Location, S3Options, put_small_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -272,12 +273,7 @@ class SubjectIndex:
         columns = indexed_columns(dataset)
         if not columns:
             return stats
-        if files is None:
-            where = Location.parse(dataset.uri, self.root.s3)
-            files = list_dataset_files(
-                where, dataset.format, dataset=dataset.name, may_be_empty=dataset.may_be_empty
-            )
-        listed = list(files)
+        listed = list(files) if files is not None else dataset_files(dataset, self.root.s3)
         stats.files = len(listed)
         with _lock(self.location(dataset.name)):
             self._entries.pop(dataset.name, None)

@@ -33,6 +33,11 @@ PSEUDONYM = re.compile(r"^\s*hmac-sha256:", re.IGNORECASE)
 MAX_VALUE = 1024
 
 
+def is_pseudonym(value: str) -> bool:
+    """Whether ``value`` is written like a subject's pseudonym (in any case, spacing or width)."""
+    return PSEUDONYM.match(unicodedata.normalize("NFKC", value)) is not None
+
+
 @dataclasses.dataclass(frozen=True)
 class DsrRequest:
     """One request. ``identity_value`` and ``changes`` are raw personal data: never log them."""
@@ -138,7 +143,7 @@ def _basic_problems(
         )
     if not value or len(value) > MAX_VALUE or _CONTROL.search(value):
         problems.append(f"identity value: must be 1 to {MAX_VALUE} printable characters")
-    elif PSEUDONYM.match(unicodedata.normalize("NFKC", value)):
+    elif is_pseudonym(value):
         problems.append(
             "identity value: is a pseudonym (hmac-sha256:...), not an identifier; name the subject by the "
             "identifier itself (pseudonyms are for looking entries up: aisec audit show --subject-id)"

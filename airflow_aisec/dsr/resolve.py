@@ -34,9 +34,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from airflow_aisec.catalog.graph import ReferenceGraph
+from airflow_aisec.catalog.lake import dataset_files
 from airflow_aisec.dsr.matching import fold, fold_texts
 from airflow_aisec.exceptions import DsrError
-from airflow_aisec.io import FileInfo, Location, S3Options, list_dataset_files, read_file
+from airflow_aisec.io import FileInfo, S3Options, read_file
 from airflow_aisec.pii.strategies import IDENTIFIER_ENTITIES  # values that single a person out
 from airflow_aisec.pii.types import FREE_TEXT
 from airflow_aisec.rewrite import text_schema
@@ -539,10 +540,7 @@ class Resolver:
     def files(self, dataset: Dataset) -> list[FileInfo]:
         """The dataset's files (listed once); none at all is an error unless the dataset may be empty."""
         if dataset.name not in self._files:
-            self._files[dataset.name] = list_dataset_files(
-                Location.parse(dataset.uri, self.s3), dataset.format, dataset=dataset.name,
-                may_be_empty=dataset.may_be_empty,
-            )  # fmt: skip
+            self._files[dataset.name] = dataset_files(dataset, self.s3)
         return self._files[dataset.name]
 
     def resolve(self, identity_type: str, value: str, *, seed: Identifiers | None = None) -> Resolution:

@@ -32,7 +32,7 @@ from airflow_aisec.dsr.apply import (
     scanner_for,
     verify_dataset,
 )
-from airflow_aisec.dsr.request import PSEUDONYM, REQUEST_TYPES
+from airflow_aisec.dsr.request import REQUEST_TYPES, is_pseudonym
 from airflow_aisec.dsr.resolve import DatasetMatch, Identifiers, Resolution, Resolver
 from airflow_aisec.exceptions import DsrError, KeyringError
 from airflow_aisec.files import write_private
@@ -240,7 +240,7 @@ def begin(ctx: DsrContext, *, state: StateStore | None = None) -> Begun:
 def bind(ctx: DsrContext) -> Binding:
     """The request's ``Binding``; ``DsrError`` (naming the request id, never an identity) when the id already
     stands for another subject or type of request in the audit log. Only reads the audit log."""
-    if PSEUDONYM.match(ctx.request.identity_value):
+    if is_pseudonym(ctx.request.identity_value):
         rid = ctx.request.request_id
         raise DsrError(f"request {rid}: the identity value is a pseudonym, not an identifier of the subject")
     binding = Binding.of(ctx)

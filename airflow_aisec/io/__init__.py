@@ -15,7 +15,6 @@ from airflow_aisec.io.atomic import (
 )
 from airflow_aisec.io.dataset import (
     FileInfo,
-    empty_dataset_message,
     is_hidden,
     list_dataset_files,
     list_files,
@@ -47,7 +46,6 @@ __all__ = [
     "WriteResult",
     "atomic_write",
     "delete_file",
-    "empty_dataset_message",
     "extension",
     "is_hidden",
     "list_dataset_files",

@@ -96,10 +96,10 @@ def list_dataset_files(
     files = list_files(location, fmt)
     if files or may_be_empty:
         return files
-    raise EmptyDatasetError(empty_dataset_message(dataset, location, fmt))
+    raise EmptyDatasetError(_empty_message(dataset, location, fmt))
 
 
-def empty_dataset_message(dataset: str, location: Location, fmt: str) -> str:
+def _empty_message(dataset: str, location: Location, fmt: str) -> str:
     """Why ``dataset`` has no files at ``location``: missing, or holding no ``fmt`` file."""
     if location.is_s3:
         why = f"no {extension(fmt)} object under this prefix"
