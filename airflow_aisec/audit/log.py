@@ -103,7 +103,8 @@ class AuditLog:
     ) -> AuditLog:
         """Open the log at ``uri`` (default ``[aisec] audit_log``), with keys from the local keyring.
 
-        ``uri`` may also be an Airflow connection id (PostgreSQL or SQLite connection). With
+        ``uri`` is a ``sqlite:///`` or ``postgresql://`` URI; an Airflow connection id is resolved to one by
+        the adapters (``AuditLogHook``, the ``aisec`` CLI, the listener), never here. With
         ``create=False`` the log is only read: a missing database, keyring or signing key is an
         :class:`AuditLogError` naming it, and nothing is created, written or signed (not even on close).
         ``adopt`` lets this log sign the first checkpoint of entries it finds without any checkpoint, which
@@ -111,9 +112,10 @@ class AuditLog:
         """
         target = uri or config.get_setting("audit_log")
         if "://" not in target:
-            from airflow_aisec.hooks.audit import connection_uri
-
-            target = connection_uri(target)
+            raise AuditLogError(
+                f"audit log {target!r} is not a URI (sqlite:///path or postgresql://...): an Airflow "
+                "connection id is resolved by AuditLogHook and the aisec command line, not by AuditLog.open"
+            )
         ring = (
             keyring
             if isinstance(keyring, LocalKeyring)

@@ -26,6 +26,7 @@ from airflow_aisec.cli.common import (
     fail,
     global_options,
     load_catalog_option,
+    open_audit_log,
     print_json,
 )
 from airflow_aisec.exceptions import AisecError
@@ -48,7 +49,7 @@ def _open(
     key, and never signs; a missing one is a message naming it and exit 2."""
     uri, ring = audit_location(ctx, log, keyring)
     try:
-        return AuditLog.open(uri, keyring=ring, create=create, adopt=adopt, pseudonym_key=pseudonym_key)
+        return open_audit_log(uri, keyring=ring, create=create, adopt=adopt, pseudonym_key=pseudonym_key)
     except AisecError as e:
         raise fail(str(e)) from None
 

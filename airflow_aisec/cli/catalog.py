@@ -15,6 +15,7 @@ from airflow_aisec.cli.common import (
     err_console,
     fail,
     global_options,
+    open_audit_log,
     parse_var_options,
     print_json,
     resolve_catalog,
@@ -54,12 +55,11 @@ def _load_with_vars(
 
 def _lineage_graph(ctx: typer.Context) -> LineageGraph:
     """The lineage of the audit log (global --log), opened without creating or changing it."""
-    from airflow_aisec.audit import AuditLog
     from airflow_aisec.audit.lineage import LineageGraph
 
     opts = global_options(ctx)
     try:
-        with AuditLog.open(opts.log, keyring=opts.keyring, create=False) as log:
+        with open_audit_log(opts.log, keyring=opts.keyring, create=False) as log:
             return LineageGraph.from_entries(log.entries())
     except AisecError as e:
         raise fail(f"--lineage: {e}") from None

@@ -13,6 +13,7 @@ from airflow_aisec import config
 from airflow_aisec.exceptions import ConfigError
 
 if TYPE_CHECKING:
+    from airflow_aisec.audit import AuditLog
     from airflow_aisec.catalog import Catalog
 
 # Exit codes: 0 success, 1 the checked thing failed (e.g. verification), 2 bad input or configuration.
@@ -65,6 +66,21 @@ def audit_location(ctx: typer.Context, log: str | None, keyring: str | None) -> 
     """The audit log and keyring named on the command (``--log``/``--keyring``), else by the global flags."""
     opts = global_options(ctx)
     return log or opts.log, keyring or opts.keyring
+
+
+def open_audit_log(target: str | None, **options: Any) -> AuditLog:
+    """``AuditLog.open`` on a URI or an Airflow connection id (``--log``), else ``[aisec] audit_log``.
+
+    Airflow is imported only to resolve a connection id: a URI opens without it.
+    """
+    from airflow_aisec.audit import AuditLog
+
+    target = target or config.get_setting("audit_log")
+    if "://" not in target:
+        from airflow_aisec.hooks.audit import audit_uri
+
+        target = audit_uri(target)
+    return AuditLog.open(target, **options)
 
 
 def resolve_catalog(ctx: typer.Context, file: str | None) -> str:

@@ -14,6 +14,7 @@ from airflow_aisec.cli.common import (
     fail,
     global_options,
     load_catalog_option,
+    open_audit_log,
     print_json,
 )
 
@@ -69,13 +70,12 @@ def _summary(files: list[Any]) -> None:
 
 
 def _record(ctx: typer.Context, action: str, dataset: str | None, files: list[Any], key: str | None) -> int:
-    from airflow_aisec.audit import AuditLog
     from airflow_aisec.crypto.datasets import describe
 
     fields = describe(files)
     fields["details"]["key"] = key
     opts = global_options(ctx)
-    with AuditLog.open(opts.log, keyring=opts.keyring) as log:
+    with open_audit_log(opts.log, keyring=opts.keyring) as log:
         return log.append(action, dataset=dataset, **fields)
 
 
@@ -163,7 +163,6 @@ def rekey(
     retire_old: bool,
 ) -> None:
     """``aisec keys rotate NAME --dataset D``: rotate, re-wrap every file of D, maybe retire old versions."""
-    from airflow_aisec.audit import AuditLog
     from airflow_aisec.crypto.datasets import rekey_dataset
     from airflow_aisec.io import Location
 
@@ -171,7 +170,7 @@ def rekey(
     if spec.encryption is None or spec.encryption.key != key_name:
         raise fail(f"dataset {dataset} is not encrypted with key {key_name!r} in the catalog")
     opts = global_options(ctx)
-    with AuditLog.open(opts.log, keyring=opts.keyring) as log:
+    with open_audit_log(opts.log, keyring=opts.keyring) as log:
 
         def audited(item: Any) -> None:
             log.append(

@@ -34,6 +34,7 @@ from airflow_aisec.cli.common import (
     fail,
     global_options,
     load_catalog_option,
+    open_audit_log,
     parse_var_options,
     print_json,
 )
@@ -241,13 +242,12 @@ def _open_log(
 ) -> AuditLog:
     """The audit log; ``create=False`` (checks and reviews) reads it only, never creating a log or a key.
     With ``catalog``, subjects are pseudonymized under its ``subjects.pseudonym_key``."""
-    from airflow_aisec.audit import AuditLog
     from airflow_aisec.audit.log import PSEUDONYM_KEY
 
     opts = global_options(ctx)
     key = catalog.subjects.pseudonym_key if catalog is not None else PSEUDONYM_KEY
     try:
-        return AuditLog.open(opts.log, keyring=keyring or opts.keyring, create=create, pseudonym_key=key)
+        return open_audit_log(opts.log, keyring=keyring or opts.keyring, create=create, pseudonym_key=key)
     except AisecError as e:
         raise fail(str(e)) from None
 

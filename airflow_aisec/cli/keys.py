@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from airflow_aisec import config
-from airflow_aisec.cli.common import CatalogOpt, VarOpt, fail, global_options, print_json
+from airflow_aisec.cli.common import CatalogOpt, VarOpt, fail, global_options, open_audit_log, print_json
 
 app = typer.Typer(
     help="Create, list, rotate, export and shred master keys (local keyring or AWS KMS).",
@@ -53,12 +53,11 @@ def _keyring(ctx: typer.Context) -> Any:
 def _audit_log(ctx: typer.Context, catalog: Any = None) -> Any:
     """The audit log of ``--log`` (opened before a key changes, so no change goes unrecorded); with a
     ``catalog``, subjects are pseudonymized under its ``subjects.pseudonym_key``."""
-    from airflow_aisec.audit import AuditLog
     from airflow_aisec.audit.log import PSEUDONYM_KEY
 
     opts = global_options(ctx)
     key = catalog.subjects.pseudonym_key if catalog is not None else PSEUDONYM_KEY
-    return AuditLog.open(opts.log, keyring=opts.keyring, pseudonym_key=key)
+    return open_audit_log(opts.log, keyring=opts.keyring, pseudonym_key=key)
 
 
 def _kms(ctx: typer.Context, name: str, provider: str, key_id: str | None) -> Any:

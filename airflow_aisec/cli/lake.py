@@ -7,16 +7,15 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from airflow_aisec.cli.common import console, global_options, print_json
+from airflow_aisec.cli.common import console, global_options, open_audit_log, print_json
 from airflow_aisec.samples import SampleLake, WrittenFile, write_sample_lake
 
 
 def _record(ctx: typer.Context, written: list[WrittenFile]) -> None:
     """One ``dataset.write`` entry per dataset, with the digest of every file written."""
-    from airflow_aisec.audit import AuditLog
 
     opts = global_options(ctx)
-    with AuditLog.open(opts.log, keyring=opts.keyring) as log:
+    with open_audit_log(opts.log, keyring=opts.keyring) as log:
         for dataset in sorted({w.dataset for w in written}):
             files = [w for w in written if w.dataset == dataset]
             log.append(

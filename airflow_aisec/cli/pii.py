@@ -19,6 +19,7 @@ from airflow_aisec.cli.common import (
     fail,
     global_options,
     load_catalog_option,
+    open_audit_log,
     print_json,
 )
 
@@ -114,10 +115,9 @@ def _print_findings(findings: dict[str, Any], drift: set[str]) -> None:
 
 
 def _record(ctx: typer.Context, action: str, fields: dict[str, Any]) -> int:
-    from airflow_aisec.audit import AuditLog
 
     opts = global_options(ctx)
-    with AuditLog.open(opts.log, keyring=opts.keyring) as log:
+    with open_audit_log(opts.log, keyring=opts.keyring) as log:
         return log.append(action, **fields)
 
 

@@ -22,6 +22,7 @@ from airflow_aisec.cli.common import (
     fail,
     global_options,
     load_catalog_option,
+    open_audit_log,
     print_json,
 )
 from airflow_aisec.exceptions import AisecError
@@ -77,10 +78,9 @@ def _hold_list(holds: str | None) -> HoldList:
 
 
 def _audit_log(ctx: typer.Context) -> AuditLog:
-    from airflow_aisec.audit import AuditLog
 
     opts = global_options(ctx)
-    return AuditLog.open(opts.log, keyring=opts.keyring)
+    return open_audit_log(opts.log, keyring=opts.keyring)
 
 
 def _plans(

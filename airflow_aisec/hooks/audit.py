@@ -7,12 +7,20 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from airflow_aisec import config
 from airflow_aisec.exceptions import AuditLogError
 
 if TYPE_CHECKING:
     from airflow_aisec.audit import AuditLog
 
 CONN_TYPE = "aisec_audit"
+
+
+def audit_uri(target: str | None = None) -> str:
+    """The audit log URI of ``target``: a URI as is, an Airflow connection id resolved through its
+    connection; None means ``[aisec] audit_log`` (itself a URI or a connection id)."""
+    target = target or config.get_setting("audit_log")
+    return target if "://" in target else connection_uri(target)
 
 
 def connection_uri(conn_id: str) -> str:
@@ -55,8 +63,7 @@ class AuditLogHook(BaseHook):
         """Open the log; keyword arguments go to ``AuditLog.open`` (keyring, actor, ...)."""
         from airflow_aisec.audit import AuditLog
 
-        uri = connection_uri(self.audit_conn_id) if self.audit_conn_id else None
-        return AuditLog.open(uri, **kwargs)
+        return AuditLog.open(audit_uri(self.audit_conn_id), **kwargs)
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:

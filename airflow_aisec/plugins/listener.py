@@ -26,7 +26,7 @@ def _refs(objects: Any) -> list[dict[str, str]]:
 
 def record_task_outcome(task_instance: Any, outcome: str, error: object = None) -> int | None:
     """Append a ``task.outcome`` entry for a task with Asset inlets/outlets; return its index."""
-    from airflow_aisec.audit import AuditLog
+    from airflow_aisec.hooks.audit import AuditLogHook
     from airflow_aisec.operators.base import AisecBaseOperator, task_actor
 
     task = getattr(task_instance, "task", None)
@@ -40,7 +40,7 @@ def record_task_outcome(task_instance: Any, outcome: str, error: object = None) 
     details: dict[str, Any] = {"operator": type(task).__name__}
     if error is not None:
         details["error"] = type(error).__name__ if isinstance(error, BaseException) else "error"
-    with AuditLog.open(actor=actor) as audit:
+    with AuditLogHook().get_log(actor=actor) as audit:
         return audit.append(
             "task.outcome",
             inputs=inputs or None,

@@ -142,8 +142,16 @@ def test_an_airflow_connection_id_names_a_postgres_log(
 ) -> None:
     if not log_uri.startswith("postgresql://"):
         pytest.skip("the connection-id form is for PostgreSQL")
+    from airflow_aisec.hooks.audit import AuditLogHook
+
     monkeypatch.setenv("AIRFLOW_CONN_AISEC_AUDIT_PG", log_uri)
-    with AuditLog.open("aisec_audit_pg", keyring=str(keyring_path)) as log:
+    with AuditLogHook("aisec_audit_pg").get_log(keyring=str(keyring_path)) as log:
         log.append("pii.scan")
     with AuditLog.open(log_uri, keyring=str(keyring_path)) as log:
         assert log.size() == 1 and log.verify().ok
+
+
+def test_the_core_opens_uris_only(keyring_path: Path) -> None:
+    # Resolving a connection id needs Airflow: the hook and the CLI do it, the core names the problem.
+    with pytest.raises(AuditLogError, match="'aisec_audit_pg' is not a URI.*AuditLogHook"):
+        AuditLog.open("aisec_audit_pg", keyring=str(keyring_path))
