@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from airflow_aisec.audit.checkpoint import Checkpoint, CheckpointError, Signer, Verifier
-from airflow_aisec.audit.entry import KNOWN_ACTIONS, Pseudonymizer, canonical_json
+from airflow_aisec.audit.entry import KNOWN_ACTIONS, canonical_json
 from airflow_aisec.audit.log import AuditLog, Entry
 from airflow_aisec.audit.merkle import MerkleTree, verify_consistency, verify_inclusion
 from airflow_aisec.audit.verify import Failure, Finding, VerifyReport
@@ -17,7 +17,6 @@ __all__ = [
     "Failure",
     "Finding",
     "MerkleTree",
-    "Pseudonymizer",
     "Signer",
     "Verifier",
     "VerifyReport",

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -104,19 +102,3 @@ def check_fields(action: str, fields: Mapping[str, Any]) -> None:
     outcome = fields.get("outcome", "success")
     if outcome not in OUTCOMES:
         raise AuditLogError(f"invalid outcome {outcome!r} (expected one of {', '.join(OUTCOMES)})")
-
-
-class Pseudonymizer:
-    """Keyed HMAC-SHA256 pseudonyms: the same identifier always gives the same pseudonym, irreversibly."""
-
-    def __init__(self, key: bytes) -> None:
-        if len(key) < 16:
-            raise AuditLogError("pseudonym key is too short")
-        self._key = key
-
-    def __repr__(self) -> str:
-        return "Pseudonymizer(<key hidden>)"
-
-    def __call__(self, identifier: str) -> str:
-        digest = hmac.new(self._key, identifier.encode("utf-8"), hashlib.sha256).hexdigest()
-        return f"hmac-sha256:{digest}"

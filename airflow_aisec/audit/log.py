@@ -20,13 +20,14 @@ from typing import Any
 
 from airflow_aisec import config
 from airflow_aisec.audit.checkpoint import Checkpoint, Signer, Verifier, open_checkpoint, sign_checkpoint
-from airflow_aisec.audit.entry import Pseudonymizer, canonical_json, check_fields, current_actor, now
+from airflow_aisec.audit.entry import canonical_json, check_fields, current_actor, now
 from airflow_aisec.audit.merkle import CompactRange, MerkleTree, leaf_hash
 from airflow_aisec.audit.store import EntryBuilder, Store, StoredCheckpoint, open_store
 from airflow_aisec.audit.verify import VerifyReport, verify_store
 from airflow_aisec.audit.witness import Witness, Witnessed
 from airflow_aisec.catalog.models import DEFAULT_PSEUDONYM_KEY
 from airflow_aisec.crypto.keyring import LocalKeyring
+from airflow_aisec.crypto.pseudonyms import Pseudonymizer
 from airflow_aisec.exceptions import AuditLogError
 
 log = logging.getLogger(__name__)

@@ -468,7 +468,7 @@ def _rescan(
     var: list[str] | None,
 ) -> RescanReport:
     """The auditor's re-read of the lake for the certificate's subject (see ``rescan_certificate``)."""
-    from airflow_aisec.audit.entry import Pseudonymizer
+    from airflow_aisec.crypto.pseudonyms import Pseudonymizer
     from airflow_aisec.dsr.certificate import rescan_certificate
     from airflow_aisec.dsr.request import parse_identity
     from airflow_aisec.dsr.resolve import catalog_scanner

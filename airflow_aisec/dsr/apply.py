@@ -178,7 +178,7 @@ class DsrContext:
         records subjects. Always computed: a value that merely looks like a pseudonym is pseudonymized too,
         so no identifier can stand in for the pseudonym of another subject."""
         if self._pseudonymize is None:
-            from airflow_aisec.audit.entry import Pseudonymizer
+            from airflow_aisec.crypto.pseudonyms import Pseudonymizer
 
             key = self.keyring.ensure(self.catalog.subjects.pseudonym_key, "symmetric").material
             self._pseudonymize = Pseudonymizer(key)

@@ -422,7 +422,7 @@ def _summary(outcomes: Sequence[DatasetOutcome], verification: Mapping[str, Any]
 
 def _shred(ctx: DsrContext, ids: Identifiers, outcomes: Sequence[DatasetOutcome]) -> list[str]:
     """Destroy the subject's per-subject keys, unless a held dataset still needs them."""
-    from airflow_aisec.audit.entry import Pseudonymizer
+    from airflow_aisec.crypto.pseudonyms import Pseudonymizer
     from airflow_aisec.crypto.shredding import subject_column
     from airflow_aisec.crypto.subjects import subject_key_name
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from airflow_aisec.audit.entry import Pseudonymizer
+from airflow_aisec.crypto.pseudonyms import Pseudonymizer
 from airflow_aisec.catalog import load_catalog, validate_catalog
 from airflow_aisec.crypto.factory import subject_key_stores, subject_keys_for
 from airflow_aisec.crypto.keyring import LocalKeyring

@@ -11,7 +11,7 @@ import pytest
 from dsr_support import SUBJECT, by_dataset, catalog_for, customer_rows, dataset_table, others, run
 
 from airflow_aisec.audit import AuditLog
-from airflow_aisec.audit.entry import Pseudonymizer
+from airflow_aisec.crypto.pseudonyms import Pseudonymizer
 from airflow_aisec.catalog import Catalog
 from airflow_aisec.crypto.datasets import encrypt_files, reader_for, subject_columns
 from airflow_aisec.crypto.keyring import LocalKeyring

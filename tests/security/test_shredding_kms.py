@@ -25,7 +25,7 @@ from test_kms import FaultProxy  # tests/crypto is on the path (conftest.py)
 from typer.testing import CliRunner
 
 from airflow_aisec.audit import AuditLog
-from airflow_aisec.audit.entry import Pseudonymizer
+from airflow_aisec.crypto.pseudonyms import Pseudonymizer
 from airflow_aisec.catalog import load_catalog
 from airflow_aisec.cli.main import app
 from airflow_aisec.crypto.factory import subject_keys_for
