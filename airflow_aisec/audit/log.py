@@ -419,16 +419,6 @@ class AuditLog:
             raise AuditLogError("this audit log has no signing key")
         return self._signer.sign(text)
 
-    def open_text(self, note: str) -> bytes:
-        """The text of a signed note once a signature by one of the log's keys verifies; else an error."""
-        errors = []
-        for verifier in self.verifiers:
-            try:
-                return verifier.open(note)
-            except ValueError as e:
-                errors.append(str(e))
-        raise AuditLogError(f"the signature does not verify: {errors[-1] if errors else 'no key'}")
-
     def verifier_key(self) -> str:
         """The public verifier key of the current signing key (C2SP note format), safe to publish."""
         if self._signer is None:
