@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from airflow_aisec.dsr.contract import DAG_PREFIX, dag_id_for
+
 if TYPE_CHECKING:
     from airflow.dag_processing.dagbag import DagBag
 
     from airflow_aisec.samples import Customer
 
 console = Console()
-DSR_PREFIX = "aisec_dsr_"
-ERASURE_DAG = "aisec_dsr_erasure"
+ERASURE_DAG = dag_id_for("erasure")
 
 
 def _setup_environment(root: Path, out: Path) -> dict[str, str]:
@@ -131,7 +132,7 @@ def _run_dags(bag: DagBag) -> bool:
     for column in ("dag", "task", "state", "seconds"):
         table.add_column(column)
     ok = True
-    for dag_id in sorted(d for d in bag.dags if not d.startswith(DSR_PREFIX)):
+    for dag_id in sorted(d for d in bag.dags if not d.startswith(DAG_PREFIX)):
         run = bag.dags[dag_id].test()
         for ti in sorted(run.get_task_instances(), key=lambda t: t.start_date or t.end_date):
             seconds = f"{ti.duration:.1f}" if ti.duration is not None else "-"

@@ -12,10 +12,11 @@ import datetime as dt
 
 from airflow.sdk import DAG
 
+from airflow_aisec.dsr.contract import INDEX_DAG_ID
 from airflow_aisec.operators.dsr import DsrIndexOperator
 
 with DAG(
-    dag_id="aisec_dsr_index",
+    dag_id=INDEX_DAG_ID,
     description="Refresh the subject index that lets data-subject requests skip files",
     schedule="@daily",
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),

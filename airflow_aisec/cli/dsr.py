@@ -637,7 +637,7 @@ def submit(
     Exit 0 submitted (or, with --wait, completed), 1 the run failed or timed out, 2 bad input, or the
     API is unreachable or refused the request (nothing was submitted).
     """
-    from airflow_aisec.dsr.client import dag_id_for
+    from airflow_aisec.dsr.contract import dag_id_for
     from airflow_aisec.dsr.request import new_request_id
 
     asked = _asked(kind, identity, changes, request_id, reason, dry_run, export_key)
@@ -764,13 +764,13 @@ def _follow(
 
 def _result(client: AirflowClient, dag_id: str, run_id: str, status: RunStatus) -> dict[str, Any]:
     """The result of task ``complete``: always when it succeeded; when the run failed, if it left one."""
-    from airflow_aisec.dsr.client import RESULT_TASK
+    from airflow_aisec.dsr.contract import COMPLETE_TASK
 
-    if status.tasks.get(RESULT_TASK) == "success":
+    if status.tasks.get(COMPLETE_TASK) == "success":
         result = client.result(dag_id, run_id)
         client.certificate(dag_id, run_id)  # checks it is a certificate
         return result
-    if status.tasks.get(RESULT_TASK) == "failed":
+    if status.tasks.get(COMPLETE_TASK) == "failed":
         try:
             return client.result(dag_id, run_id)  # a failed request still gets its certificate
         except AisecError:
@@ -780,10 +780,10 @@ def _result(client: AirflowClient, dag_id: str, run_id: str, status: RunStatus) 
 
 def _outcome(run_id: str, dag_id: str, status: RunStatus, certified: bool) -> str:
     """Why a followed run did not end with a completed request, in one line."""
-    from airflow_aisec.dsr.client import APPROVAL_TASK, RESULT_TASK
+    from airflow_aisec.dsr.contract import APPROVAL_TASK, COMPLETE_TASK
 
     if status.tasks.get(APPROVAL_TASK) == "skipped" or (
-        status.state == "success" and status.tasks.get(RESULT_TASK) == "skipped"
+        status.state == "success" and status.tasks.get(COMPLETE_TASK) == "skipped"
     ):
         return f"run {run_id} of DAG {dag_id}: the request was rejected in Airflow; nothing was changed"
     failed = sorted(n for n, s in status.tasks.items() if s in ("failed", "upstream_failed"))

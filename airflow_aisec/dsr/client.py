@@ -29,24 +29,18 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from airflow_aisec.dsr.contract import APPROVAL_TASK, COMPLETE_TASK
 from airflow_aisec.dsr.request import scrub
 from airflow_aisec.exceptions import DsrError
 
 API = "/api/v2"
 TOKEN_ROUTE = "/auth/token"
 APPROVE_OPTION = "Approve"
-APPROVAL_TASK = "approve"
-RESULT_TASK = "complete"
 # A human-in-the-loop task waits parked in ``awaiting_input`` (Airflow 3.3+) or ``deferred`` (older).
 APPROVAL_STATES = ("awaiting_input", "deferred")
 FINISHED_RUN_STATES = ("success", "failed")
 PAGE = 100
 POLL_INTERVAL = 2.0  # seconds between two looks at a run in ``wait``
-
-
-def dag_id_for(kind: str) -> str:
-    """The DAG that carries out requests of ``kind``: ``aisec_dsr_erasure`` etc."""
-    return f"aisec_dsr_{kind}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,8 +196,8 @@ class AirflowClient:
 
         The API may return the value as an object or as its JSON text; both are understood.
         """
-        path = f"{_run(dag_id, run_id)}/taskInstances/{RESULT_TASK}/xcomEntries/return_value"
-        what = f"read the result of task {RESULT_TASK} of run {run_id}"
+        path = f"{_run(dag_id, run_id)}/taskInstances/{COMPLETE_TASK}/xcomEntries/return_value"
+        what = f"read the result of task {COMPLETE_TASK} of run {run_id}"
         value = _json_value(self._call("GET", path, what, params={"deserialize": "true"}).get("value"))
         if not isinstance(value, dict):
             raise DsrError(f"{what}: expected an object, got {type(value).__name__}")
@@ -220,7 +214,8 @@ class AirflowClient:
         try:
             return load(json.dumps(document))
         except DsrError as e:
-            raise DsrError(f"run {run_id} of DAG {dag_id}: the result of task {RESULT_TASK} is {e}") from None
+            what = f"run {run_id} of DAG {dag_id}: the result of task {COMPLETE_TASK}"
+            raise DsrError(f"{what} is {e}") from None
 
     def status(self, dag_id: str, run_id: str, approval_task: str = APPROVAL_TASK) -> RunStatus:
         """The run's state, its task states, and which approval tasks wait for a human."""

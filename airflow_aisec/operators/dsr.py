@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 
 from airflow_aisec import config
+from airflow_aisec.dsr.contract import DATASET_TASK, REGISTER_TASK, REGISTRATION_KEY
 from airflow_aisec.exceptions import AisecError, DsrError
 from airflow_aisec.operators.base import AisecBaseOperator, task_actor
 
@@ -36,10 +37,7 @@ if TYPE_CHECKING:
     from airflow_aisec.catalog import Catalog
     from airflow_aisec.dsr import DsrContext, DsrRequest, Resolution, StateStore
 
-REGISTER_TASK = "register"
-DATASET_TASK = "process_dataset"
 OUTCOME_KEY = "outcome"
-REGISTRATION_KEY = "registration"
 
 
 class _DsrOperator(AisecBaseOperator):

@@ -19,15 +19,26 @@ from airflow.sdk import DAG, Param
 from airflow.task.trigger_rule import TriggerRule
 
 from airflow_aisec import config
+from airflow_aisec.dsr.contract import (
+    APPROVAL_TASK,
+    COMPLETE_TASK,
+    DATASET_TASK,
+    REGISTER_TASK,
+    REGISTRATION_KEY,
+    dag_id_for,
+)
 from airflow_aisec.dsr.request import REQUEST_ID, REQUEST_TYPES
 from airflow_aisec.exceptions import AisecError
 from airflow_aisec.operators.dsr import (
-    DATASET_TASK,
-    REGISTER_TASK,
     DsrApprovalOperator,
     DsrCompleteOperator,
     DsrDatasetOperator,
     DsrRegisterOperator,
+)
+
+# The approval form shows the registration's summary (counts per dataset, never an identifier).
+_REGISTRATION_SUMMARY = (
+    f"{{{{ ti.xcom_pull(task_ids='{REGISTER_TASK}', key='{REGISTRATION_KEY}')['summary'] }}}}"
 )
 
 _DOCS = {
@@ -105,7 +116,7 @@ def build_dsr_dag(request_type: str, *, approval: bool | None = None, **dag_args
     if approval is None:
         approval = config.get_bool("dsr_approval")
     settings: dict[str, Any] = {
-        "dag_id": f"aisec_dsr_{request_type}",
+        "dag_id": dag_id_for(request_type),
         "description": _DOCS[request_type],
         "schedule": None,
         "start_date": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
@@ -125,13 +136,13 @@ def build_dsr_dag(request_type: str, *, approval: bool | None = None, **dag_args
             retry_delay=dt.timedelta(seconds=30), map_index_template="{{ task.dataset }}",
         ).expand(dataset=register.output)  # fmt: skip
         complete = DsrCompleteOperator(
-            task_id="complete", request_type=request_type, trigger_rule=TriggerRule.NONE_SKIPPED
+            task_id=COMPLETE_TASK, request_type=request_type, trigger_rule=TriggerRule.NONE_SKIPPED
         )
         if approval:
             approve = DsrApprovalOperator(
-                task_id="approve", request_type=request_type,
+                task_id=APPROVAL_TASK, request_type=request_type,
                 subject=f"Approve {request_type} request {{{{ params.request_id }}}}",
-                body="{{ ti.xcom_pull(task_ids='register', key='registration')['summary'] }}",
+                body=_REGISTRATION_SUMMARY,
             )  # fmt: skip
             register >> approve >> process
         else:

@@ -1,0 +1,21 @@
+"""The shape of the data-subject-request DAGs that their builder, the REST client and the demo agree on.
+
+``operators.dsr_dag`` builds the DAGs with these ids; ``dsr.client`` (``aisec dsr submit``) triggers,
+approves and reads them by the same ids, without importing Airflow.
+"""
+
+from __future__ import annotations
+
+DAG_PREFIX = "aisec_dsr_"
+INDEX_DAG_ID = "aisec_dsr_index"
+REGISTER_TASK = "register"
+APPROVAL_TASK = "approve"
+DATASET_TASK = "process_dataset"
+COMPLETE_TASK = "complete"
+# XCom key of the registration the approval form shows and every later task reads.
+REGISTRATION_KEY = "registration"
+
+
+def dag_id_for(kind: str) -> str:
+    """The DAG that carries out requests of ``kind``: ``aisec_dsr_erasure`` etc."""
+    return f"{DAG_PREFIX}{kind}"
