@@ -296,8 +296,8 @@ def subject_columns(
 
     Subject keys live where ``subject_keys_for`` says (``key_options``: its ``kms_client_factory``, ``s3``).
     """
-    from airflow_aisec.crypto.pseudonyms import Pseudonymizer
     from airflow_aisec.crypto.factory import subject_keys_for
+    from airflow_aisec.crypto.pseudonyms import Pseudonymizer
     from airflow_aisec.crypto.shredding import subject_column
 
     wanted = list(dataset.encryption.per_subject_columns) if dataset.encryption else []

@@ -71,7 +71,7 @@ from airflow_aisec.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from airflow_aisec.io.atomic import _Plan
+    from airflow_aisec.io.staging import Publication
     from airflow_aisec.io.storage import Location
 
 # airflow_aisec.io (and with it pyarrow, ~100 MB resident) is imported only by the file-level functions, so
@@ -102,7 +102,7 @@ _META_FIELDS: dict[str, type] = {
     "wrapped_key": str,
 }
 _COPY = 1 << 20
-_BYTES = "bytes"  # the "format" of arbitrary files to io.atomic: application/octet-stream, no extension
+_BYTES = "bytes"  # the "format" of arbitrary files to io.staging: application/octet-stream, no extension
 _EMPTY = memoryview(b"")
 
 ProviderResolver = Callable[[str], KeyProvider]
@@ -292,12 +292,11 @@ def encrypt_file(
     ``multipart_threshold`` bytes go up in parts of ``part_size`` (defaults: those of ``atomic_write``).
     On any failure the target is untouched.
     """
-    from airflow_aisec.io.atomic import _check_target, _check_version
+    from airflow_aisec.io.staging import staging_file
 
     plan = _plan(target, expected_etag, overwrite, sse_kms_key_id, multipart_threshold, part_size)
-    _check_target(target)
-    _check_version(plan)
-    with _staging(target) as staging:
+    plan.check()
+    with staging_file(target, _BYTES) as staging:
         with _open_source(source) as opened, _open_staged(staging) as out:
             plain = _HashingReader(opened.stream)
             header = encrypt_stream(plain, out, provider, key_name, context, chunk_size, name=source.uri)
@@ -330,13 +329,12 @@ def decrypt_file(
     local file is created owner-only (0600); a replaced one keeps no permission beyond those. ``context``,
     ``overwrite``, ``expected_etag`` and the S3 options are as in ``decrypt_stream`` and ``encrypt_file``.
     """
-    from airflow_aisec.io.atomic import _check_target, _check_version
+    from airflow_aisec.io.staging import staging_file
 
     # A new local file is owner-only: it holds plaintext.
     plan = _plan(target, expected_etag, overwrite, sse_kms_key_id, multipart_threshold, part_size, 0o600)
-    _check_target(target)
-    _check_version(plan)
-    with _staging(target) as staging:
+    plan.check()
+    with staging_file(target, _BYTES) as staging:
         with _open_source(source) as opened, _open_staged(staging) as out:
             written = _HashingWriter(out)
             header = decrypt_stream(opened.stream, written, provider, context=context, name=source.uri)
@@ -361,11 +359,11 @@ def rewrap_header(
     not changed since it was read (else ``ConcurrentModificationError``). After a rewrap the old master key
     version can be destroyed. On S3 the object keeps its SSE-KMS key unless ``sse_kms_key_id`` is given.
     """
-    from airflow_aisec.io.atomic import _check_target
+    from airflow_aisec.io.staging import check_target, staging_file
 
-    _check_target(location)
+    check_target(location)
     label = location.uri
-    with _staging(location) as staging:
+    with staging_file(location, _BYTES) as staging:
         with _open_source(location) as opened, _open_staged(staging) as out:
             old, keys = _open_header(opened.stream, provider, None, label)
             key_provider = _resolve(provider, old.provider, label)
@@ -734,13 +732,15 @@ def _plan(
     multipart_threshold: int | None,
     part_size: int | None,
     new_file_mode: int | None = None,
-) -> _Plan:
+) -> Publication:
     """Where and on which condition a staged file is published; S3 multipart defaults: ``atomic_write``'s."""
-    from airflow_aisec.io.atomic import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, _Plan
+    from airflow_aisec.io.staging import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, Publication
 
     threshold = DEFAULT_MULTIPART_THRESHOLD if multipart_threshold is None else multipart_threshold
     size = DEFAULT_PART_SIZE if part_size is None else part_size
-    return _Plan(target, _BYTES, expected_etag, overwrite, threshold, size, sse_kms_key_id, new_file_mode)
+    return Publication(
+        target, _BYTES, expected_etag, overwrite, threshold, size, sse_kms_key_id, new_file_mode
+    )
 
 
 @dataclass(frozen=True)
@@ -799,10 +799,10 @@ def _open_source(location: Location) -> Iterator[_Source]:
 def _open_s3_source(location: Location) -> Iterator[_Source]:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from airflow_aisec.io.atomic import _check_target
+    from airflow_aisec.io.staging import check_target
     from airflow_aisec.io.storage import s3_error
 
-    _check_target(location)
+    check_target(location)
     try:
         response = location.s3_client().get_object(Bucket=location.bucket, Key=location.key)
     except ClientError as exc:
@@ -820,29 +820,13 @@ def _open_s3_source(location: Location) -> Iterator[_Source]:
         body.close()
 
 
-@contextlib.contextmanager
-def _staging(target: Location) -> Iterator[str]:
-    """An empty owner-only file for the new version, removed on exit unless it was renamed into place."""
-    from airflow_aisec.io.atomic import _create_staging
-
-    path = _create_staging(target, _BYTES)
-    try:
-        yield path
-    finally:
-        # It may hold unverified plaintext (decryption), so it goes on every path, errors included.
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-
-
 def _open_staged(path: str) -> io.BufferedWriter:
     """Open the staging file for writing, refusing a symlink planted under its name."""
     return open(path, "wb", opener=lambda name, flags: os.open(name, flags | os.O_NOFOLLOW))
 
 
-def _publish(staging: str, plan: _Plan, written: _HashingReader | _HashingWriter) -> str | None:
+def _publish(staging: str, plan: Publication, written: _HashingReader | _HashingWriter) -> str | None:
     """Move the verified staging file to the target (rename or upload); return the new version token."""
-    from airflow_aisec.io.atomic import _publish_local, _publish_s3
+    from airflow_aisec.io.staging import publish
 
-    if plan.target.is_s3:
-        return _publish_s3(staging, plan, written, written.count)
-    return _publish_local(staging, plan)
+    return publish(staging, plan, written, written.count).etag

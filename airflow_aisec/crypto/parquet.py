@@ -51,22 +51,9 @@ import pyarrow.parquet.encryption as pe
 
 from airflow_aisec.crypto.providers import KeyProvider
 from airflow_aisec.exceptions import DatasetIOError, EncryptionError, VerificationError
-from airflow_aisec.io.atomic import (
-    DEFAULT_MULTIPART_THRESHOLD,
-    DEFAULT_PART_SIZE,
-    AtomicWriter,
-    WriteResult,
-    _check_target,
-    _check_version,
-    _create_staging,
-    _digest_local,
-    _fsync_path,
-    _Plan,
-    _publish_local,
-    _publish_s3,
-    atomic_write,
-)
+from airflow_aisec.io.atomic import AtomicWriter, WriteResult, atomic_write
 from airflow_aisec.io.formats import DEFAULT_BATCH_SIZE, ParquetBatchWriter, display_path, read_batches
+from airflow_aisec.io.staging import Publication, create_staging, fsync_path, publish
 from airflow_aisec.io.storage import Location
 
 log = logging.getLogger(__name__)
@@ -540,9 +527,9 @@ def _publish_key_material(staging: _Staging, file_id: str) -> Location:
             with target.filesystem().open_output_stream(final.path) as out:
                 out.write(body)
         else:
-            _fsync_path(staging.key_material, os.O_RDONLY)
+            fsync_path(staging.key_material, os.O_RDONLY)
             os.replace(staging.key_material, final.path)
-            _fsync_path(os.path.dirname(final.path), os.O_RDONLY)
+            fsync_path(os.path.dirname(final.path), os.O_RDONLY)
     except OSError as exc:
         raise DatasetIOError(f"cannot store the key material of {target.uri}: {exc}") from exc
     staging.published_key_material = final
@@ -570,10 +557,9 @@ def atomic_write_encrypted(
     """
     keys = column_keys(key_name, columns)
     check_columns(schema, keys, target.uri)
-    plan = _Plan(target, "parquet", expected_etag, overwrite, DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE)
-    _check_target(target)
-    _check_version(plan)
-    staging = _Staging(target, _create_staging(target, "parquet"))
+    plan = Publication(target, "parquet", expected_etag, overwrite)
+    plan.check()
+    staging = _Staging(target, create_staging(target, "parquet"))
     try:
         # The key material is written now, beside the staging file and under its name.
         props, kms = _new_encryption(
@@ -593,7 +579,12 @@ def atomic_write_encrypted(
 
 
 def _commit(
-    staging: _Staging, plan: _Plan, provider: KeyProvider, rows: int, verify: bool, versions: dict[str, int]
+    staging: _Staging,
+    plan: Publication,
+    provider: KeyProvider,
+    rows: int,
+    verify: bool,
+    versions: dict[str, int],
 ) -> EncryptedWriteResult:
     """Verify, publish the key material, swap the data in, then drop the replaced version's key material."""
     target = staging.target
@@ -604,14 +595,13 @@ def _commit(
         file_id = _file_id(handle.read(), target.uri)
     replaced = _current_key_material(target)
     final = _publish_key_material(staging, file_id)
-    digest, size = _digest_local(staging.path)
-    etag = (
-        _publish_s3(staging.path, plan, digest, size) if target.is_s3 else _publish_local(staging.path, plan)
-    )
+    published = publish(staging.path, plan)
     staging.published_key_material = None  # it now belongs to the committed file
     if replaced is not None and replaced.path != final.path:
         _delete_quietly(target.filesystem(), replaced.path)
-    return EncryptedWriteResult(target.uri, rows, size, digest.hexdigest(), etag, final.uri, versions)
+    return EncryptedWriteResult(
+        target.uri, rows, published.size, published.sha256, published.etag, final.uri, versions
+    )
 
 
 def _source_batches(source: Location, provider: KeyProvider, batch_size: int) -> tuple[pa.Schema, Any]:
@@ -715,9 +705,9 @@ def _replace_key_material(location: Location, staged: str, final: str) -> None:
             with open(staged, "rb") as handle, location.filesystem().open_output_stream(final) as out:
                 out.write(handle.read())
         else:
-            _fsync_path(staged, os.O_RDONLY)
+            fsync_path(staged, os.O_RDONLY)
             os.replace(staged, final)
-            _fsync_path(os.path.dirname(final), os.O_RDONLY)
+            fsync_path(os.path.dirname(final), os.O_RDONLY)
     except OSError as exc:
         raise DatasetIOError(f"cannot store the rotated key material of {location.uri}: {exc}") from exc
 

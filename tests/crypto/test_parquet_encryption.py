@@ -409,7 +409,7 @@ CRASH_SCRIPT = textwrap.dedent(
     def crash(*args, **kwargs):
         os._exit(3)  # the process dies between the key material rename and the data swap
 
-    cp._publish_local = crash
+    cp.publish = crash
     provider = LocalKeyProvider(sys.argv[1])
     cp.encrypt_parquet_file(
         Location.parse(sys.argv[2]), Location.parse(sys.argv[3]), provider, "pii-columns", ["email", "score"],
@@ -472,7 +472,7 @@ def test_a_failed_swap_leaves_the_old_version_and_no_key_material(
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise ConcurrentModificationError(f"{target.uri} changed since it was read; it was not replaced")
 
-    monkeypatch.setattr(cp, "_publish_local", refuse)
+    monkeypatch.setattr(cp, "publish", refuse)
     with pytest.raises(ConcurrentModificationError):
         cp.encrypt_parquet_file(target, target, provider, KEY, ["email", "score"], overwrite=True)
     _assert_no_output(data, before)

@@ -34,6 +34,7 @@ from airflow_aisec.io import (
     write_dataset_file,
 )
 from airflow_aisec.io import atomic as atomic_module
+from airflow_aisec.io import staging as staging_module
 from airflow_aisec.io.atomic import MIN_PART_SIZE, TEMP_MARKER
 from airflow_aisec.io.storage import s3_client
 
@@ -378,7 +379,7 @@ def test_s3_conditional_put_catches_a_change_made_after_the_last_check(
     target = _original(root, "parquet", pa.table({"id": [1]}))
     info = stat_file(target)
     assert info is not None
-    real_check = atomic_module._check_version
+    real_check = staging_module._check_version
     calls = {"n": 0}
 
     def check_then_lose_the_race(plan: Any) -> None:
@@ -387,7 +388,7 @@ def test_s3_conditional_put_catches_a_change_made_after_the_last_check(
         if calls["n"] == 2:  # the last check before the upload: another writer gets in right after it
             write_dataset_file(root, "parquet", pa.table({"id": [2]}), name="data.parquet", overwrite=True)
 
-    monkeypatch.setattr(atomic_module, "_check_version", check_then_lose_the_race)
+    monkeypatch.setattr(staging_module, "_check_version", check_then_lose_the_race)
 
     with (
         pytest.raises(ConcurrentModificationError),

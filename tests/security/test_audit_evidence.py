@@ -343,6 +343,8 @@ def test_postgres_password_is_encoded_and_never_shown(
 ) -> None:
     import psycopg
 
+    from airflow_aisec.hooks.audit import AuditLogHook
+
     role, database = f"aisec_pw_{uuid.uuid4().hex[:8]}", f"aisec_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}'")
@@ -354,14 +356,14 @@ def test_postgres_password_is_encoded_and_never_shown(
         }  # fmt: skip
         monkeypatch.setenv("AIRFLOW_CONN_AISEC_PW_TEST", json.dumps(connection))
         caplog.set_level(logging.DEBUG)
-        with AuditLog.open("aisec_pw_test", keyring=str(keyring)) as log:
+        with AuditLogHook("aisec_pw_test").get_log(keyring=str(keyring)) as log:
             log.append("pii.scan")
             shown = repr(log) + log.store.uri
         assert f"{role}:***@127.0.0.1" in shown
         # A database that does not exist: the error names the log without any part of the password.
         monkeypatch.setenv("AIRFLOW_CONN_AISEC_PW_TEST", json.dumps({**connection, "schema": "nope"}))
         with pytest.raises(AuditLogError) as error:
-            AuditLog.open("aisec_pw_test", keyring=str(keyring))
+            AuditLogHook("aisec_pw_test").get_log(keyring=str(keyring))
         texts = [shown, str(error.value), caplog.text]
         assert "nope" in str(error.value)
         for text in texts:
