@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import io
@@ -53,7 +52,7 @@ import json
 import os
 import secrets
 import struct
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -64,8 +63,6 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from airflow_aisec.crypto.providers import DATA_KEY_BYTES, KeyProvider, context_bytes
 from airflow_aisec.exceptions import (
-    AisecError,
-    DatasetIOError,
     EncryptionError,
     VerificationError,
 )
@@ -293,11 +290,12 @@ def encrypt_file(
     On any failure the target is untouched.
     """
     from airflow_aisec.io.staging import staging_file
+    from airflow_aisec.io.storage import open_input
 
     plan = _plan(target, expected_etag, overwrite, sse_kms_key_id, multipart_threshold, part_size)
     plan.check()
     with staging_file(target, _BYTES) as staging:
-        with _open_source(source) as opened, _open_staged(staging) as out:
+        with open_input(source) as opened, _open_staged(staging) as out:
             plain = _HashingReader(opened.stream)
             header = encrypt_stream(plain, out, provider, key_name, context, chunk_size, name=source.uri)
         written, check = _verify_envelope(staging, provider, f"the encrypted copy of {source.uri}")
@@ -330,12 +328,13 @@ def decrypt_file(
     ``overwrite``, ``expected_etag`` and the S3 options are as in ``decrypt_stream`` and ``encrypt_file``.
     """
     from airflow_aisec.io.staging import staging_file
+    from airflow_aisec.io.storage import open_input
 
     # A new local file is owner-only: it holds plaintext.
     plan = _plan(target, expected_etag, overwrite, sse_kms_key_id, multipart_threshold, part_size, 0o600)
     plan.check()
     with staging_file(target, _BYTES) as staging:
-        with _open_source(source) as opened, _open_staged(staging) as out:
+        with open_input(source) as opened, _open_staged(staging) as out:
             written = _HashingWriter(out)
             header = decrypt_stream(opened.stream, written, provider, context=context, name=source.uri)
         etag = _publish(staging, plan, written)
@@ -360,11 +359,12 @@ def rewrap_header(
     version can be destroyed. On S3 the object keeps its SSE-KMS key unless ``sse_kms_key_id`` is given.
     """
     from airflow_aisec.io.staging import check_target, staging_file
+    from airflow_aisec.io.storage import open_input
 
     check_target(location)
     label = location.uri
     with staging_file(location, _BYTES) as staging:
-        with _open_source(location) as opened, _open_staged(staging) as out:
+        with open_input(location) as opened, _open_staged(staging) as out:
             old, keys = _open_header(opened.stream, provider, None, label)
             key_provider = _resolve(provider, old.provider, label)
             new = _rewrapped(old, key_provider, new_key_name or old.key_name, keys, label)
@@ -741,83 +741,6 @@ def _plan(
     return Publication(
         target, _BYTES, expected_etag, overwrite, threshold, size, sse_kms_key_id, new_file_mode
     )
-
-
-@dataclass(frozen=True)
-class _Source:
-    """An open source file: its stream, the version token of what is read, and its SSE-KMS key (S3)."""
-
-    stream: Readable
-    etag: str | None
-    sse_kms_key_id: str | None
-
-
-class _SourceReader:
-    """Reads of a source file; a failure becomes a ``DatasetIOError`` that names the file."""
-
-    def __init__(self, raw: Readable, uri: str) -> None:
-        self._raw = raw
-        self._uri = uri
-
-    def read(self, size: int = -1, /) -> bytes:
-        try:
-            return self._raw.read(size)
-        except AisecError:
-            raise
-        except Exception as exc:  # OSError locally; botocore and urllib3 errors on S3
-            raise DatasetIOError(f"cannot read {self._uri}: {_describe(exc)}") from exc
-
-    def readinto(self, buffer: memoryview, /) -> int:
-        try:
-            return _readinto(self._raw, buffer)
-        except AisecError:
-            raise
-        except Exception as exc:
-            raise DatasetIOError(f"cannot read {self._uri}: {_describe(exc)}") from exc
-
-
-@contextlib.contextmanager
-def _open_source(location: Location) -> Iterator[_Source]:
-    from airflow_aisec.io.storage import stat_etag
-
-    if location.is_s3:
-        with _open_s3_source(location) as source:
-            yield source
-        return
-    try:
-        handle = open(location.path, "rb")  # noqa: SIM115 - closed by the with block below
-    except FileNotFoundError:
-        raise DatasetIOError(f"{location.uri} does not exist") from None
-    except OSError as exc:
-        raise DatasetIOError(f"cannot read {location.uri}: {exc.strerror}") from exc
-    with handle:
-        # The version token of the very file opened, so a replace can check that nobody changed it since.
-        yield _Source(_SourceReader(handle, location.uri), stat_etag(os.fstat(handle.fileno())), None)
-
-
-@contextlib.contextmanager
-def _open_s3_source(location: Location) -> Iterator[_Source]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from airflow_aisec.io.staging import check_target
-    from airflow_aisec.io.storage import s3_error
-
-    check_target(location)
-    try:
-        response = location.s3_client().get_object(Bucket=location.bucket, Key=location.key)
-    except ClientError as exc:
-        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-            raise DatasetIOError(f"{location.uri} does not exist") from None
-        raise s3_error(exc, location.uri, "read") from exc
-    except BotoCoreError as exc:
-        raise s3_error(exc, location.uri, "read") from exc
-    body = response["Body"]
-    kms = response.get("SSEKMSKeyId") if response.get("ServerSideEncryption") == "aws:kms" else None
-    try:
-        # The ETag of the object version being streamed, for a conditional replace of exactly that version.
-        yield _Source(_SourceReader(body, location.uri), str(response["ETag"]), kms)
-    finally:
-        body.close()
 
 
 def _open_staged(path: str) -> io.BufferedWriter:

@@ -5,16 +5,18 @@ boto3 is imported only inside functions, so the core library works without the `
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import posixpath
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import pyarrow.fs as pafs
 
-from airflow_aisec.exceptions import ConcurrentModificationError, DatasetIOError
+from airflow_aisec.exceptions import AisecError, ConcurrentModificationError, DatasetIOError
 
 Scheme = Literal["file", "s3"]
 
@@ -267,3 +269,85 @@ def current_etag(location: Location) -> str | None:
         return local_etag(location.path)
     head = s3_head(location)
     return None if head is None else str(head["ETag"])
+
+
+@dataclass(frozen=True)
+class Input:
+    """An open file: its byte stream, the version token of what is read, and its SSE-KMS key (S3)."""
+
+    stream: _InputStream
+    etag: str | None
+    sse_kms_key_id: str | None
+
+
+class _InputStream:
+    """Reads of an open file; a failure becomes a ``DatasetIOError`` that names the file."""
+
+    def __init__(self, raw: Any, uri: str) -> None:
+        self._raw = raw
+        self._uri = uri
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            return bytes(self._raw.read(size))
+        except AisecError:
+            raise
+        except Exception as exc:  # OSError locally; botocore and urllib3 errors on S3
+            raise DatasetIOError(f"cannot read {self._uri}: {str(exc) or type(exc).__name__}") from exc
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        if not hasattr(self._raw, "readinto"):
+            data = self.read(len(buffer))
+            buffer[: len(data)] = data
+            return len(data)
+        try:
+            return int(self._raw.readinto(buffer) or 0)
+        except AisecError:
+            raise
+        except Exception as exc:
+            raise DatasetIOError(f"cannot read {self._uri}: {str(exc) or type(exc).__name__}") from exc
+
+
+@contextlib.contextmanager
+def open_input(location: Location) -> Iterator[Input]:
+    """Open the file ``location`` for streaming its bytes, with the version token of exactly what is read.
+
+    The token lets a later replace check that nobody changed the file since (``Publication.expected_etag``).
+    A missing file is a ``DatasetIOError`` saying so; read errors name the file.
+    """
+    if location.is_s3:
+        with _open_s3_input(location) as opened:
+            yield opened
+        return
+    try:
+        handle = open(location.path, "rb")  # noqa: SIM115 - closed by the with block below
+    except FileNotFoundError:
+        raise DatasetIOError(f"{location.uri} does not exist") from None
+    except OSError as exc:
+        raise DatasetIOError(f"cannot read {location.uri}: {exc.strerror}") from exc
+    with handle:
+        # The version token of the very file opened, not of whatever the name points to a moment later.
+        yield Input(_InputStream(handle, location.uri), stat_etag(os.fstat(handle.fileno())), None)
+
+
+@contextlib.contextmanager
+def _open_s3_input(location: Location) -> Iterator[Input]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if not location.key:
+        raise DatasetIOError(f"{location.uri} names a bucket, not a file")
+    try:
+        response = location.s3_client().get_object(Bucket=location.bucket, Key=location.key)
+    except ClientError as exc:
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+            raise DatasetIOError(f"{location.uri} does not exist") from None
+        raise s3_error(exc, location.uri, "read") from exc
+    except BotoCoreError as exc:
+        raise s3_error(exc, location.uri, "read") from exc
+    body = response["Body"]
+    kms = response.get("SSEKMSKeyId") if response.get("ServerSideEncryption") == "aws:kms" else None
+    try:
+        # The ETag of the object version being streamed, for a conditional replace of exactly that version.
+        yield Input(_InputStream(body, location.uri), str(response["ETag"]), kms)
+    finally:
+        body.close()

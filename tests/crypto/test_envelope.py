@@ -37,6 +37,7 @@ from airflow_aisec.exceptions import (
     EncryptionError,
     VerificationError,
 )
+from airflow_aisec.io import storage
 from airflow_aisec.io.atomic import MIN_PART_SIZE
 from airflow_aisec.io.storage import Location, S3Options, s3_client
 
@@ -504,15 +505,15 @@ def test_read_failure_mid_file_leaves_the_target_untouched(
     else:
         source.write_bytes(encrypt_bytes(data, provider)[0])
     target.write_bytes(b"original")
-    real = envelope._open_source
+    real = storage.open_input
 
     @contextlib.contextmanager
     def failing(location: Location) -> Iterator[Any]:
         with real(location) as opened:
-            stream = envelope._SourceReader(FailingReader(opened.stream, reads=6), location.uri)
+            stream = storage._InputStream(FailingReader(opened.stream, reads=6), location.uri)
             yield dataclasses.replace(opened, stream=stream)
 
-    monkeypatch.setattr(envelope, "_open_source", failing)
+    monkeypatch.setattr(storage, "open_input", failing)
     with pytest.raises(DatasetIOError, match=f"cannot read {source.as_uri()}: I/O error"):
         if operation == "encrypt":
             encrypt_file(
