@@ -58,3 +58,8 @@ class EncryptionError(AisecError, ValueError):
 
 class DsrError(AisecError, ValueError):
     """A data-subject request is invalid, or cannot be carried out as asked; nothing was changed."""
+
+
+class FieldPathError(PIIError):
+    """A path to a field inside a struct or list column (``payload.ip``, ``items[].email``) is malformed, or
+    does not exist in the data."""

@@ -17,6 +17,7 @@ from airflow_aisec.catalog import Catalog, Dataset
 from airflow_aisec.catalog.lake import dataset_files
 from airflow_aisec.exceptions import DatasetIOError
 from airflow_aisec.io import FileInfo, S3Options, read_file
+from airflow_aisec.io.nested import top_column
 
 
 class FileReader(Protocol):
@@ -92,8 +93,10 @@ def inventory_dataset(
         result.columns += [n for n in names if n not in seen]
         seen.update(names)
     if result.files:
-        result.missing_columns = [c for c in dataset.columns if c not in seen]
-        result.undeclared_columns = [c for c in result.columns if c not in dataset.columns]
+        # A declared path (``payload.ip``) is found in, and declares, its top-level column.
+        declared = set(dataset.columns) | {top_column(c) for c in dataset.columns}
+        result.missing_columns = [c for c in dataset.columns if c not in seen and top_column(c) not in seen]
+        result.undeclared_columns = [c for c in result.columns if c not in declared]
     return result
 
 

@@ -7,17 +7,80 @@ into entry fields, and the OpenLineage adapter turns it into datasets with colum
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Collection, Mapping
+from typing import Any, Final
+
+# Masking strategies after which a column no longer holds personal data; any other (pseudonymize, encrypt,
+# partial, generalize) leaves data that can still be linked to the person, which is still personal data.
+ANONYMIZING: Final = frozenset({"redact", "replace", "drop"})
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnClass:
+    """The personal data one column holds: its entity type, and whether and how it is masked.
+
+    Names and strategies only, never a value: this is what lineage tools are shown.
+    """
+
+    column: str
+    entity: str | None
+    masked: bool = False
+    strategy: str | None = None
+
+    @property
+    def personal(self) -> bool:
+        """Whether the column still holds personal data (unmasked, or masked in a linkable way)."""
+        return not self.masked or self.strategy not in ANONYMIZING
+
+    def tags(self) -> list[tuple[str, str]]:
+        """``(key, value)`` tags of the column: ``pii.entity``, ``pii.masked``, ``pii.strategy``."""
+        tags = [("pii.entity", self.entity)] if self.entity else []
+        tags.append(("pii.masked", "true" if self.masked else "false"))
+        if self.strategy:
+            tags.append(("pii.strategy", self.strategy))
+        return tags
+
+
+def classify(
+    entities: Mapping[str, str | None],
+    masked: Mapping[str, str] | None = None,
+    present: Collection[str] | None = None,
+) -> tuple[ColumnClass, ...]:
+    """The classification of a dataset's columns: ``entities`` (column → entity type), ``masked`` (column
+    → strategy) and, when given, the columns ``present`` in it (a dropped column is not)."""
+    masked = masked or {}
+    columns = list(entities) + [c for c in masked if c not in entities]
+    return tuple(
+        ColumnClass(c, entities.get(c), c in masked, masked.get(c))
+        for c in columns
+        if present is None or c in present or _top_level(c) in present
+    )
+
+
+def _top_level(path: str) -> str:
+    # ``payload.ip`` and ``items[].email`` are fields of the columns ``payload`` and ``items``.
+    return path.split(".", 1)[0].split("[", 1)[0]
 
 
 @dataclasses.dataclass(frozen=True)
 class DatasetRef:
-    """A dataset (or one file of it) as an input or output of a step."""
+    """A dataset (or one file of it) as an input or output of a step.
+
+    ``classification`` says which columns hold personal data (None: not known, nothing is claimed).
+    """
 
     uri: str
     dataset: str | None = None
     sha256: str | None = None
     columns: tuple[str, ...] = ()
+    classification: tuple[ColumnClass, ...] | None = None
+
+    @property
+    def holds_pii(self) -> bool | None:
+        """Whether any column still holds personal data (None when the classification is not known)."""
+        if self.classification is None:
+            return None
+        return any(c.personal for c in self.classification)
 
     def as_entry(self) -> dict[str, Any]:
         """The form stored in audit entries (no column values, only names and digests)."""
@@ -31,7 +94,7 @@ class DatasetRef:
         if self.uri.startswith("s3://"):
             bucket, _, key = self.uri[len("s3://") :].partition("/")
             return f"s3://{bucket}", key
-        return "file", self.uri
+        return "file", self.uri.removeprefix("file://")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +128,17 @@ class StepLineage:
         if masked:
             fields["columns"] = masked
         return fields
+
+    def classify(
+        self,
+        inputs: tuple[ColumnClass, ...] | None = None,
+        outputs: tuple[ColumnClass, ...] | None = None,
+    ) -> None:
+        """Set the classification of every input and of every output (None leaves it as it is)."""
+        if inputs is not None:
+            self.inputs = [dataclasses.replace(ref, classification=inputs) for ref in self.inputs]
+        if outputs is not None:
+            self.outputs = [dataclasses.replace(ref, classification=outputs) for ref in self.outputs]
 
     def identity(self, source: DatasetRef, output: DatasetRef, masked: dict[str, str]) -> None:
         """Record that ``output`` keeps every column of ``source``, those in ``masked`` transformed."""

@@ -1,8 +1,9 @@
 """Run the benchmarks: ``python -m benchmarks`` runs every ``bench_*.py``; ``python -m benchmarks io merkle``
-runs the named ones.
+runs the named ones (``pii-eval`` and ``pii_eval`` both name ``bench_pii_eval.py``).
 
 Each benchmark runs in a fresh interpreter (``python -m benchmarks.bench_<name>``) from the repository root,
-so the peak-memory figures it prints are its own. Arguments after ``--`` go to every selected benchmark.
+so the peak-memory figures it prints are its own. Arguments after ``--``, or from the first one that starts
+with ``-`` (``python -m benchmarks pii-eval --split dev``), go to every selected benchmark.
 A benchmark that raises makes the run exit non-zero; one that misses a target only says so in its output.
 """
 
@@ -27,7 +28,7 @@ def select(names: list[str], known: dict[str, Path]) -> list[str]:
     """The benchmarks to run: all of them, or the named ones (``io`` or ``bench_io``) in sorted order."""
     if not names:
         return list(known)
-    wanted = {name.removeprefix(PREFIX).removesuffix(".py") for name in names}
+    wanted = {name.removeprefix(PREFIX).removesuffix(".py").replace("-", "_") for name in names}
     unknown = sorted(wanted - known.keys())
     if unknown:
         raise SystemExit(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(known)}")
@@ -46,11 +47,19 @@ def run_one(name: str, extra: list[str]) -> tuple[int, float]:
     return code, elapsed
 
 
+def split_args(args: list[str]) -> tuple[list[str], list[str]]:
+    """Benchmark names and the arguments for them: split at ``--``, else at the first option."""
+    if "--" in args:
+        return args[: args.index("--")], args[args.index("--") + 1 :]
+    first = next((i for i, arg in enumerate(args) if arg.startswith("-")), len(args))
+    return args[:first], args[first:]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the selected benchmarks one after the other; 1 if any of them failed."""
     args = sys.argv[1:] if argv is None else argv
-    names, extra = (args[: args.index("--")], args[args.index("--") + 1 :]) if "--" in args else (args, [])
-    if any(name in ("-h", "--help") for name in names):
+    names, extra = split_args(args)
+    if not names and extra[:1] in (["-h"], ["--help"]):
         print(__doc__)
         print(f"available: {', '.join(available())}")
         return 0

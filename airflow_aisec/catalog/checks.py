@@ -7,6 +7,8 @@ from collections.abc import Callable
 from airflow_aisec.catalog.graph import ReferenceCycleError, ReferenceGraph
 from airflow_aisec.catalog.models import Catalog, Dataset
 from airflow_aisec.catalog.problems import Report
+from airflow_aisec.exceptions import FieldPathError
+from airflow_aisec.io.nested import FieldPath, looks_nested, parse_path
 
 _URI_SCHEMES = ("s3://", "file://")
 
@@ -40,6 +42,44 @@ def _column_error(report: Report, path: tuple[str, ...], column: str, dataset: s
     report.error(path, f"column {column!r} is not among the columns of dataset {dataset!r}")
 
 
+def _top_level_only(report: Report, path: tuple[str, ...], column: str, role: str) -> bool:
+    """Report a path where only a top-level column will do; True if ``column`` is one."""
+    if looks_nested(column):
+        report.error(
+            path,
+            f"{column!r}: {role} must be a top-level column, not a path to a field inside one "
+            f"(only PII columns and free text may be paths)",
+        )
+        return False
+    return True
+
+
+def _check_paths(catalog: Catalog, name: str, dataset: Dataset, report: Report) -> None:
+    """Paths to nested fields (``payload.ip``, ``items[].email``) parse, and no declared PII path holds
+    another one (both would be masked, one inside the other)."""
+    parsed: dict[str, FieldPath] = {}
+    for column in dataset.columns:
+        if not looks_nested(column):
+            parsed[column] = FieldPath(column)
+            continue
+        try:
+            parsed[column] = parse_path(column)
+        except FieldPathError as e:
+            report.error(("datasets", name, "columns", column), str(e))
+    pii = {c: p for c, p in parsed.items() if dataset.columns[c].pii}
+    for column, path in pii.items():
+        for other, outer in pii.items():
+            if (
+                other != column
+                and outer.column == path.column
+                and path.steps[: len(outer.steps)] == outer.steps
+            ):
+                report.error(
+                    ("datasets", name, "columns", column),
+                    f"{column!r} is inside {other!r}, which is declared as PII too: declare one of them",
+                )
+
+
 def _check_uri(catalog: Catalog, name: str, dataset: Dataset, report: Report) -> None:
     uri = dataset.uri
     if "://" in uri and not uri.startswith(_URI_SCHEMES):
@@ -54,19 +94,24 @@ def _check_identity(catalog: Catalog, name: str, dataset: Dataset, report: Repor
         if identity not in catalog.subjects.identities:
             known = ", ".join(catalog.subjects.identities)
             report.error(path, f"unknown identity type {identity!r} (subjects.identities: {known})")
-        if column not in dataset.columns:
+        if _top_level_only(report, path, column, "an identity") and column not in dataset.columns:
             _column_error(report, path, column, name)
 
 
 def _check_primary_key(catalog: Catalog, name: str, dataset: Dataset, report: Report) -> None:
-    if dataset.primary_key is not None and dataset.primary_key not in dataset.columns:
-        _column_error(report, ("datasets", name, "primary_key"), dataset.primary_key, name)
+    key, path = dataset.primary_key, ("datasets", name, "primary_key")
+    if (
+        key is not None
+        and _top_level_only(report, path, key, "the primary key")
+        and key not in dataset.columns
+    ):
+        _column_error(report, path, key, name)
 
 
 def _check_references(catalog: Catalog, name: str, dataset: Dataset, report: Report) -> None:
     for column, target in dataset.references.items():
         path = ("datasets", name, "references", column)
-        if column not in dataset.columns:
+        if _top_level_only(report, path, column, "a reference") and column not in dataset.columns:
             _column_error(report, path, column, name)
         target_name, _, target_column = target.partition(".")
         if not target_column:
@@ -85,8 +130,9 @@ def _check_retention(catalog: Catalog, name: str, dataset: Dataset, report: Repo
                 "dataset holds PII but has no retention rule: its rows are kept forever",
             )
         return
-    if dataset.retention.column not in dataset.columns:
-        _column_error(report, ("datasets", name, "retention", "column"), dataset.retention.column, name)
+    column, path = dataset.retention.column, ("datasets", name, "retention", "column")
+    if _top_level_only(report, path, column, "the retention column") and column not in dataset.columns:
+        _column_error(report, path, column, name)
 
 
 def _check_encryption(catalog: Catalog, name: str, dataset: Dataset, report: Report) -> None:
@@ -124,6 +170,7 @@ def _check_masks(catalog: Catalog, name: str, dataset: Dataset, report: Report) 
 
 _DATASET_CHECKS: tuple[Callable[[Catalog, str, Dataset, Report], None], ...] = (
     _check_uri,
+    _check_paths,
     _check_identity,
     _check_primary_key,
     _check_references,

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any, Literal
 
 import isodate
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 FORMATS = ("parquet", "csv", "jsonl")
 ERASURE_STRATEGIES = ("delete_rows", "anonymize")
@@ -80,14 +80,42 @@ class MaskSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+NOT_PII = "none"
+"""``pii: none``: a person reviewed the column and found no personal data in it (e.g. a UUID join key)."""
+
+
 class Column(_Model):
-    """A column of a dataset; ``pii`` names the entity type it holds (or ``free_text``)."""
+    """A column of a dataset; ``pii`` names the entity type it holds (or ``free_text``).
+
+    ``pii: none`` (any letter case) is read as ``pii`` None with ``reviewed`` True: the column was reviewed
+    and holds no personal data, so no reader ever takes ``none`` for an entity; the scan counts it as
+    declared and masking leaves it alone. It cannot have a ``mask``.
+    """
 
     pii: str | None = None
     mask: MaskSpec | None = None
     type: str | None = None
     # Whether a rectification request may change it: PII columns may unless false, others only if true.
     rectify: bool | None = None
+    _reviewed: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="after")
+    def _reviewed_not_personal(self) -> Column:
+        if self.pii is None or self.pii.lower() != NOT_PII:
+            return self
+        if self.mask is not None:
+            raise ValueError(
+                "pii: none says the column holds no personal data, so it cannot have a mask "
+                "(remove the mask, or name the entity it holds)"
+            )
+        object.__setattr__(self, "pii", None)  # frozen model: the one place this field is rewritten
+        self._reviewed = True
+        return self
+
+    @property
+    def reviewed(self) -> bool:
+        """Whether the catalog says ``pii: none``: reviewed, and not personal data."""
+        return self._reviewed
 
 
 class Retention(_Model):
@@ -159,6 +187,11 @@ class Dataset(_Model):
         """Column name → entity type, for every column declared as PII."""
         return {name: col.pii for name, col in self.columns.items() if col.pii}
 
+    @property
+    def reviewed_columns(self) -> list[str]:
+        """Columns declared ``pii: none``: reviewed by a person and found not to hold personal data."""
+        return [name for name, col in self.columns.items() if col.reviewed]
+
     def reference_targets(self) -> dict[str, tuple[str, str]]:
         """Column → (dataset, column) it points to."""
         return {col: _split_ref(target) for col, target in self.references.items()}
@@ -213,6 +246,7 @@ class Catalog(_Model):
         return {
             "datasets": len(self.datasets),
             "pii_columns": sum(len(d.pii_columns) for d in datasets),
+            "reviewed_not_pii_columns": sum(len(d.reviewed_columns) for d in datasets),
             "identities": list(self.subjects.identities),
             "retention_rules": sum(1 for d in datasets if d.retention is not None),
             "legal_holds": sum(1 for d in datasets if d.legal_hold is not None),

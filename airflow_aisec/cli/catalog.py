@@ -24,6 +24,7 @@ from airflow_aisec.exceptions import AisecError, ConfigError
 
 if TYPE_CHECKING:
     from airflow_aisec.audit.lineage import LineageGraph
+    from airflow_aisec.catalog.datacheck import DataCheck
 
 app = typer.Typer(help="Validate the privacy catalog and show how datasets link to data subjects.")
 
@@ -86,6 +87,14 @@ def validate(
             "holding PII but missing from the catalog.",
         ),
     ] = False,
+    check_data: Annotated[
+        bool,
+        typer.Option(
+            "--check-data",
+            help="Also read each file's schema (Parquet footer, CSV header, first JSON lines) and fail on "
+            "catalog columns missing from the data or of another type than declared.",
+        ),
+    ] = False,
 ) -> None:
     """Check the catalog and print every problem at once (exit 2 on errors).
 
@@ -94,32 +103,53 @@ def validate(
     """
     from airflow_aisec.catalog.lake import check_lineage, check_locations
 
+    if check_data and offline:
+        raise fail("--check-data reads the lake; it cannot be combined with --offline")
     report, variables = _load_with_vars(ctx, file, var)
-    if report.ok and not offline:
+    data = None
+    if report.ok and check_data:
+        data = _check_data(ctx, report)  # its location check replaces check_locations
+    elif report.ok and not offline:
         check_locations(report, variables)
     if report.ok and lineage:
         check_lineage(report, _lineage_graph(ctx))
     failed = not report.ok or (strict and bool(report.warnings))
     if as_json:
-        print_json(
-            {
-                "valid": not failed,
-                "summary": report.catalog.summary() if report.catalog and report.ok else None,
-                "errors": [p.as_dict() for p in report.errors],
-                "warnings": [p.as_dict() for p in report.warnings],
-            }
-        )
+        document = {
+            "valid": not failed,
+            "summary": report.catalog.summary() if report.catalog and report.ok else None,
+            "errors": [p.as_dict() for p in report.errors],
+            "warnings": [p.as_dict() for p in report.warnings],
+        }
+        print_json(document if data is None else {**document, "data": data.as_dict()})
     else:
-        _print_report(report)
+        _print_report(report, data)
     if failed:
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def _print_report(report: Report) -> None:
+def _check_data(ctx: typer.Context, report: Report) -> DataCheck:
+    """Compare the files with the catalog; errors and warnings go into ``report``."""
+    from airflow_aisec import config
+    from airflow_aisec.catalog.datacheck import add_to_report, check_data, encrypted_schemas
+
+    assert report.catalog is not None
+    keyring = config.get_setting("keyring", global_options(ctx).keyring)
+    data = check_data(report.catalog, encrypted_schema=encrypted_schemas(report.catalog, keyring))
+    add_to_report(report, data)
+    return data
+
+
+def _print_report(report: Report, data: DataCheck | None = None) -> None:
     for problem in report.errors:
         err_console.print(f"[red]error[/red] {problem}", highlight=False, soft_wrap=True)
     for problem in report.warnings:
         err_console.print(f"[yellow]warning[/yellow] {problem}", highlight=False, soft_wrap=True)
+    for _finding, text in data.grouped("info") if data is not None else []:
+        err_console.print(f"[blue]info[/blue] {text}", highlight=False, soft_wrap=True)
+    if data is not None:
+        read = sum(len(files) for files in data.files.values())
+        err_console.print(f"data: {read} file(s) of {len(data.files)} dataset(s) read", highlight=False)
     if report.catalog is None or report.errors:
         err_console.print(
             f"{report.source}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)"

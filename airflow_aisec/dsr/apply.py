@@ -36,6 +36,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -48,10 +49,13 @@ from airflow_aisec.dsr.resolve import (
     Scanner,
     as_text,
     catalog_scanner,
+    column_values,
     criteria,
     falses,
     free_text_columns,
+    in_batch,
     mention_mask,
+    read_columns,
     search,
 )
 from airflow_aisec.exceptions import AisecError, DatasetIOError, DsrError, EncryptionError, PIIError
@@ -63,6 +67,7 @@ from airflow_aisec.io import (
     sha256_file,
     stat_file,
 )
+from airflow_aisec.io.nested import leaves, resolve, top_column, with_leaves
 from airflow_aisec.rewrite import open_rewrite
 
 if TYPE_CHECKING:
@@ -509,11 +514,32 @@ def _count(mask: pa.Array) -> int:
 def _mask_mentions(batch: pa.RecordBatch, columns: Sequence[str], ids: Identifiers) -> pa.RecordBatch:
     arrays = list(batch.columns)
     for column in columns:
-        i = batch.schema.get_field_index(column)
-        values = as_text(arrays[i]).to_pylist()
-        masked = [ids.mask_mentions(v, MENTION_TAG) if v else v for v in values]
-        arrays[i] = pa.array(masked, pa.string()).cast(batch.schema.field(i).type)
+        if column in batch.schema.names:
+            i = batch.schema.get_field_index(column)
+            arrays[i] = _masked_mentions(arrays[i], ids)
+        else:  # a path into a column: its text leaves are masked, the rest of the column is kept
+            i = batch.schema.get_field_index(top_column(column))
+            found = leaves(arrays[i], column)
+            arrays[i] = with_leaves(arrays[i], column, _masked_mentions(found.values, ids))
     return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+
+def _masked_mentions(values: pa.Array | pa.ChunkedArray, ids: Identifiers) -> pa.Array:
+    masked = [ids.mask_mentions(v, MENTION_TAG) if v else v for v in as_text(values).to_pylist()]
+    return pa.array(masked, pa.string()).cast(values.type)
+
+
+def _merge_rows(values: pa.Array, subject: pa.Array, replacement: pa.Array) -> pa.Array:
+    """``values`` with the subject's rows (in order) taken from ``replacement``; works for nested types,
+    which ``replace_with_mask`` does not take."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(replacement, pa.ChunkedArray):
+        replacement = replacement.combine_chunks()
+    chosen = pc.fill_null(subject, False).to_numpy(zero_copy_only=False)
+    index = np.arange(len(values), dtype=np.int64)
+    index[chosen] = len(values) + np.arange(int(chosen.sum()), dtype=np.int64)
+    return pc.take(pa.concat_arrays([values, replacement]), pa.array(index, pa.int64()))
 
 
 class _Anonymizer:
@@ -532,6 +558,8 @@ class _Anonymizer:
                 plan.strategy, plan.options = "replace", {}
         self.links = set(dataset.identity.values()) | set(dataset.references)
         self.masked = {p.column for p in plans} - self.links
+        # Columns holding a masked path (``payload`` of ``payload.ip``): their subject rows are rebuilt.
+        self.holding = {top_column(c) for c in self.masked} - self.masked
         self.primary_key = dataset.primary_key
         self.masker: Masker | None = None
         if self.masked:
@@ -548,6 +576,10 @@ class _Anonymizer:
                 replacement = self._unlinked(field, rows.num_rows)
             elif field.name in self.masked:
                 replacement = masked.column(field.name).cast(field.type)
+            elif field.name in self.holding:
+                replacement = _cast_nested(masked.column(field.name), field)
+                arrays.append(_merge_rows(batch.column(i), subject, replacement))
+                continue
             else:
                 arrays.append(batch.column(i))
                 continue
@@ -563,6 +595,17 @@ class _Anonymizer:
                 f"column {field.name!r} links rows to the subject but can hold neither null nor a token"
             )
         return pa.array([TOKEN_PREFIX + secrets.token_hex(12) for _ in range(n)], field.type)
+
+
+def _cast_nested(values: pa.Array | pa.ChunkedArray, field: pa.Field) -> pa.Array:
+    """Masked nested values back to the column's type (a redacted field is nullable in the masked type)."""
+    try:
+        return values.cast(field.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise DsrError(
+            f"column {field.name!r}: a field inside it cannot hold null, so the subject's value cannot be "
+            f"erased in place; declare the field nullable or use erasure: delete_rows"
+        ) from None
 
 
 # --- rectification ------------------------------------------------------------------------------------------
@@ -582,14 +625,34 @@ def _rectification(ctx: DsrContext, dataset: Dataset, ids: Identifiers) -> _Edit
         arrays = list(batch.columns)
         for column, text in changes.items():
             i = batch.schema.get_field_index(column)
-            if i < 0:
-                continue
-            field = batch.schema.field(i)
-            arrays[i] = pc.if_else(subject, new_value(dataset.name, field, text), arrays[i])
+            if i >= 0:
+                field = batch.schema.field(i)
+                arrays[i] = pc.if_else(subject, new_value(dataset.name, field, text), arrays[i])
+            elif in_batch(batch, column):
+                i = batch.schema.get_field_index(top_column(column))
+                arrays[i] = _rectify_path(dataset.name, arrays[i], column, subject, text)
         new = pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
         return (sealed.seal(new) if sealed is not None else new), hit, 0
 
     return _Edit(apply, lambda f: bool(f.matched) and bool(changes))
+
+
+def _rectify_path(
+    dataset: str, values: pa.Array | pa.ChunkedArray, path: str, subject: pa.Array, text: str
+) -> pa.Array | pa.ChunkedArray:
+    """``values`` with the leaves of ``path`` in the subject's rows set to ``text`` (a null struct holding
+    one stays null: there is no value to correct)."""
+    found = leaves(values, path)
+    new = new_value(dataset, pa.field(path, found.values.type), text)
+    chosen = pc.and_(pc.take(subject, found.rows), found.present)
+    return with_leaves(values, path, pc.if_else(chosen, new, found.values))
+
+
+def field_of(schema: pa.Schema, name: str) -> pa.Field:
+    """The field of a column, or of the leaf a path (``payload.ip``) reaches, named as given."""
+    if name in schema.names:
+        return schema.field(name)
+    return pa.field(name, resolve(schema, name))
 
 
 def new_value(dataset: str, field: pa.Field, text: str) -> pa.Scalar:
@@ -623,9 +686,9 @@ def check_rectification(ctx: DsrContext, match: DatasetMatch) -> None:
         if not columns:
             return
         scanner = scanner_for(ctx)
-        for batch in scanner.batches(dataset, info, columns):
+        for batch in scanner.batches(dataset, info, read_columns(dataset, columns)):
             for column in columns:
-                new_value(dataset.name, batch.schema.field(column), ctx.request.changes[column])
+                new_value(dataset.name, field_of(batch.schema, column), ctx.request.changes[column])
             break
 
 
@@ -653,7 +716,7 @@ def verify_dataset(
     pattern = ids.mention_pattern() if ctx.request.type == "erasure" else None
     searching = bool(match_now.columns) or bool(texts and pattern)
     columns = sorted(set(match_now.columns) | set(texts if pattern else []) | set(ctx.request.changes))
-    columns = [c for c in columns if c in dataset.columns]
+    columns = read_columns(dataset, [c for c in columns if c in dataset.columns])
     rows_read = before = rows_before = remaining = mentions = wrong = 0
     todo = []
     # The request itself may have deleted every file: an empty location is no error here.
@@ -708,7 +771,9 @@ def _rows_to_correct(ctx: DsrContext, dataset: Dataset, found: FileMatch, ids: I
     if info is None:
         return 0
     match = criteria(ctx.catalog, dataset, ids)
-    columns = sorted(set(match.columns) | {c for c in ctx.request.changes if c in dataset.columns})
+    columns = read_columns(
+        dataset, set(match.columns) | {c for c in ctx.request.changes if c in dataset.columns}
+    )
     wrong = 0
     for batch in scanner_for(ctx).batches(dataset, info, columns):
         wrong += _still_wrong(dataset, batch, match.mask(batch), ctx.request.changes)
@@ -721,10 +786,13 @@ def _still_wrong(
     wrong = 0
     rows = batch.filter(subject)
     for column, text in changes.items():
-        if column not in rows.schema.names or not rows.num_rows:
+        if not in_batch(rows, column) or not rows.num_rows:
             continue
-        field = rows.schema.field(column)
-        expected = new_value(dataset.name, field, text)
-        equal = pc.fill_null(pc.equal(rows.column(column), expected), False)
-        wrong += rows.num_rows - _count(equal)
+        expected = new_value(dataset.name, field_of(rows.schema, column), text)
+        values, nested = column_values(rows, column)
+        equal = pc.fill_null(pc.equal(values, expected), False)
+        if nested is None:
+            wrong += rows.num_rows - _count(equal)
+        else:  # values held by a null struct cannot be corrected and are not counted
+            wrong += _count(pc.and_not(leaves(rows.column(top_column(column)), column).present, equal))
     return wrong

@@ -28,6 +28,7 @@ import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from cryptography.exceptions import InvalidTag
@@ -38,6 +39,7 @@ from airflow_aisec.catalog.lake import dataset_files
 from airflow_aisec.dsr.matching import fold, fold_texts
 from airflow_aisec.exceptions import DsrError
 from airflow_aisec.io import FileInfo, S3Options, read_file
+from airflow_aisec.io.nested import leaves, top_column
 from airflow_aisec.pii.strategies import IDENTIFIER_ENTITIES  # values that single a person out
 from airflow_aisec.pii.types import FREE_TEXT
 from airflow_aisec.rewrite import text_schema
@@ -464,18 +466,52 @@ def criteria(catalog: Catalog, dataset: Dataset, ids: Identifiers) -> Criteria:
 
 
 def free_text_columns(dataset: Dataset) -> list[str]:
-    """The columns the catalog declares as free text."""
+    """The columns the catalog declares as free text (top-level names, or paths such as ``notes[].body``)."""
     return [name for name, col in dataset.columns.items() if col.pii == FREE_TEXT]
 
 
+def read_columns(dataset: Dataset, names: Iterable[str]) -> list[str]:
+    """The top-level columns to read for ``names`` (columns and paths into them). CSV has no nested fields:
+    a CSV header may hold a dot."""
+    if dataset.format == "csv":
+        return sorted(set(names))
+    return sorted({top_column(n) for n in names})
+
+
+def in_batch(batch: pa.RecordBatch, name: str) -> bool:
+    """Whether ``batch`` holds the column ``name``, or the column the path ``name`` goes into."""
+    return name in batch.schema.names or top_column(name) in batch.schema.names
+
+
+def column_values(batch: pa.RecordBatch, name: str) -> tuple[pa.Array | pa.ChunkedArray, pa.Array | None]:
+    """The values of ``name`` in ``batch``: a column's (and None), or the leaves of a path into a column and
+    the row each comes from."""
+    if name in batch.schema.names:
+        return batch.column(name), None
+    found = leaves(batch.column(top_column(name)), name)
+    return found.values, found.rows
+
+
+def rows_of(values_mask: pa.Array, rows: pa.Array | None, num_rows: int) -> pa.Array:
+    """A per-row mask from a per-value one: true where any value of the row is (``rows`` None: already one
+    per row)."""
+    if rows is None:
+        return pc.fill_null(values_mask, False)
+    hit = pc.filter(rows, pc.fill_null(values_mask, False))
+    mask = np.zeros(num_rows, dtype=bool)
+    mask[hit.to_numpy(zero_copy_only=False)] = True
+    return pa.array(mask, pa.bool_())
+
+
 def mention_mask(batch: pa.RecordBatch, columns: Sequence[str], pattern: str | None) -> pa.Array:
-    """True for rows whose free text mentions the subject."""
+    """True for rows whose free text (top-level columns or paths) mentions the subject."""
     result = falses(batch.num_rows)
     if pattern is None:
         return result
     for column in columns:
-        found = pc.match_substring_regex(as_text(batch.column(column)), pattern=pattern)
-        result = pc.or_(result, pc.fill_null(found, False))
+        values, rows = column_values(batch, column)
+        found = pc.match_substring_regex(as_text(values), pattern=pattern)
+        result = pc.or_(result, rows_of(found, rows, batch.num_rows))
     return result
 
 
@@ -498,8 +534,9 @@ def _collect(catalog: Catalog, dataset: Dataset, batch: pa.RecordBatch, ids: Ide
         if column in batch.schema.names:
             ids.linked.setdefault((dataset.name, column), set()).update(_values(batch.column(column)))
     for column, spec in dataset.columns.items():
-        if spec.pii in MENTION_ENTITIES and column in batch.schema.names:
-            ids.mentions |= {v for v in _values(batch.column(column)) if len(v.strip()) >= MIN_MENTION}
+        if spec.pii in MENTION_ENTITIES and in_batch(batch, column):
+            found = _values(column_values(batch, column)[0])
+            ids.mentions |= {v for v in found if len(v.strip()) >= MIN_MENTION}
     return new
 
 
@@ -510,7 +547,7 @@ def _values(values: pa.Array | pa.ChunkedArray) -> set[str]:
 def _wanted_columns(catalog: Catalog, dataset: Dataset, match: Criteria) -> list[str]:
     names = set(match.columns) | set(dataset.identity.values()) | _referenced_columns(catalog, dataset.name)
     names |= {c for c, spec in dataset.columns.items() if spec.pii in MENTION_ENTITIES}
-    return sorted(names)
+    return read_columns(dataset, names)
 
 
 # --- the three passes ---------------------------------------------------------------------------------------
@@ -665,7 +702,7 @@ class Resolver:
         """Pass 3: other rows whose free text mentions the subject."""
         texts = free_text_columns(dataset)
         match = criteria(self.catalog, dataset, ids)
-        columns = sorted(set(texts) | set(match.columns))
+        columns = read_columns(dataset, set(texts) | set(match.columns))
         for info in self.files(dataset) if files is None else files:
             rows = mentions = 0
             for batch in self.scanner.batches(dataset, info, columns):

@@ -1,7 +1,8 @@
 """Streaming readers and writers of one dataset file (Parquet, CSV, JSON Lines) as Arrow record batches.
 
 Memory stays bounded by the batch size (and an 8 MiB parse block for CSV/JSON): no reader or writer here
-holds a whole file. Error messages name the file and never quote its content, which may be PII.
+holds a whole file. Error messages name the file and never quote its content, which may be PII; for a
+malformed CSV or JSON Lines file they also give the line and the reason (``airflow_aisec.io.diagnose``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import base64
 import contextlib
 import datetime as dt
 import decimal
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +26,14 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from airflow_aisec.exceptions import DatasetIOError
+from airflow_aisec.io.diagnose import (
+    QuoteCounter,
+    check_quotes_closed,
+    csv_locator,
+    locate_jsonl_problem,
+    located_error,
+)
+from airflow_aisec.io.nested import repair_null_lists
 
 FORMATS: Final = ("parquet", "csv", "jsonl")
 EXTENSIONS: Final = {"parquet": ".parquet", "csv": ".csv", "jsonl": ".jsonl"}
@@ -221,19 +231,32 @@ def _read_csv(spec: _ReadSpec) -> Iterator[pa.RecordBatch]:
         strings_can_be_null=True,
         quoted_strings_can_be_null=False,
     )
-    with fs.open_input_stream(path) as source:
-        reader = pacsv.open_csv(
-            source,
-            read_options=pacsv.ReadOptions(block_size=_BLOCK_SIZE),
-            parse_options=pacsv.ParseOptions(
-                # Free text (addresses, notes) may contain line breaks inside quotes.
-                newlines_in_values=True,
-                # In a one-column file a null is written as an empty line, which must stay a row.
-                ignore_empty_lines=spec.file_schema is None or len(spec.file_schema) != 1,
-            ),
-            convert_options=convert,
-        )
-        yield from reader
+    skip_empty = spec.file_schema is None or len(spec.file_schema) != 1
+    reader = None
+    with fs.open_input_stream(path) as raw:
+        source = QuoteCounter(raw)
+        try:
+            reader = pacsv.open_csv(
+                source,
+                read_options=pacsv.ReadOptions(block_size=_BLOCK_SIZE),
+                parse_options=pacsv.ParseOptions(
+                    # Free text (addresses, notes) may contain line breaks inside quotes.
+                    newlines_in_values=True,
+                    # In a one-column file a null is written as an empty line, which must stay a row.
+                    ignore_empty_lines=skip_empty,
+                ),
+                convert_options=convert,
+            )
+            if target is None and any(pa.types.is_binary(f.type) for f in reader.schema):
+                # Inference turns a column with bytes that are not UTF-8 into binary: text it is not.
+                raise pa.ArrowInvalid("invalid UTF8 data")
+            yield from reader
+        except (*_CONTENT_ERRORS, UnicodeDecodeError) as exc:
+            types = {f.name: f.type for f in (target or (reader.schema if reader else pa.schema([])))}
+            locate = csv_locator(exc, types, skip_empty_lines=skip_empty)
+            raise located_error(fs, path, display_path(fs, path), "csv", exc, locate) from None
+    if source.quotes % 2:  # odd: maybe a quoted value the file never closes (a file cut short)
+        check_quotes_closed(fs, path, display_path(fs, path))
 
 
 def _json_parse_schema(target: pa.Schema) -> pa.Schema:
@@ -257,9 +280,19 @@ def _read_jsonl(spec: _ReadSpec) -> Iterator[pa.RecordBatch]:
         unexpected_field_behavior="ignore" if columns is not None and target is not None else "infer",
     )
     with fs.open_input_stream(path) as source:
-        yield from pajson.open_json(
-            source, read_options=pajson.ReadOptions(block_size=_BLOCK_SIZE), parse_options=parse
-        )
+        try:
+            reader = pajson.open_json(
+                source, read_options=pajson.ReadOptions(block_size=_BLOCK_SIZE), parse_options=parse
+            )
+            for batch in reader:
+                # Arrow's JSON parser keeps bytes that are not UTF-8 in text columns; a full validation
+                # refuses them here rather than in whatever reads the values later.
+                batch = repair_null_lists(batch)
+                batch.validate(full=True)
+                yield batch
+        except (*_CONTENT_ERRORS, UnicodeDecodeError) as exc:
+            locate = functools.partial(locate_jsonl_problem, schema=target)
+            raise located_error(fs, path, display_path(fs, path), "jsonl", exc, locate) from None
 
 
 _READERS: dict[str, _Reader] = {"parquet": _read_parquet, "csv": _read_csv, "jsonl": _read_jsonl}

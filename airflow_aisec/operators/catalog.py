@@ -32,6 +32,9 @@ class CatalogValidateOperator(AisecBaseOperator):
     :param fail_on_warnings: Also fail when the catalog has warnings (e.g. PII without retention).
     :param check_locations: Check that each dataset's location exists and holds files.
     :param lineage: Check the audit log's lineage for copies the catalog does not list.
+    :param check_data: Also read each file's schema (Parquet footer, CSV header, first JSON lines) and fail
+        on catalog columns missing from the data or of another type than declared (this includes the
+        location check); encrypted Parquet footers are read with the dataset's key.
     :param aws_conn_id: Airflow AWS connection for ``s3://`` datasets; None uses the boto3 chain.
     """
 
@@ -46,6 +49,7 @@ class CatalogValidateOperator(AisecBaseOperator):
         fail_on_warnings: bool = False,
         check_locations: bool = True,
         lineage: bool = False,
+        check_data: bool = False,
         aws_conn_id: str | None = "aws_default",
         **kwargs: Any,
     ) -> None:
@@ -55,6 +59,7 @@ class CatalogValidateOperator(AisecBaseOperator):
         self.fail_on_warnings = fail_on_warnings
         self.check_locations = check_locations
         self.lineage_check = lineage
+        self.check_data = check_data
         self.aws_conn_id = aws_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -64,7 +69,10 @@ class CatalogValidateOperator(AisecBaseOperator):
         path = config.catalog_path(self.catalog)
         variables = config.catalog_vars(self.variables)
         report = validate_catalog(path, variables)
-        if report.ok and report.catalog is not None and self.check_locations:
+        data = None
+        if report.ok and report.catalog is not None and self.check_data:
+            data = self._check_data(report)
+        elif report.ok and report.catalog is not None and self.check_locations:
             check_locations(report, variables, self._s3(report.catalog))
         if report.ok and self.lineage_check:
             check_lineage(report, self._lineage(context))
@@ -80,7 +88,27 @@ class CatalogValidateOperator(AisecBaseOperator):
         counts = report.catalog.summary()
         self.record(context, "catalog.validate", details={**details, "datasets": counts["datasets"]})
         self.log.info("Catalog %s is valid: %s", path, counts)
-        return {"catalog": path, "summary": counts, "warnings": [str(p) for p in report.warnings]}
+        result = {"catalog": path, "summary": counts, "warnings": [str(p) for p in report.warnings]}
+        if data is not None:
+            result["data"] = {"files": {name: len(files) for name, files in data.files.items()}}
+        return result
+
+    def _check_data(self, report: Any) -> Any:
+        """Compare each dataset's files with its catalog columns; errors and warnings go into ``report``."""
+        from airflow_aisec.catalog.datacheck import add_to_report, check_data, encrypted_schemas
+
+        catalog = report.catalog
+        options: dict[str, Any] = {}
+        if any(key.provider == "aws-kms" for key in catalog.keys.values()):
+            from airflow_aisec.hooks.kms import KmsHook
+
+            options["kms_client_factory"] = KmsHook(aws_conn_id=self.aws_conn_id or "aws_default").get_client
+        keys = encrypted_schemas(catalog, config.get_setting("keyring"), **options)
+        data = check_data(catalog, self._s3(catalog), encrypted_schema=keys)
+        add_to_report(report, data)
+        for _finding, text in data.grouped("info"):
+            self.log.info("%s", text)
+        return data
 
     def _s3(self, catalog: Any) -> Any:
         if not any(d.uri.startswith("s3://") for d in catalog.datasets.values()):
@@ -164,8 +192,12 @@ class LakeInventoryOperator(AisecBaseOperator):
                 self.log.error("%s: not declared: %s", item.dataset, ", ".join(item.undeclared_columns))
         drifted = [item.dataset for item in results if item.drift]
         self.lineage.inputs = [
-            DatasetRef(item.uri, item.dataset, columns=tuple(item.columns)) for item in results
-        ]
+            DatasetRef(
+                item.uri, item.dataset, columns=tuple(item.columns),
+                classification=_as_stored(catalog.datasets[item.dataset]),
+            )
+            for item in results
+        ]  # fmt: skip
         with self.audited(context):
             for item in results:
                 self.record(
@@ -182,3 +214,11 @@ class LakeInventoryOperator(AisecBaseOperator):
         if drifted and self.fail_on_drift:
             raise DatasetIOError(f"the lake does not match the catalog for: {', '.join(drifted)}")
         return [item.as_dict() for item in results]
+
+
+def _as_stored(dataset: Any) -> Any:
+    """The classification of a catalog dataset as stored: its PII columns, those encrypted at rest masked."""
+    from airflow_aisec.lineage import classify
+
+    encrypted = set(dataset.encryption.columns) if dataset.encryption else set()
+    return classify(dataset.pii_columns, {c: "encrypt" for c in dataset.pii_columns if c in encrypted})

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_aisec import config
 from airflow_aisec.exceptions import EncryptionError
-from airflow_aisec.lineage import DatasetRef
+from airflow_aisec.lineage import DatasetRef, classify
 from airflow_aisec.operators.pii import _CatalogDatasetOperator
 
 if TYPE_CHECKING:
@@ -59,15 +59,42 @@ class _EncryptionOperator(_CatalogDatasetOperator):
         return {"kms_client_factory": kms.get_client, "s3": self._location(key.subject_keys).s3}
 
     def _record_files(
-        self, context: Context, action: str, spec: Dataset, files: list[Any], **extra: Any
+        self,
+        context: Context,
+        action: str,
+        spec: Dataset,
+        files: list[Any],
+        *,
+        columns: Sequence[str] | None = None,
+        **extra: Any,
     ) -> None:
+        """Record the files and their lineage; ``columns``: the Parquet columns encrypted (None: all)."""
         from airflow_aisec.crypto.datasets import describe
 
         fields = describe(files)
         fields["details"].update(extra)
-        self.lineage.inputs = [DatasetRef(f.source, spec.name, f.source_sha256) for f in files]
-        self.lineage.outputs = [DatasetRef(f.target, spec.name, f.target_sha256) for f in files]
+        plain = classify(spec.pii_columns)
+        self.lineage.inputs, self.lineage.outputs = [], []
+        for f in files:
+            sealed = classify(spec.pii_columns, _encrypted_pii(spec, f.method, columns))
+            source, target = (plain, sealed) if action == "dataset.encrypt" else (sealed, plain)
+            self.lineage.inputs.append(
+                DatasetRef(f.source, spec.name, f.source_sha256, classification=source)
+            )
+            self.lineage.outputs.append(
+                DatasetRef(f.target, spec.name, f.target_sha256, classification=target)
+            )
         self.record(context, action, dataset=spec.name, **fields)
+
+
+def _encrypted_pii(spec: Dataset, method: str, columns: Sequence[str] | None) -> dict[str, str]:
+    """PII column → ``encrypt`` for the PII columns an encrypted file holds encrypted: every column of an
+    envelope, the chosen columns (or all) of a Parquet file, a nested path within an encrypted column."""
+    return {
+        name: "encrypt"
+        for name in spec.pii_columns
+        if method == "envelope" or columns is None or name.split(".", 1)[0].split("[", 1)[0] in columns
+    }
 
 
 class EncryptDatasetOperator(_EncryptionOperator):
@@ -112,7 +139,7 @@ class EncryptDatasetOperator(_EncryptionOperator):
             ),
             sse_kms_key_id=sse_kms_key(catalog, key),
         )  # fmt: skip
-        self._record_files(context, "dataset.encrypt", spec, files, key=key)
+        self._record_files(context, "dataset.encrypt", spec, files, columns=columns, key=key)
         return {"files": [f.target for f in files]}
 
 
@@ -141,7 +168,8 @@ class DecryptDatasetOperator(_EncryptionOperator):
         source = self._location(self.input_uri or spec.uri)
         subjects = subject_columns(catalog, spec, ring, **self._subject_key_options(catalog, spec))
         files = decrypt_files(source, self._location(self.output_uri), provider, subjects=subjects)
-        self._record_files(context, "dataset.decrypt", spec, files)
+        encrypted = spec.encryption.columns if spec.encryption else None
+        self._record_files(context, "dataset.decrypt", spec, files, columns=encrypted)
         return {"files": [f.target for f in files]}
 
 

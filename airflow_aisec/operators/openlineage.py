@@ -1,4 +1,6 @@
-"""Turn a step's lineage into OpenLineage datasets with column-lineage facets (masking flagged).
+"""Turn a step's lineage into OpenLineage datasets with column-lineage facets (masking flagged) and tags
+saying where personal data is: ``pii=true|false`` on the dataset, ``pii.entity``, ``pii.masked`` and
+``pii.strategy`` on its columns (entity types and strategy names only, never a value).
 
 Imported only when the OpenLineage provider asks for lineage, so the package works without it.
 """
@@ -44,7 +46,25 @@ def _dataset(ref: DatasetRef, flows: list[ColumnFlow] | None = None) -> Any:
             masked = any(flow.masking for flow in sources)
             fields[column] = Fields(inputFields=inputs, transformationType="MASKED" if masked else "IDENTITY")
         facets["columnLineage"] = ColumnLineageDatasetFacet(fields=fields)
+    if ref.classification is not None:
+        facets["tags"] = _tags(ref)
     return Dataset(namespace=namespace, name=name, facets=facets)
+
+
+TAG_SOURCE = "airflow-aisec"
+
+
+def _tags(ref: DatasetRef) -> Any:
+    """The tags facet of a classified dataset: one dataset tag, then the tags of each PII column."""
+    from openlineage.client.generated.tags_dataset import TagsDatasetFacet, TagsDatasetFacetFields
+
+    tags = [TagsDatasetFacetFields("pii", "true" if ref.holds_pii else "false", TAG_SOURCE)]
+    for column in ref.classification or ():
+        tags += [
+            TagsDatasetFacetFields(key, value, TAG_SOURCE, field=column.column)
+            for key, value in column.tags()
+        ]
+    return TagsDatasetFacet(tags=tags)
 
 
 def operator_lineage(lineage: StepLineage) -> Any:

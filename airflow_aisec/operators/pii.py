@@ -61,7 +61,7 @@ class _CatalogDatasetOperator(AisecBaseOperator):
 
         return reader_for(catalog, spec, LocalKeyring(config.get_setting("keyring")))
 
-    def _engine(self, catalog: Catalog) -> Any:
+    def _engine(self, catalog: Catalog | None) -> Any:
         from airflow_aisec.pii.engine import get_engine
         from airflow_aisec.pii.pipeline import recognizer_specs
 
@@ -98,7 +98,7 @@ class PIIScanOperator(_CatalogDatasetOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Scan; raise ``PIIError`` naming undeclared PII columns when ``fail_on_undeclared``."""
-        from airflow_aisec.lineage import DatasetRef
+        from airflow_aisec.lineage import DatasetRef, classify
         from airflow_aisec.pii.pipeline import guess_format, scan_entry
         from airflow_aisec.pii.scan import as_json, scan_dataset, undeclared
 
@@ -112,7 +112,12 @@ class PIIScanOperator(_CatalogDatasetOperator):
             reader=self._reader(catalog, spec),
         )
         drift = undeclared(findings, spec)
-        self.lineage.inputs = [DatasetRef(location.uri, spec.name, columns=tuple(findings))]
+        # A column reviewed as not personal (pii: none) is not tagged as PII, whatever the scan matched.
+        reviewed = set(spec.reviewed_columns)
+        entities = {name: f.entity for name, f in findings.items() if f.entity and name not in reviewed}
+        self.lineage.inputs = [
+            DatasetRef(location.uri, spec.name, columns=tuple(findings), classification=classify(entities))
+        ]
         self.record(context, "pii.scan", **scan_entry(spec.name, location.uri, findings, drift))
         for finding in findings.values():
             self.log.info("%s: %s (confidence %.2f)", finding.column, finding.entity, finding.confidence)
@@ -132,41 +137,99 @@ class PIIMaskOperator(_CatalogDatasetOperator):
     entities found replaced by tags. The audit entry records columns, counts per entity and file digests;
     lineage flags the masked columns.
 
-    :param dataset: Catalog dataset to mask. (templated)
+    Data no catalog describes yet is masked too: leave out ``dataset``, give ``input_uri`` and either column
+    rules (``columns={"email": "pseudonymize"}``) or nothing, to mask every column a scan finds. Pseudonyms
+    are keyed with ``aisec-pseudonyms`` (the catalog's default ``subjects.pseudonym_key``).
+
+    :param dataset: Catalog dataset to mask; None for data without a catalog dataset. (templated)
     :param output_uri: Folder (or ``s3://`` prefix) to write the masked files to. (templated)
-    :param input_uri: Where the data is, when not at the dataset's ``uri``. (templated)
-    :param output_name: Name of the masked dataset in lineage; default ``<dataset>_masked``.
+    :param input_uri: Where the data is, when not at the dataset's ``uri`` (required without ``dataset``).
+        (templated)
+    :param columns: Without ``dataset``: column → strategy name, or a mapping of ``strategy`` and its
+        options; default: what a scan finds. (templated)
+    :param output_name: Name of the masked dataset in lineage; default ``<dataset>_masked`` (none without a
+        dataset: lineage names the files).
     :param keyring: Local keyring for pseudonymize/encrypt keys; default ``[aisec] keyring``.
     """
 
-    template_fields: Sequence[str] = ("dataset", "input_uri", "output_uri", "catalog", "variables")
+    template_fields: Sequence[str] = ("dataset", "input_uri", "output_uri", "catalog", "variables", "columns")
     ui_color = "#fde9ef"
 
     def __init__(
-        self, *, output_uri: str, output_name: str | None = None, keyring: str | None = None, **kwargs: Any
+        self,
+        *,
+        output_uri: str,
+        dataset: str | None = None,
+        columns: dict[str, Any] | None = None,
+        output_name: str | None = None,
+        keyring: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(dataset=dataset or "", **kwargs)
         self.output_uri = output_uri
+        self.columns = columns
         self.output_name = output_name
         self.keyring = keyring
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Mask; return files, rows and counts per column (no values)."""
         from airflow_aisec.crypto.keyring import LocalKeyring
+
+        keyring = LocalKeyring(config.get_setting("keyring", self.keyring))
+        if not self.dataset:
+            return self._mask_without_catalog(context, keyring)
+        if self.columns is not None:
+            raise PIIError(
+                f"dataset {self.dataset}: the catalog's mask rules apply; columns= is for data without one"
+            )
         from airflow_aisec.pii.mask import Masker, plan_from_catalog
-        from airflow_aisec.pii.pipeline import mask_dataset, mask_entry
+        from airflow_aisec.pii.pipeline import mask_dataset
 
         catalog, spec = self._catalog_dataset()
         plans = plan_from_catalog(spec, catalog.subjects.pseudonym_key)
         if not plans:
             raise PIIError(f"dataset {spec.name} declares no PII column to mask")
         engine = self._engine(catalog)
-        masker = Masker(
-            plans, LocalKeyring(config.get_setting("keyring", self.keyring)), find_spans=engine.find_spans
-        )
+        masker = Masker(plans, keyring, find_spans=engine.find_spans)
         source, target = self._location(self.input_uri or spec.uri), self._location(self.output_uri)
         result = mask_dataset(source, target, masker, fmt=spec.format)
-        self.lineage, fields = mask_entry(spec.name, self.output_name or f"{spec.name}_masked", result, plans)
+        return self._report(context, spec.name, self.output_name or f"{spec.name}_masked", result, plans)
+
+    def _mask_without_catalog(self, context: Context, keyring: Any) -> dict[str, Any]:
+        """Mask ``input_uri`` by the column rules, or by what a scan of it finds."""
+        from airflow_aisec.pii.mask import Masker, plan_from_findings, plan_from_rules
+        from airflow_aisec.pii.pipeline import guess_format, mask_dataset
+        from airflow_aisec.pii.scan import scan_dataset
+        from airflow_aisec.pii.types import FREE_TEXT
+
+        if not self.input_uri:
+            raise PIIError(
+                f"task {self.task_id}: without a catalog dataset, input_uri names the data to mask"
+            )
+        if self.catalog is not None:
+            raise PIIError(f"task {self.task_id}: catalog= needs dataset=, the dataset whose rules apply")
+        source, target = self._location(self.input_uri), self._location(self.output_uri)
+        fmt = guess_format(source)
+        engine = None
+        if self.columns is not None:
+            plans = plan_from_rules(self.columns)
+        else:
+            engine = self._engine(None)
+            plans = plan_from_findings(scan_dataset(source, fmt, engine))
+        if not plans:
+            raise PIIError(f"{source.uri}: no PII column to mask (name them in columns=, or check the scan)")
+        if engine is None and any(p.strategy == FREE_TEXT for p in plans):
+            engine = self._engine(None)
+        masker = Masker(plans, keyring, find_spans=engine.find_spans if engine is not None else None)
+        result = mask_dataset(source, target, masker, fmt=fmt)
+        return self._report(context, None, self.output_name, result, plans)
+
+    def _report(
+        self, context: Context, name: str | None, output_name: str | None, result: Any, plans: list[Any]
+    ) -> dict[str, Any]:
+        from airflow_aisec.pii.pipeline import mask_entry
+
+        self.lineage, fields = mask_entry(name, output_name, result, plans)
         self.record(context, "pii.mask", **fields)
         self.log.info("masked %d rows in %d files: %s", result.rows, len(result.files), fields["details"])
         return {"rows": result.rows, "files": [f.target for f in result.files], "masked": result.counts}

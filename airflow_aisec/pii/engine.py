@@ -70,6 +70,7 @@ NER_ENTITY_MAPPING: dict[str, str] = {
 # Organisations are not personal data, and small models tag emails and products as ORG.
 IGNORED_NER_ENTITIES = ("ORG", "ORGANIZATION")
 NER_SCORE = 0.85
+MODEL_RELEASES = "https://github.com/explosion/spacy-models/releases"
 
 # Components not needed to find entities. The dependency parser is the expensive one; the tagger, attribute
 # ruler and lemmatizer only feed lemmas to Presidio's context enhancer, which matches context words as
@@ -191,10 +192,14 @@ def _pattern_spec(entity: object, item: object) -> PatternSpec:
 
 
 def _missing_model_message(name: str) -> str:
+    import spacy
+
+    installed = ", ".join(sorted(spacy.util.get_installed_models())) or "none"
     return (
-        f"spaCy model {name!r} is not installed; install it with `pip install {name}` (from spaCy's model "
-        "releases, https://github.com/explosion/spacy-models/releases) or set [aisec] spacy_model / "
-        "AIRFLOW__AISEC__SPACY_MODEL to an installed model; it is never downloaded at run time"
+        f"spaCy model {name!r} is not installed (installed spaCy models: {installed}); "
+        f"install it with `pip install {name}` (from spaCy's model releases, {MODEL_RELEASES}) "
+        "or set [aisec] spacy_model / AIRFLOW__AISEC__SPACY_MODEL to an installed model; "
+        "it is never downloaded at run time"
     )
 
 
@@ -306,49 +311,48 @@ def _offline_email_class() -> type[Any]:
     return OfflineEmailRecognizer
 
 
-# National phone formats recognised beyond Presidio's defaults (US, GB, DE, FR, IL, IN, CA, BR): the EU
-# member states with the most data subjects not already covered. Each region costs one matcher pass.
-EXTRA_PHONE_REGIONS = ("ES", "IT", "NL")
-
-# No valid number of Presidio's phone regions has fewer national digits (Germany's shortest is four).
-PHONE_MIN_DIGITS = 4
-
-
-@functools.cache
-def _fast_phone_class() -> type[Any]:
-    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
-
-    class FastPhoneRecognizer(PhoneRecognizer):
-        """Presidio's phone recognizer, skipping texts with too few digits to hold a phone number.
-
-        It runs libphonenumber's matcher once per region, the costliest step of pattern analysis; most
-        short values (names, cities, codes) have no digits at all.
-        """
-
-        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
-            if sum(1 for char in text if char.isdigit()) < PHONE_MIN_DIGITS:
-                return []
-            return cast(list[Any], super().analyze(text, entities, nlp_artifacts))
-
-    return FastPhoneRecognizer
-
-
 def _replacement(recognizer: Any) -> Any:
-    """Our offline or faster stand-in for a predefined recognizer, or the recognizer itself."""
-    from presidio_analyzer.predefined_recognizers import EmailRecognizer, PhoneRecognizer
+    """Our offline stand-in for a predefined recognizer, or the recognizer itself."""
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
     if type(recognizer) is EmailRecognizer:
         return _offline_email_class()(
             context=list(recognizer.context) or None, supported_language=recognizer.supported_language
         )
-    if type(recognizer) is PhoneRecognizer:
-        return _fast_phone_class()(
-            context=list(recognizer.context) or None,
-            supported_language=recognizer.supported_language,
-            supported_regions=tuple(dict.fromkeys([*recognizer.supported_regions, *EXTRA_PHONE_REGIONS])),
-            leniency=recognizer.leniency,
-        )
     return recognizer
+
+
+@functools.cache
+def _context_enhancer_class() -> type[Any]:
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+    class ContextWordsEnhancer(LemmaContextAwareEnhancer):
+        """Presidio's context enhancer, given only the results of recognizers that have context words.
+
+        It deep-copies every result of every text before looking at any; most results (the model's, ours,
+        which weigh their own context) have no context words to look for.
+        """
+
+        def enhance_using_context(
+            self,
+            text: str,
+            raw_results: list[Any],
+            nlp_artifacts: Any,
+            recognizers: list[Any],
+            context: list[str] | None = None,
+        ) -> list[Any]:
+            with_context = {r.id for r in recognizers if r.context}
+            wanted: list[Any] = []
+            rest: list[Any] = []
+            for result in raw_results:
+                identifier = (result.recognition_metadata or {}).get("recognizer_identifier")
+                (wanted if identifier in with_context or context else rest).append(result)
+            if not wanted:
+                return rest
+            enhanced = super().enhance_using_context(text, wanted, nlp_artifacts, recognizers, context)
+            return cast(list[Any], enhanced) + rest
+
+    return ContextWordsEnhancer
 
 
 def _custom_recognizer(spec: CustomRecognizerSpec, language: str) -> Any:
@@ -395,6 +399,8 @@ def _registry(nlp_engine: Any, mode: Mode, language: str, custom: Sequence[Custo
     from presidio_analyzer import RecognizerRegistry
     from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
+    from airflow_aisec.pii import recognizers as ours
+
     registry = RecognizerRegistry(supported_languages=[language])
     registry.load_predefined_recognizers(languages=[language], nlp_engine=nlp_engine)
     recognizers = [
@@ -402,7 +408,13 @@ def _registry(nlp_engine: Any, mode: Mode, language: str, custom: Sequence[Custo
         for recognizer in registry.recognizers
         # A blank pipeline finds no entities: do not advertise PERSON and friends in patterns mode.
         if not (mode == "patterns" and isinstance(recognizer, SpacyRecognizer))
+        # Presidio's phone and card recognizers miss common formats; ours cover theirs (see recognizers).
+        and not ours.superseded(recognizer)
     ]
+    # Names in context only with NER: patterns mode does not promise names (see PIIEngine).
+    # The cued names read the model's dictionary: a blank pipeline (patterns mode) has none.
+    lookups = ours.lookups_path(getattr(nlp_engine.nlp[language], "_path", None)) if mode == "ner" else None
+    recognizers.extend(ours.build_recognizers(language, with_names=mode == "ner", lookups=lookups))
     recognizers.extend(_custom_recognizer(spec, language) for spec in custom)
     registry.recognizers = recognizers
     return registry
@@ -475,7 +487,12 @@ class PIIEngine:
         _guard_presidio_logs()
         nlp_engine = _nlp_engine(nlp, self.language)
         registry = _registry(nlp_engine, self.mode, self.language, self.recognizers)
-        return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=[self.language])
+        return AnalyzerEngine(
+            registry=registry,
+            nlp_engine=nlp_engine,
+            supported_languages=[self.language],
+            context_aware_enhancer=_context_enhancer_class()(),
+        )
 
     def __repr__(self) -> str:
         return f"PIIEngine(mode={self.mode!r}, spacy_model={self.spacy_model!r}, language={self.language!r})"
@@ -723,7 +740,9 @@ class _Window:
     total: int
 
     def spans(self, results: Iterable[Any], threshold: float) -> Iterator[Span]:
-        """Presidio's results as spans of the whole text, less truncated and discounted ones."""
+        """Presidio's results as spans of the whole text, less truncated, implausible and discounted ones."""
+        from airflow_aisec.pii import recognizers
+
         cut_before = self.offset > 0
         cut_after = self.offset + len(self.piece) < self.total
         for result in results:
@@ -734,6 +753,10 @@ class _Window:
             if not 0 <= start < end <= len(self.piece):
                 continue
             entity = str(result.entity_type)
+            if not recognizers.from_ours(result) and not recognizers.plausible(
+                entity, self.piece, start, end
+            ):
+                continue
             score = min(1.0, max(0.0, float(result.score)))
             if entity == "DATE_TIME" and _bare_number(self.piece[start:end]):
                 # spaCy tags long bare numbers (phone, account, card numbers) as DATE: keep them only when

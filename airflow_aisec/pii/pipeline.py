@@ -8,16 +8,26 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import yaml
 
 from airflow_aisec import config
 from airflow_aisec.exceptions import DatasetIOError, PIIError
-from airflow_aisec.io import FileInfo, Location, atomic_write, extension, list_files, read_file, sha256_file
-from airflow_aisec.lineage import DatasetRef, StepLineage
+from airflow_aisec.io import (
+    FileInfo,
+    Location,
+    atomic_write,
+    extension,
+    is_hidden,
+    list_files,
+    read_file,
+    sha256_file,
+)
+from airflow_aisec.lineage import DatasetRef, StepLineage, classify
 
 if TYPE_CHECKING:
     from airflow_aisec.catalog import Catalog
@@ -38,7 +48,34 @@ def guess_format(location: Location, fmt: str | None = None) -> str:
     for name in ("parquet", "jsonl", "csv"):
         if list_files(location, name):
             return name
-    raise DatasetIOError(f"{location.uri}: no parquet, jsonl or csv files; pass --format")
+    raise DatasetIOError(f"{location.uri}: {_why_no_dataset_files(location)}")
+
+
+def _why_no_dataset_files(location: Location) -> str:
+    """Why a location holds no file to read: missing, empty, or holding files of other kinds (a wrong path
+    needs another fix than a wrong format)."""
+    fs = location.filesystem()
+    try:
+        kind = fs.get_file_info(location.path).type
+        if kind == pafs.FileType.NotFound:
+            return "no object under this prefix" if location.is_s3 else "no such file or folder"
+        if kind == pafs.FileType.File:
+            return "the format of this file cannot be told from its name: name it *.parquet, *.jsonl or *.csv"
+        selector = pafs.FileSelector(location.path, recursive=True, allow_not_found=True)
+        files = [f.path for f in fs.get_file_info(selector) if f.type == pafs.FileType.File]
+    except (OSError, pa.ArrowException) as e:
+        raise DatasetIOError(f"cannot list {location.uri}: {e.__class__.__name__}") from None
+    what = "prefix" if location.is_s3 else "folder"
+    visible = [path for path in files if not is_hidden(path[len(location.path) :])]
+    if not files:
+        return f"the {what} is empty"
+    if not visible:
+        return f"the {what} holds only hidden files (names starting with . or _ are not part of a dataset)"
+    others = sorted({PurePosixPath(path).suffix or "(no extension)" for path in visible})
+    return (
+        f"a {what} with no parquet, jsonl or csv files (it holds {', '.join(others[:5])} files); dataset "
+        "files are named *.parquet, *.jsonl or *.csv"
+    )
 
 
 @dataclasses.dataclass
@@ -175,17 +212,30 @@ def unmask_dataset(
 
     Local outputs are owner-only (0600): they hold the PII again.
     """
+    from airflow_aisec.io.nested import FieldPath, leaves, parse_path, resolve, with_leaves
     from airflow_aisec.pii.strategies import decrypt_values
 
+    paths: dict[str, FieldPath] = {}
+
     def decrypt(batch: pa.RecordBatch) -> pa.RecordBatch:
-        arrays = [
-            decrypt_values(batch.column(i), keyring, key, name) if name in columns else batch.column(i)
-            for i, name in enumerate(batch.schema.names)
-        ]
+        arrays = list(batch.columns)
+        for name, path in paths.items():  # a column, or a path into one (``payload.ip``)
+            i = batch.schema.get_field_index(path.column)
+            if not path.is_nested:
+                arrays[i] = decrypt_values(arrays[i], keyring, key, name)
+                continue
+            found = leaves(arrays[i], path).values
+            arrays[i] = with_leaves(arrays[i], path, decrypt_values(found, keyring, key, name))
         return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
     def plan(info: FileInfo, schema: pa.Schema) -> tuple[pa.Schema, BatchTransform]:
-        missing = [c for c in columns if c not in schema.names]
+        missing = []
+        for name in columns:
+            try:
+                paths[name] = FieldPath(name) if name in schema.names else parse_path(name)
+                resolve(schema, paths[name])
+            except PIIError:
+                missing.append(name)
         if missing:
             raise PIIError(f"{info.uri}: no column(s) {', '.join(missing)} to unmask")
         return schema, decrypt
@@ -227,9 +277,18 @@ def scan_entry(dataset: str | None, uri: str, findings: dict[str, Any], drift: l
 def mask_entry(
     dataset: str | None, target_name: str | None, result: MaskResult, plans: list[Any]
 ) -> tuple[StepLineage, dict[str, Any]]:
-    """The lineage of a masking run and the audit fields recording it (counts per entity, digests)."""
+    """The lineage of a masking run and the audit fields recording it (counts per entity, digests).
+
+    The lineage classifies the columns: each planned column holds its entity, unmasked in the input and
+    masked with its strategy in the output (a dropped column is not in the output).
+    """
     strategies = {p.column: p.strategy for p in plans}
     lineage = result.lineage(dataset, target_name, strategies)
+    entities = {p.column: p.entity for p in plans}
+    lineage.classify(
+        inputs=classify(entities, present=result.source_columns or None),
+        outputs=classify(entities, strategies, present=result.output_columns or None),
+    )
     fields = {
         "dataset": dataset,
         "rows": result.rows,

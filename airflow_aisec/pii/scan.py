@@ -545,8 +545,10 @@ def as_json(findings: dict[str, ColumnFinding]) -> dict[str, Any]:
     }
 
 
-def _top_level(path: str) -> str:
-    return re.split(r"[.\[]", path, maxsplit=1)[0]
+def _enclosing(path: str) -> list[str]:
+    """The paths that hold ``path``, innermost first: ``a.b[].c`` → ``a.b[]``, ``a.b``, ``a``."""
+    cuts = [m.start() for m in re.finditer(r"\.|\[\]", path) if m.start() > 0]
+    return [path[:cut] for cut in reversed(cuts)]
 
 
 def undeclared(
@@ -554,13 +556,18 @@ def undeclared(
 ) -> list[ColumnFinding]:
     """PII the catalog does not declare: columns found to hold PII (at ``min_confidence`` or more) that are
     missing from ``dataset.columns`` or declared without ``pii``. A nested field counts as declared when its
-    own path or its top-level column is declared as PII.
+    own path, or a declared path holding it (``items[]``, ``items``), is declared as PII. A column declared
+    ``pii: none`` (reviewed, not personal) counts as declared, for its own path only: it vouches for no field
+    found inside it.
     """
     result = []
     for path, finding in findings.items():
         if finding.entity is None or finding.confidence < min_confidence:
             continue
-        declared = dataset.columns.get(path) or dataset.columns.get(_top_level(path))
-        if declared is None or not declared.pii:
+        own = dataset.columns.get(path)
+        if own is not None and own.reviewed:
+            continue
+        holders = [dataset.columns[p] for p in _enclosing(path) if p in dataset.columns]
+        if not any(c.pii for c in [*([own] if own is not None else []), *holders]):
             result.append(finding)
     return result

@@ -47,7 +47,8 @@ Strategies and their options (the ``mask:`` mapping of the catalog):
     Not a catalog ``mask`` strategy: the one of ``pii: free_text`` columns. Every entity a ``SpanFinder``
     finds is replaced in place by its tag (``<PERSON>``), the rest of the text is kept. Overlapping spans
     are merged into one, tagged with the entity of the highest score. ``entities`` restricts which are
-    replaced.
+    replaced. With row context (see ``row_context``), a row's own PII values found in its text are spans
+    too, tagged with their column's entity.
 
 Error messages name the column, the strategy and the option to fix; never a value of the data.
 """
@@ -63,6 +64,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from cryptography.exceptions import InvalidTag
@@ -73,6 +75,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from airflow_aisec.catalog.models import DEFAULT_PSEUDONYM_KEY, MASK_STRATEGIES
 from airflow_aisec.crypto.keyring import KeyVersion, LocalKeyring
 from airflow_aisec.exceptions import KeyringError, PIIError
+from airflow_aisec.pii import row_context
+from airflow_aisec.pii.row_context import RowNeedles
 from airflow_aisec.pii.types import FREE_TEXT, Span, SpanFinder
 
 # An Arrow column: ``pa.Array`` or ``pa.ChunkedArray`` (pyarrow has no type stubs, so this is ``Any``).
@@ -172,16 +176,33 @@ IDENTIFIER_ENTITIES: Final = frozenset(
 )
 
 
+# Record identifiers and keys: not about a person by themselves, but what rows are joined on. A constant
+# (``<UUID>``) would merge every row into one key; a pseudonym keeps the join. Kept apart from
+# IDENTIFIER_ENTITIES, which also says which values single a person out in free text.
+KEY_ENTITIES: Final = frozenset({"UUID", "GUID", "MAC_ADDRESS"})
+# Entity names of custom recognizers that say they are identifiers: CUSTOMER_ID, ACCOUNT_NUMBER, API_KEY.
+KEY_ENTITY_SUFFIXES: Final = ("_ID", "_KEY", "_NUMBER", "_UUID", "_GUID")
+
+
+def is_identifier(entity: str | None) -> bool:
+    """Whether ``entity`` is an identifier or a key, masked by default with a pseudonym (joins survive)."""
+    if not entity:
+        return False
+    return entity in IDENTIFIER_ENTITIES or entity in KEY_ENTITIES or entity.endswith(KEY_ENTITY_SUFFIXES)
+
+
 def default_strategy(entity: str | None) -> MaskRule:
     """How a column holding ``entity`` is masked when the catalog gives no ``mask:``.
 
-    Identifiers (e-mail, phone, card, IBAN, SSN, national IDs, IP address) → ``pseudonymize``;
-    ``DATE_TIME`` → ``generalize`` to the year; ``free_text`` → ``free_text``; names, places, ``NRP`` and
-    every other or unknown entity → ``replace`` by the entity tag, the safe choice.
+    Identifiers (e-mail, phone, card, IBAN, SSN, national IDs, IP address) and keys (UUIDs, MAC addresses,
+    custom entities named ``*_ID``, ``*_KEY``, ``*_NUMBER``) → ``pseudonymize``, so the same value gets the
+    same token and joins still work; ``DATE_TIME`` → ``generalize`` to the year; ``free_text`` →
+    ``free_text``; names, places, ``NRP`` and every other or unknown entity → ``replace`` by the entity tag,
+    the safe choice.
     """
     if entity == FREE_TEXT:
         return MaskRule(FREE_TEXT)
-    if entity in IDENTIFIER_ENTITIES:
+    if is_identifier(entity):
         return MaskRule("pseudonymize")
     if entity == "DATE_TIME":
         return MaskRule("generalize", {"to": "year"})
@@ -267,6 +288,21 @@ class _Distinct:
             ]
         else:
             parts = [pc.take(new_dictionary, c.indices).cast(self.type) for c in self._chunks]
+        return pa.chunked_array(parts, type=self.type) if self.chunked else parts[0]
+
+    def row_indices(self) -> Any:
+        """The index into the distinct values of each row (all chunks, in order), -1 for a null."""
+        parts = [pc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False) for c in self._chunks]
+        return np.concatenate(parts).astype(np.int64) if parts else np.array([], np.int64)
+
+    def rebuild_rows(self, new_values: Values, rows: Any) -> Values:
+        """The column with row ``i`` set to ``new_values[rows[i]]`` (null where ``rows[i]`` is -1)."""
+        parts, start = [], 0
+        for c in self._chunks:
+            chunk = rows[start : start + len(c)]
+            start += len(c)
+            indices = pa.array(chunk, pa.int64(), mask=chunk < 0)
+            parts.append(pc.take(new_values, indices).cast(self.type))
         return pa.chunked_array(parts, type=self.type) if self.chunked else parts[0]
 
     def map(self, fn: Callable[[Values], Values]) -> Values:
@@ -636,12 +672,18 @@ def _replace_spans(text: str, spans: Sequence[Span], column: str) -> tuple[str, 
 
 
 def mask_free_text(
-    values: Values, find_spans: SpanFinder, *, column: str = "", entities: Sequence[str] | None = None
+    values: Values,
+    find_spans: SpanFinder,
+    *,
+    column: str = "",
+    entities: Sequence[str] | None = None,
+    context: RowNeedles | None = None,
 ) -> Masked:
     """Replace every entity found in each text by its tag, keeping the rest of the text.
 
-    The finder is called once, with every distinct non-empty text of ``values``. ``counts`` holds, per
-    entity type, how many entities were replaced over all rows.
+    The finder is called once, with every distinct non-empty text of ``values``. ``context`` (one entry per
+    row, see ``row_context``) adds, in each row, the spans where the row's own PII values occur. ``counts``
+    holds, per entity type, how many entities were replaced over all rows.
     """
     _require_text(values, FREE_TEXT, column)
     if entities is not None and (isinstance(entities, str) or not all(isinstance(e, str) for e in entities)):
@@ -655,15 +697,57 @@ def mask_free_text(
         raise PIIError(
             f"{FREE_TEXT} of column {column!r}: the span finder did not return one result per text"
         )
+    kept: list[list[Span]] = [[] for _ in texts]
+    for i, spans in zip(todo, found_spans, strict=True):
+        kept[i] = [s for s in spans if wanted is None or s.entity in wanted]
     masked: list[str | None] = list(texts)
     per_text: list[Counter[str]] = [Counter() for _ in texts]
-    for i, spans in zip(todo, found_spans, strict=True):
-        kept = [s for s in spans if wanted is None or s.entity in wanted]
-        if kept:
-            masked[i], per_text[i] = _replace_spans(texts[i] or "", kept, column)
+    for i in todo:
+        if kept[i]:
+            masked[i], per_text[i] = _replace_spans(texts[i] or "", kept[i], column)
+    if context is not None and any(context):
+        return _with_row_context(distinct, texts, kept, masked, per_text, context, wanted, column)
     names = sorted({entity for found in per_text for entity in found})
     counts = {e: distinct.total(pa.array([c[e] for c in per_text], pa.int64())) for e in names}
     new_values = distinct.rebuild(pa.array(masked, _kernel_type(distinct.value_type)))
+    return Masked(new_values, {e: n for e, n in counts.items() if n})
+
+
+def _with_row_context(
+    distinct: _Distinct,
+    texts: list[str | None],
+    kept: list[list[Span]],
+    masked: list[str | None],
+    per_text: list[Counter[str]],
+    context: RowNeedles,
+    wanted: set[str] | None,
+    column: str,
+) -> Masked:
+    """The masked column when rows add spans of their own: a row whose text holds one of its values gets a
+    text of its own; every other row shares the masked text of its distinct value."""
+    rows = distinct.row_indices()
+    if len(context) != len(rows):
+        raise PIIError(f"{FREE_TEXT} of column {column!r}: row context does not match the rows")
+    extra: list[str | None] = []
+    forms: dict[int, row_context.Forms] = {}  # a text repeated over rows is folded once
+    for row, wanted_here in enumerate(context):
+        index = int(rows[row])
+        text = texts[index] if wanted_here and index >= 0 else None
+        if not text:
+            continue
+        if index not in forms:
+            forms[index] = row_context.Forms(text)
+        found_here = row_context.find(forms[index], wanted_here)
+        spans = [s for s in found_here if wanted is None or s.entity in wanted]
+        if spans:
+            new_text, found = _replace_spans(text, kept[index] + spans, column)
+            rows[row] = len(texts) + len(extra)
+            extra.append(new_text)
+            per_text.append(found)
+    names = sorted({entity for found in per_text for entity in found})
+    present = rows[rows >= 0]
+    counts = {e: int(np.array([c[e] for c in per_text], np.int64)[present].sum()) for e in names}
+    new_values = distinct.rebuild_rows(pa.array(masked + extra, _kernel_type(distinct.value_type)), rows)
     return Masked(new_values, {e: n for e, n in counts.items() if n})
 
 
@@ -709,10 +793,11 @@ def apply_strategy(
     entity: str | None = None,
     key: KeyVersion | None = None,
     find_spans: SpanFinder | None = None,
+    context: RowNeedles | None = None,
 ) -> Masked:
-    """Mask ``values`` of ``column`` with ``rule``; ``key`` serves pseudonymize/encrypt, ``find_spans``
-    free text. ``counts`` is keyed by entity (``PII`` without one): the non-null values masked, or for free
-    text the entities replaced."""
+    """Mask ``values`` of ``column`` with ``rule``; ``key`` serves pseudonymize/encrypt, ``find_spans`` and
+    ``context`` (per row, see ``mask_free_text``) free text. ``counts`` is keyed by entity (``PII`` without
+    one): the non-null values masked, or for free text the entities replaced."""
     check_options(rule.strategy, rule.options, column)
     if pa.types.is_null(values.type) and rule.strategy != "drop":
         # Readers type a column with no value at all as ``null``: nothing to mask, and no type to keep.
@@ -721,7 +806,8 @@ def apply_strategy(
         if rule.strategy == FREE_TEXT:
             if find_spans is None:
                 raise PIIError(f"column {column!r} is free text: masking it needs a span finder")
-            return mask_free_text(values, find_spans, column=column, entities=rule.options.get("entities"))
+            entities = rule.options.get("entities")
+            return mask_free_text(values, find_spans, column=column, entities=entities, context=context)
         masked = _dispatch(values, rule, column, entity, key)
     except pa.ArrowNotImplementedError:
         raise PIIError(f"{rule.strategy} cannot mask column {column!r} of type {values.type}") from None

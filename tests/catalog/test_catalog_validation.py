@@ -38,6 +38,7 @@ def test_example_catalog_is_valid_without_warnings() -> None:
     assert catalog.summary() == {
         "datasets": 6,
         "pii_columns": 8,
+        "reviewed_not_pii_columns": 0,
         "identities": ["customer_id", "email"],
         "retention_rules": 6,
         "legal_holds": 1,
@@ -240,3 +241,41 @@ def test_missing_file_is_reported_not_raised(tmp_path: Path) -> None:
     report = validate_catalog(tmp_path / "absent.yaml", VARS)
     assert not report.ok
     assert "cannot read catalog" in messages(report)[0]
+
+
+def test_pii_none_marks_a_reviewed_column_that_no_reader_takes_for_an_entity(tmp_path: Path) -> None:
+    def review(d: dict) -> None:  # type: ignore[type-arg]
+        d["datasets"]["orders"]["columns"]["order_id"] = {"pii": "none"}
+        d["datasets"]["chargebacks"]["columns"]["reason"] = {"pii": "NONE"}
+
+    report = validate_catalog(write_variant(tmp_path, review), VARS)
+    assert report.ok and report.catalog is not None, messages(report)
+    orders = report.catalog.datasets["orders"]
+    assert orders.columns["order_id"].pii is None and orders.columns["order_id"].reviewed
+    assert orders.reviewed_columns == ["order_id"] and "order_id" not in orders.pii_columns
+    assert not orders.columns["amount"].reviewed
+    summary = report.catalog.summary()
+    assert summary["pii_columns"] == 8 and summary["reviewed_not_pii_columns"] == 2
+
+
+def test_pii_none_with_a_mask_is_an_error(tmp_path: Path) -> None:
+    path = write_variant(
+        tmp_path,
+        lambda d: d["datasets"]["orders"]["columns"].update(
+            order_id={"pii": "none", "mask": {"strategy": "drop"}}
+        ),
+    )
+    report = validate_catalog(path, VARS)
+    assert not report.ok
+    [error] = messages(report)
+    assert error.startswith(f"{path}: datasets.orders.columns.order_id: pii: none says the column holds no")
+
+
+def test_a_dataset_whose_columns_are_reviewed_as_not_pii_needs_no_retention_rule(tmp_path: Path) -> None:
+    def review(d: dict) -> None:  # type: ignore[type-arg]
+        d["datasets"]["orders"]["columns"]["shipping_address"] = {"pii": "none"}
+        d["datasets"]["orders"].pop("retention")
+
+    report = validate_catalog(write_variant(tmp_path, review), VARS)
+    assert report.ok and report.warnings == [], [str(w) for w in report.warnings]
+    assert report.catalog is not None and report.catalog.datasets["orders"].pii_columns == {}

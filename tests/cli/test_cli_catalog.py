@@ -138,3 +138,49 @@ def test_config_show_reflects_flags_and_environment(monkeypatch: pytest.MonkeyPa
     )
     assert json.loads(flagged.stdout)["keyring"] == "k.json"
     assert json.loads(flagged.stdout)["audit_log"] == "sqlite:///x.db"
+
+
+def test_check_data_passes_on_the_sample_lake_after_reading_every_file(sample_lake_dir: Path) -> None:
+    result = aisec("catalog", "validate", str(EXAMPLE), "--var", f"lake={sample_lake_dir}", "--check-data")
+
+    assert result.returncode == 0, result.stderr
+    assert "valid: 6 datasets" in result.stdout
+    files = sum(1 for path in sample_lake_dir.rglob("*") if path.suffix in (".parquet", ".csv", ".jsonl"))
+    assert f"data: {files} file(s) of 6 dataset(s) read" in result.stderr
+
+
+def test_check_data_names_the_misspelt_column_the_file_and_a_near_name(
+    tmp_path: Path, sample_lake_dir: Path
+) -> None:
+    data = yaml.safe_load(EXAMPLE.read_text())
+    customers = data["datasets"]["customers"]
+    customers["columns"]["phnoe"] = customers["columns"].pop("phone")
+    customers["encryption"]["columns"] = ["email", "full_name"]
+    data["datasets"]["orders"]["uri"] = "{lake}/no-such-orders"
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    args = ["catalog", "validate", str(path), "--var", f"lake={sample_lake_dir}", "--check-data"]
+
+    result = aisec(*args)
+    document = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+
+    assert result.returncode == 2
+    files = sorted((sample_lake_dir / "customers").glob("*.parquet"))
+    assert (  # the same finding in every file of the dataset is one line
+        f"error {path}: datasets.customers.columns.phnoe: dataset customers: column phnoe is not in the data "
+        f"(did you mean 'phone'?) (in {len(files)} files: file://{files[0]} and {len(files) - 1} more)"
+    ) in result.stderr
+    assert (
+        f"datasets.orders.uri: dataset orders: file://{sample_lake_dir}/no-such-orders: "
+        "the location does not exist" in result.stderr
+    )
+    assert (
+        "info dataset customers:" in result.stderr
+        and "column 'phone' (string) is in the data" in result.stderr
+    )
+    assert document["valid"] is False
+    kinds = {(p["dataset"], p["kind"]) for p in document["data"]["errors"]}
+    assert kinds == {("customers", "missing_column"), ("orders", "location")}
+    missing = [p for p in document["data"]["errors"] if p["kind"] == "missing_column"]
+    assert [p["file"] for p in missing] == [f"file://{f}" for f in files]  # JSON: one finding per file
+    assert {p["kind"] for p in document["data"]["info"]} == {"unlisted_column", "empty"}  # may_be_empty

@@ -240,3 +240,153 @@ def test_parquet_writer_groups_small_batches_into_large_row_groups(tmp_path: Pat
     meta = pq.ParquetFile(path).metadata
     assert (meta.num_rows, meta.num_row_groups) == (10_000, 1)
     assert pq.read_table(path)["id"].to_pylist() == list(range(10_000))
+
+
+# --- errors that say where: the file, the line and the reason, never the value ----------------------------
+
+
+def _read_error(path: Path, fmt: str, schema: pa.Schema | None = None) -> str:
+    with pytest.raises(DatasetIOError) as caught:
+        list(read_batches(pafs.LocalFileSystem(), str(path), fmt, schema=schema))
+    return str(caught.value)
+
+
+PEOPLE = pa.schema([("id", pa.int64()), ("email", pa.string())])
+
+
+@pytest.mark.parametrize("schema", [None, PEOPLE], ids=["inferred", "declared"])
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            b"id,email\n1,a@example.com\n2,bob@example.com,extra\n",
+            "line 3: 3 field(s) where the header has 2",
+        ),
+        (b"id,email\n1,a@example.com\n2\n", "line 3: 1 field(s) where the header has 2"),
+        (
+            b'id,email\n1,"a@example.com\n2,bob@example.com\n3,"c",x\n',
+            "line 2: 3 field(s) where the header has 2 "
+            "(this row runs over lines 2-4: check for an unbalanced quote)",
+        ),
+        (
+            b'id,email\n1,a@example.com\n2,"bob@example.com\n3,carol@example.com\n',
+            "line 3: a quoted value opens here and is never closed (the file may be cut short)",
+        ),
+        (b"id,email\n1,a@example.com\n2,bob\xff\xfe@example.com\n", "line 3: bytes that are not UTF-8 text"),
+    ],
+    ids=["extra-field", "missing-field", "quote-swallows-rows", "quote-never-closed", "not-utf8"],
+)
+def test_malformed_csv_names_the_file_the_line_and_the_reason_never_the_value(
+    tmp_path: Path, content: bytes, expected: str, schema: pa.Schema | None
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_bytes(content)
+
+    message = _read_error(path, "csv", schema)
+
+    assert message.startswith(f"{path}: {expected}"), message
+    assert "bob" not in message and "example.com" not in message
+
+
+def test_csv_value_that_does_not_parse_as_the_declared_type_names_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("id,email\n1,a@example.com\nalice@example.com,b@example.com\n", encoding="utf-8")
+
+    message = _read_error(path, "csv", PEOPLE)
+
+    assert message == f"{path}: line 3: column 'id': a value that does not parse as int64"
+
+
+def test_csv_error_line_counts_physical_lines_across_quoted_line_breaks(
+    tmp_path: Path, sample_table: TableFactory
+) -> None:
+    # The sample holds values with line breaks, quotes, empty text and nulls: rows and lines differ.
+    location = Location.parse(tmp_path / "sample.csv")
+    _write(location, "csv", sample_table(5_000))
+    lines = Path(location.path).read_bytes().count(b"\n")
+    assert lines > 5_001
+    with open(location.path, "a", encoding="utf-8") as handle:
+        handle.write('12x,"Zoë",1.5,true,2000-01-01,2000-01-01 00:00:00,2000-01-01 00:00:00Z,\n')
+
+    message = _read_error(Path(location.path), "csv", sample_table(1).schema)
+
+    assert message == f"{location.path}: line {lines + 1}: column 'id': a value that does not parse as int64"
+
+
+def test_csv_quote_inside_an_unquoted_value_is_read_as_text_not_refused(tmp_path: Path) -> None:
+    path = tmp_path / "heights.csv"
+    path.write_text('id,height\n1,5\'11"\n2,"6\'0"""\n', encoding="utf-8")
+
+    table = _read(Location.parse(path), "csv")
+
+    assert table.column("height").to_pylist() == ["5'11\"", "6'0\""]
+
+
+@pytest.mark.parametrize("schema", [None, PEOPLE], ids=["inferred", "declared"])
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            b'{"id": 1, "email": "a@example.com"}\n{"id": 2, "email": "bob@example.com"\n',
+            "line 2: not valid JSON (Expecting ',' delimiter at character 37)",
+        ),
+        (
+            b'{"id": 1, "email": "a@example.com"}\n\n["bob@example.com"]\n',
+            "line 3: an array where a JSON object",
+        ),
+        (
+            b'{"id": 1, "email": "a@example.com"}\n{"id": 2, "email": "bob\xff@example.com"}\n',
+            "line 2: bytes",
+        ),
+    ],
+    ids=["invalid-json", "not-an-object", "not-utf8"],
+)
+def test_malformed_jsonl_names_the_file_the_line_and_the_reason_never_the_value(
+    tmp_path: Path, content: bytes, expected: str, schema: pa.Schema | None
+) -> None:
+    path = tmp_path / "people.jsonl"
+    path.write_bytes(content)
+
+    message = _read_error(path, "jsonl", schema)
+
+    assert message.startswith(f"{path}: {expected}"), message
+    assert "bob" not in message and "example.com" not in message
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        (None, "line 3: field 'id' is a string, but a number on line 1"),
+        (PEOPLE, "line 3: field 'id' is a string, not a number as its type int64 requires"),
+    ],
+    ids=["inferred", "declared"],
+)
+def test_jsonl_field_of_another_type_names_the_line_and_the_field(
+    tmp_path: Path, schema: pa.Schema | None, expected: str
+) -> None:
+    path = tmp_path / "people.jsonl"
+    path.write_text(
+        '{"id": 1, "email": "a@example.com"}\n{"id": null, "email": null}\n'
+        '{"id": "bob@example.com", "email": "b@example.com"}\n',
+        encoding="utf-8",
+    )
+
+    message = _read_error(path, "jsonl", schema)
+
+    assert message == f"{path}: {expected}"
+
+
+def test_jsonl_lists_of_nulls_read_back_as_valid_arrays(tmp_path: Path) -> None:
+    # A masked list of strings (`tags[]: redact`) is written as [null, null]; Arrow's JSON reader builds
+    # such lists with a child array too short for their offsets, which fails validation unless repaired.
+    rows = [
+        {"id": 1, "tags": [None, None], "s": {"l": [None]}, "ls": [{"x": [None, None]}]},
+        {"id": 2, "tags": None, "s": None, "ls": []},
+        {"id": 3, "tags": [], "s": {"l": []}, "ls": None},
+    ]
+    path = tmp_path / "masked.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    batches = list(read_batches(pafs.LocalFileSystem(), str(path), "jsonl"))
+    for batch in batches:
+        batch.validate(full=True)
+    assert pa.Table.from_batches(batches).to_pylist() == rows

@@ -176,6 +176,37 @@ def test_missing_model_is_an_error_naming_it_and_never_downloaded(monkeypatch: p
     assert "AIRFLOW__AISEC__SPACY_MODEL" in message
 
 
+def test_missing_model_error_lists_the_installed_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    import spacy
+
+    _forbid_downloads(monkeypatch)
+    with pytest.raises(PIIError) as raised:
+        PIIEngine("ner", spacy_model="en_core_web_lg_not_here")
+    message = str(raised.value)
+    assert f"installed spaCy models: {SMALL_MODEL}" in message
+    assert "[aisec] spacy_model" in message
+    monkeypatch.setattr(spacy.util, "get_installed_models", lambda: [])
+    with pytest.raises(PIIError, match=r"installed spaCy models: none"):
+        PIIEngine("ner", spacy_model="en_core_web_lg_not_here")
+
+
+def test_issue_examples_are_masked(ner_engine: PIIEngine) -> None:
+    # What survived masking before: each value must now be inside a span of its entity.
+    examples = [
+        ("my card 2720991002285323", "2720991002285323", "CREDIT_CARD"),
+        ("call me at (85) 735-355", "(85) 735-355", "PHONE_NUMBER"),
+        ("They're not answering at 386 3694", "386 3694", "PHONE_NUMBER"),
+        ("Fax: +41 97 605 71 68", "+41 97 605 71 68", "PHONE_NUMBER"),
+        ("called from 001-958-739-8146x31947", "001-958-739-8146x31947", "PHONE_NUMBER"),
+        ("Text me on +44 7700 900123 please", "+44 7700 900123", "PHONE_NUMBER"),
+        ("(555) 010-4477 ext. 12", "(555) 010-4477 ext. 12", "PHONE_NUMBER"),
+        ("ms. Shouko", "Shouko", "PERSON"),
+    ]
+    for text, value, entity in examples:
+        assert (entity, value) in found(text, ner_engine.analyze_value(text)), text
+    assert ner_engine.analyze_value("No PII here") == []
+
+
 def test_default_model_comes_from_the_aisec_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     _forbid_downloads(monkeypatch)
     monkeypatch.setenv("AIRFLOW__AISEC__SPACY_MODEL", "xx_configured_missing_model")

@@ -57,6 +57,29 @@ def test_scan_against_catalog_reports_undeclared_pii(env: dict, tmp_path: Path) 
     assert "buyer0@example.org" not in json.dumps(entry)
 
 
+def test_a_uuid_key_reviewed_as_pii_none_passes_fail_on_undeclared(env: dict, tmp_path: Path) -> None:  # type: ignore[type-arg]
+    import uuid
+
+    lake = env["lake"]
+    for path in sorted((lake / "orders").glob("*.parquet")):
+        table = pq.read_table(path)
+        keys = pa.array([str(uuid.uuid4()) for _ in range(table.num_rows)])
+        pq.write_table(table.append_column("tracking_id", keys), path)
+    reviewed = tmp_path / "reviewed.yaml"
+    text = EXAMPLE.read_text()
+    declared = "      order_id: {}\n      customer_id: {}\n      shipping_address"
+    assert text.count(declared) == 1
+    with_key = declared.replace("      order_id: {}", "      order_id: {}\n      tracking_id: {pii: none}")
+    reviewed.write_text(text.replace(declared, with_key))
+    scan = ["scan", "--dataset", "orders", "--var", f"lake={lake}", "--json", "--mode", "patterns"]
+    before = runner.invoke(app, [*env["args"], *scan, "--catalog", str(EXAMPLE), "--fail-on-undeclared"])
+    assert before.exit_code == 1 and json.loads(before.stdout)["undeclared"] == ["tracking_id"]
+    after = runner.invoke(app, [*env["args"], *scan, "--catalog", str(reviewed), "--fail-on-undeclared"])
+    assert after.exit_code == 0, after.output
+    report = json.loads(after.stdout)
+    assert report["undeclared"] == [] and report["columns"]["tracking_id"]["entity"] == "UUID"
+
+
 def test_mask_with_catalog_masks_free_text_and_records_digests(env: dict, tmp_path: Path) -> None:  # type: ignore[type-arg]
     lake, out = env["lake"], tmp_path / "masked"
     run([

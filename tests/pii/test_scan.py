@@ -252,6 +252,20 @@ def test_undeclared_reports_new_and_undeclared_pii() -> None:
     ]
 
 
+def test_a_column_reviewed_as_not_pii_is_declared_but_vouches_for_no_nested_field() -> None:
+    dataset = Dataset(
+        uri="/lake/events",
+        format="jsonl",
+        columns={"session_id": Column(pii="none"), "payload": Column(pii="none"), "user_id": Column()},
+    )
+    findings = {
+        "session_id": ColumnFinding("session_id", "UUID", 1.0, 100, 100),
+        "payload.email": ColumnFinding("payload.email", "EMAIL_ADDRESS", 0.95, 100, 95),
+        "user_id": ColumnFinding("user_id", "UUID", 1.0, 100, 100),
+    }
+    assert [f.column for f in undeclared(findings, dataset)] == ["payload.email", "user_id"]
+
+
 def test_as_json_shape(synthetic_findings: dict[str, ColumnFinding]) -> None:
     document = as_json(synthetic_findings)
     assert set(document) == {"columns"}

@@ -379,6 +379,11 @@ def test_drop_returns_the_marker() -> None:
         ("DATE_TIME", "generalize", {"to": "year"}),
         ("free_text", "free_text", {}),
         ("SOMETHING_NEW", "replace", {}),
+        ("UUID", "pseudonymize", {}),
+        ("MAC_ADDRESS", "pseudonymize", {}),
+        ("CUSTOMER_NUMBER", "pseudonymize", {}),
+        ("EMPLOYEE_ID", "pseudonymize", {}),
+        ("URL", "replace", {}),
     ],
 )
 def test_default_strategy_per_entity(entity: str, strategy: str, options: dict[str, Any]) -> None:
