@@ -57,7 +57,9 @@ def parse_as_of(value: str | None) -> dt.datetime:
         moment = dt.datetime.fromisoformat(value.strip())
     except ValueError:
         raise fail(f"--as-of: expected a date or ISO datetime such as 2026-11-01, got {value!r}") from None
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    from airflow_aisec.retention.core import as_utc
+
+    return as_utc(moment)
 
 
 def parse_day(value: str | None, option: str = "--until") -> dt.date | None:

@@ -65,7 +65,9 @@ class RetentionEnforcementOperator(AisecBaseOperator):
             moment = (
                 context.get("logical_date") or context.get("data_interval_end") or dt.datetime.now(dt.UTC)
             )
-        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        from airflow_aisec.retention.core import as_utc
+
+        return as_utc(moment)
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Plan and apply; raise ``DatasetIOError`` naming the datasets that could not be fully enforced."""

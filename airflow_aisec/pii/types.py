@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-FREE_TEXT = "free_text"
+# The catalog's word for a column of running text, defined once there.
+from airflow_aisec.catalog.models import FREE_TEXT
+
+__all__ = ["FREE_TEXT", "Span", "SpanFinder"]
 
 
 @dataclass(frozen=True)
