@@ -134,7 +134,7 @@ def keyed_digests(key: bytes, texts: Iterable[str]) -> np.ndarray:
 
 
 @dataclasses.dataclass
-class Entry:
+class FileFilter:
     """The filter of one column of one file version."""
 
     uri: str
@@ -173,7 +173,7 @@ class SubjectIndex:
     def __init__(self, root: str, keyring: LocalKeyring, *, s3: S3Options | None = None) -> None:
         self.root = Location.parse(root, s3)
         self.keyring = keyring
-        self._entries: dict[str, dict[tuple[str, str], Entry] | None] = {}
+        self._entries: dict[str, dict[tuple[str, str], FileFilter] | None] = {}
         self._key: tuple[int, bytes] | None = None
         self._mac_key: bytes | None = None
         # dataset → URIs of the files whose entries failed authentication (read instead of trusted).
@@ -201,13 +201,13 @@ class SubjectIndex:
 
     # -- reading -----------------------------------------------------------------------------------------
 
-    def entries(self, dataset: str) -> dict[tuple[str, str], Entry] | None:
+    def entries(self, dataset: str) -> dict[tuple[str, str], FileFilter] | None:
         """(file uri, column) → entry, or None when the dataset has no usable index (none, or another key)."""
         if dataset not in self._entries:
             self._entries[dataset] = self._load(dataset)
         return self._entries[dataset]
 
-    def _load(self, dataset: str) -> dict[tuple[str, str], Entry] | None:
+    def _load(self, dataset: str) -> dict[tuple[str, str], FileFilter] | None:
         data = _read_bytes(self.location(dataset))
         if data is None:
             return None
@@ -278,7 +278,7 @@ class SubjectIndex:
         with _lock(self.location(dataset.name)):
             self._entries.pop(dataset.name, None)
             old = self.entries(dataset.name) or {}
-            kept: dict[tuple[str, str], Entry] = {}
+            kept: dict[tuple[str, str], FileFilter] = {}
             current = {i.uri for i in listed}
             for info in listed:
                 # A file version is indexed once: its text columns get entries (others are always read).
@@ -316,7 +316,7 @@ class SubjectIndex:
 
     def _index_file(
         self, dataset: Dataset, scanner: Scanner, info: FileInfo, columns: list[str]
-    ) -> list[Entry]:
+    ) -> list[FileFilter]:
         key = self._current_key()[1]
         texts: dict[str, set[str]] = {c: set() for c in columns}
         text_columns = set(columns)
@@ -333,9 +333,9 @@ class SubjectIndex:
         if info.etag is None:
             return []
         blooms = {c: Bloom.build(keyed_digests(key, sorted(texts[c]))) for c in sorted(text_columns)}
-        return [Entry(info.uri, info.etag, c, rows, bloom, info.size) for c, bloom in blooms.items()]
+        return [FileFilter(info.uri, info.etag, c, rows, bloom, info.size) for c, bloom in blooms.items()]
 
-    def _save(self, dataset: str, entries: dict[tuple[str, str], Entry]) -> None:
+    def _save(self, dataset: str, entries: dict[tuple[str, str], FileFilter]) -> None:
         version = self._current_key()[0]
         key = self._entry_mac_key()
         items, blobs, offset = [], [], 0
@@ -363,19 +363,19 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a, b)
 
 
-def _current(entry: Entry | None, info: FileInfo) -> Entry | None:
+def _current(entry: FileFilter | None, info: FileInfo) -> FileFilter | None:
     """``entry`` if it was built from this very version of the file."""
     return entry if entry is not None and entry.etag == info.etag and entry.size == info.size else None
 
 
-def _entry(item: Any, blob: bytes) -> Entry | None:
+def _entry(item: Any, blob: bytes) -> FileFilter | None:
     """One entry of the index file as written, or None when it is malformed."""
     try:
         m, k, offset = int(item["m"]), int(item["k"]), int(item["offset"])
         if m <= 0 or m % 8 or k <= 0 or offset < 0 or offset + m // 8 > len(blob):
             return None
         bloom = Bloom(m, k, blob[offset : offset + m // 8])
-        return Entry(
+        return FileFilter(
             str(item["uri"]), str(item["etag"]), str(item["column"]), int(item["rows"]), bloom,
             int(item.get("size", -1)),
         )  # fmt: skip
