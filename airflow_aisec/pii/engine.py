@@ -395,7 +395,13 @@ def _guard_presidio_logs() -> None:
         logging.getLogger(name).addFilter(_PresidioLogGuard())
 
 
-def _registry(nlp_engine: Any, mode: Mode, language: str, custom: Sequence[CustomRecognizerSpec]) -> Any:
+def _registry(
+    nlp_engine: Any,
+    mode: Mode,
+    language: str,
+    custom: Sequence[CustomRecognizerSpec],
+    spacy_model: str | None = None,
+) -> Any:
     from presidio_analyzer import RecognizerRegistry
     from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
@@ -412,8 +418,8 @@ def _registry(nlp_engine: Any, mode: Mode, language: str, custom: Sequence[Custo
         and not ours.superseded(recognizer)
     ]
     # Names in context only with NER: patterns mode does not promise names (see PIIEngine).
-    # The cued names read the model's dictionary: a blank pipeline (patterns mode) has none.
-    lookups = ours.lookups_path(getattr(nlp_engine.nlp[language], "_path", None)) if mode == "ner" else None
+    # Names after person cues read the model's dictionary; patterns mode has no model, so none.
+    lookups = ours.lookups_path(spacy_model) if mode == "ner" else None
     recognizers.extend(ours.build_recognizers(language, with_names=mode == "ner", lookups=lookups))
     recognizers.extend(_custom_recognizer(spec, language) for spec in custom)
     registry.recognizers = recognizers
@@ -486,7 +492,7 @@ class PIIEngine:
 
         _guard_presidio_logs()
         nlp_engine = _nlp_engine(nlp, self.language)
-        registry = _registry(nlp_engine, self.mode, self.language, self.recognizers)
+        registry = _registry(nlp_engine, self.mode, self.language, self.recognizers, self.spacy_model)
         return AnalyzerEngine(
             registry=registry,
             nlp_engine=nlp_engine,

@@ -153,5 +153,5 @@ def test_an_airflow_connection_id_names_a_postgres_log(
 
 def test_the_core_opens_uris_only(keyring_path: Path) -> None:
     # Resolving a connection id needs Airflow: the hook and the CLI do it, the core names the problem.
-    with pytest.raises(AuditLogError, match="'aisec_audit_pg' is not a URI.*AuditLogHook"):
+    with pytest.raises(AuditLogError, match=r"'aisec_audit_pg' is not a URI.*AuditLogHook"):
         AuditLog.open("aisec_audit_pg", keyring=str(keyring_path))

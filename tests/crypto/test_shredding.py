@@ -8,9 +8,9 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from airflow_aisec.crypto.pseudonyms import Pseudonymizer
 from airflow_aisec.catalog import load_catalog
 from airflow_aisec.crypto.keyring import LocalKeyring
+from airflow_aisec.crypto.pseudonyms import Pseudonymizer
 from airflow_aisec.crypto.shredding import SubjectSealer, open_batch, seal_batch, subject_column
 from airflow_aisec.crypto.subjects import subject_key_name
 from airflow_aisec.exceptions import KeyringError

@@ -16,12 +16,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from airflow_aisec.crypto.pseudonyms import Pseudonymizer
 from airflow_aisec.catalog import load_catalog, validate_catalog
 from airflow_aisec.crypto.factory import subject_key_stores, subject_keys_for
 from airflow_aisec.crypto.keyring import LocalKeyring
 from airflow_aisec.crypto.kms import AwsKmsProvider, client_config
 from airflow_aisec.crypto.providers import LocalKeyProvider
+from airflow_aisec.crypto.pseudonyms import Pseudonymizer
 from airflow_aisec.crypto.shredding import SubjectSealer, open_batch, seal_batch
 from airflow_aisec.crypto.subjects import (
     SUBJECT_KEY_PURPOSE,

@@ -11,12 +11,12 @@ import pytest
 from dsr_support import SUBJECT, by_dataset, catalog_for, customer_rows, dataset_table, others, run
 
 from airflow_aisec.audit import AuditLog
-from airflow_aisec.crypto.pseudonyms import Pseudonymizer
 from airflow_aisec.catalog import Catalog
 from airflow_aisec.crypto.datasets import encrypt_files, reader_for, subject_columns
 from airflow_aisec.crypto.keyring import LocalKeyring
 from airflow_aisec.crypto.parquet import is_encrypted_parquet
 from airflow_aisec.crypto.providers import LocalKeyProvider
+from airflow_aisec.crypto.pseudonyms import Pseudonymizer
 from airflow_aisec.crypto.subjects import subject_key_name
 from airflow_aisec.dsr import make_request, verify_certificate
 from airflow_aisec.io import Location, list_files

@@ -16,6 +16,7 @@ from airflow_aisec.pii.recognizers import (
     plausible,
 )
 from airflow_aisec.pii.recognizers.cards import luhn_valid
+from airflow_aisec.pii.recognizers.cues import Dictionary, find_cued_persons, lookups_path
 from airflow_aisec.pii.types import Span
 
 
@@ -205,6 +206,95 @@ def test_dates_places_and_nationalities_need_a_reason_in_running_text() -> None:
     assert plausible("DATE_TIME", "2024-03-15", 0, 10)  # a column of dates
     assert plausible("LOCATION", "I live in Springfield", 10, 21)
     assert not plausible("NRP", "Together ball never pattern American.", 28, 36)
+
+
+# -- names by a person cue and the dictionary ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Spoke with Thandiwe this morning about the refund.", "Thandiwe"),
+        ("Please forward this to Tomasz in accounts.", "Tomasz"),
+        ("Please forward this to yuki okonkwo in accounts.", "yuki okonkwo"),
+        ("Ticket escalated by fatima nguyen; customer unhappy.", "fatima nguyen"),
+        ("hi, it's chloé iyer again, any update?", "chloé iyer"),
+        ("Spoke with Tomasz Dubois this morning about the refund.", "Tomasz Dubois"),
+        ("Ticket escalated by Keanu MacLeod; customer unhappy.", "Keanu MacLeod"),
+        ("Please forward this to Aoife Ivanova in accounts.", "Aoife Ivanova"),
+        # lower-case, single first names, names of many origins
+        ("ok will tell nomvula tomorrow", "nomvula"),
+        ("Chatted with zsolt on the phone.", "zsolt"),
+        ("Dear Oluwaseun, your request has been received.", "Oluwaseun"),
+        ("cc: Nguyễn Thị Lan", "Nguyễn Thị Lan"),
+        ("Message from Siobhán Ó Briain about the warranty.", "Siobhán Ó Briain"),
+        ("Got a reply from Rahul Venkataraman about the warranty.", "Rahul Venkataraman"),
+        ("diogo wants a callback.", "diogo"),
+        ("Note. vero prastuti called twice about the invoice.", "vero prastuti"),
+        ("audit: Noberta Bauers exported report, session from 10.0.0.1", "Noberta Bauers"),
+        ("Oluwaseun: can you call me back tonight?", "Oluwaseun"),
+        # a first name that is also a word, with a surname that is not
+        ("Assigned to mei okafor for follow-up.", "mei okafor"),
+        ("Spoke with John Wojciechowski this morning.", "John Wojciechowski"),
+    ],
+)
+def test_names_after_a_person_cue(ner_engine: PIIEngine, text: str, name: str) -> None:
+    assert name in texts_of(text, ner_engine.analyze_value(text), "PERSON")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "No PII here",
+        "Hi team",
+        "Thanks, that worked",
+        "Regards, Support Team",
+        "Log in with GitHub to continue.",
+        "Payments are processed by PayPal.",
+        "Synced with Salesforce every hour.",
+        "Your parcel was shipped by FedEx.",
+        "It works fine with Android.",
+        "We integrate with Shopify.",
+        "Please forward this to Heroku support.",
+        "Spoke with Twilio support this morning.",
+        "Connect with Twilio to send texts.",
+        "Delivery to New York takes 3-5 business days.",
+        "The flight from Paris was delayed.",
+        "Are there any competitive coders from tamil nadu?",
+        "How can i ask quora a question?",
+        "It's broken again.",
+        "Gmail: how do i retrieve gmail drafts?",
+        "Error: could not connect",
+        "Update: Shopify exported the orders.",
+        "Shopify said the outage is over.",
+    ],
+)
+def test_products_and_places_after_cues_are_no_persons(ner_engine: PIIEngine, text: str) -> None:
+    assert texts_of(text, ner_engine.analyze_value(text), "PERSON") == []
+
+
+def test_the_dictionary_knows_words_and_their_inflections_not_names() -> None:
+    dictionary = Dictionary(frozenset({"desk", "zen", "refund", "box", "drop", "city"}))
+    assert dictionary.known("Refunds") and dictionary.known("cities") and dictionary.known("DESK")
+    assert not dictionary.known("Thandiwe")
+    assert dictionary.compound("Zendesk") and not dictionary.compound("Dropbox")  # "box": too short a tail
+    assert not dictionary.compound("Tomasz")
+
+
+def test_a_word_also_written_in_lower_case_is_no_one_word_person() -> None:
+    text = "Gmail: how do i retrieve gmail drafts?"
+    assert not plausible("PERSON", text, 0, 5)
+    assert plausible("PERSON", "Gmail Smith: hi", 0, 11)
+
+
+def test_a_question_is_no_place_standing_alone() -> None:
+    assert not plausible("LOCATION", "Saudi arabia?", 0, 12)
+    assert plausible("LOCATION", "Saudi Arabia.", 0, 12)
+
+
+def test_no_dictionary_no_cued_names() -> None:
+    assert lookups_path(None) is None
+    assert list(find_cued_persons(object(), None)) == []
 
 
 # -- street addresses ---------------------------------------------------------------------------------------

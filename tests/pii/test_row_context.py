@@ -45,12 +45,13 @@ def test_a_name_the_ner_misses_is_masked_in_its_own_row(keyring: LocalKeyring, n
     table = tickets(
         ["zorbax quimbly", "Ottoline Vantrasse"],
         [None, None],
-        ["hello, zorbax quimbly here, my order is late", "this is ottoline vantrasse, refund please"],
+        ["order late again - zorbax quimbly", "refund pending, ottoline vantrasse"],
     )
     alone = masked_text(table, keyring, TEXT, finder=ner_engine.find_spans)
-    assert "quimbly" in str(alone[0]) and "vantrasse" in str(alone[1])  # the model misses them
+    # Lower-case, no cue word before them: the engine alone lets both names through.
+    assert "quimbly" in str(alone[0]) and "vantrasse" in str(alone[1])
     with_context = masked_text(table, keyring, TEXT, NAME, finder=ner_engine.find_spans)
-    assert with_context == ["hello, <PERSON> here, my order is late", "this is <PERSON>, refund please"]
+    assert with_context == ["order late again - <PERSON>", "refund pending, <PERSON>"]
 
 
 def test_each_word_of_a_name_is_masked_whatever_its_case(keyring: LocalKeyring) -> None:

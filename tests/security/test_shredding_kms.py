@@ -25,12 +25,12 @@ from test_kms import FaultProxy  # tests/crypto is on the path (conftest.py)
 from typer.testing import CliRunner
 
 from airflow_aisec.audit import AuditLog
-from airflow_aisec.crypto.pseudonyms import Pseudonymizer
 from airflow_aisec.catalog import load_catalog
 from airflow_aisec.cli.main import app
 from airflow_aisec.crypto.factory import subject_keys_for
 from airflow_aisec.crypto.keyring import LocalKeyring
 from airflow_aisec.crypto.kms import AwsKmsProvider, client_config
+from airflow_aisec.crypto.pseudonyms import Pseudonymizer
 from airflow_aisec.crypto.shredding import SubjectSealer, open_batch, seal_batch
 from airflow_aisec.crypto.subjects import WrappedSubjectKeys, subject_key_name
 from airflow_aisec.exceptions import KeyringError

@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow_aisec.pii.recognizers.addresses import STREET_ADDRESS, find_addresses
 from airflow_aisec.pii.recognizers.cards import find_cards
-from airflow_aisec.pii.recognizers.common import Found, word_set
+from airflow_aisec.pii.recognizers.common import Found, word_set, written_lower_elsewhere
 from airflow_aisec.pii.recognizers.cues import dictionary_at, find_cued_persons, lookups_path
 from airflow_aisec.pii.recognizers.ibans import find_ibans
 from airflow_aisec.pii.recognizers.persons import PERSON, find_persons, plausible_person
@@ -99,8 +99,8 @@ def plausible(entity: str, text: str, start: int, end: int) -> bool:
     "address", "moved to"); a date, place or ``NRP`` standing as the whole value (a column of cities) is
     kept; "shipped on 2024-03-15", "in 5 minutes", "delivery to New York" and "American" are not. Street
     addresses are ``STREET_ADDRESS``, found by their own recognizer. A person from the model must be
-    ``plausible_person``; one capitalised word opening a sentence and followed by a lower-case word is no
-    person nor place.
+    ``plausible_person``, and one capitalised word written in lower case elsewhere in the text is none; one
+    capitalised word opening a sentence and followed by a lower-case word is no person nor place.
     """
     value = text[start:end]
     if entity in (PERSON, "LOCATION") and _sentence_start_word(text, start, end):
@@ -114,9 +114,10 @@ def plausible(entity: str, text: str, start: int, end: int) -> bool:
             last = _LAST_WORD.search(text[max(0, start - 24) : start])
             introduced = last is not None and last.group(1).lower() in PERSON_INTRODUCERS
             return introduced and " " in value.strip() and plausible_person(value)
-        return plausible_person(value)
+        return plausible_person(value) and not written_lower_elsewhere(text, value)
     if entity in CONTEXTUAL_ENTITIES:
-        if not text[:start].strip() and not text[end:].strip(" \t\n.,;:!?"):
+        # A question ("Saudi arabia?") is no value standing alone.
+        if not text[:start].strip() and not text[end:].strip(" \t\n.,;:!"):
             return True
         before = text[max(0, start - 32) : start]
         reason = _BIRTH if entity == "DATE_TIME" else _RESIDENCE if entity == "LOCATION" else None

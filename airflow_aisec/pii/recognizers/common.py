@@ -24,3 +24,12 @@ def words(*groups: str) -> str:
 def word_set(text: str) -> frozenset[str]:
     """The whitespace-separated words of ``text``, as a set (long word lists read best as prose)."""
     return frozenset(text.split())
+
+
+def written_lower_elsewhere(text: str, value: str) -> bool:
+    """Whether a capitalised one-word ``value`` also stands in ``text`` in lower case: then it is a common
+    word or a product ("Gmail: how do I retrieve gmail drafts?"), as a name is written the same each time."""
+    word = value.strip()
+    if " " in word or not word[:1].isupper() or word.isupper():
+        return False
+    return re.search(rf"(?<![\w]){re.escape(word.lower())}(?![\w])", text) is not None

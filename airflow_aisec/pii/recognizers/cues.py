@@ -1,18 +1,25 @@
-"""Names standing where a person stands, found on the model's own tokens with the help of an English dictionary.
+"""Names standing where a person stands, found on the model's tokens with the help of an English dictionary.
 
-A small model relies on capitals and on names it has seen: it misses "spoke with Thandiwe" and "forward this to
-yuki okonkwo", and files "Tomasz" as a place and "Aoife Ivanova" as an organisation. Two signs together make a
-name here:
+A small model relies on capitals and on names it has seen: it misses "spoke with Thandiwe" and "forward
+this to yuki okonkwo", and files "Tomasz" as a place and "Aoife Ivanova" as an organisation. Two signs
+together make a name here:
 
-* a person cue: a word after which people are named ("with", "by", "to", "from", "cc", "dear", "this is",
-  "ask for", "mit", "avec", ...), or a verb that people do right after the words ("... called", "... said");
-* a word that is no English word: not in the model's lemmatizer dictionary (WordNet's words, shipped with the
-  English pipelines) after a simple de-inflection. A name that is also a word ("john", "mei") needs a
-  surname that is not.
+* a person cue before it: a word after which people are named ("dear", "cc", "this is", "spoke with",
+  "forward this to", "escalated by", "ask for", ...), or a preposition ("with", "by", "to", "from", "mit",
+  "avec", ...), which is as often followed by a place or a product and so counts only before two words
+  ("from Tomasz Dubois"); or a verb after it, for a lower-case name or two words opening a sentence or a
+  log line ("diogo called", "audit: Noberta Bauers exported"); or a colon after it, opening a chat line
+  before a message ("Suzanne: reach me at ...");
+* a word that is no English word: not in the model's lemmatizer dictionary (WordNet's words, shipped with
+  the English pipelines) after a simple de-inflection. A name that is also a word ("john", "mei") needs a
+  surname that is not ("fatima nguyen").
 
-Words that look like products are not names: inner capitals ("PayPal", but "MacLeod" is a name), and compounds
-of two dictionary words ("Zendesk", "Salesforce"). The dictionary is read once per process, on first use,
-from the model the engine loaded; a pipeline without one (a blank pipeline) finds nothing here.
+Lower-case names need a person-only cue ("coders from tamil nadu" is no one). Words that look like products
+are no names: inner capitals ("PayPal"; "MacLeod" is a name), two dictionary words run together
+("Zendesk", "Salesforce"), a word qualifying the common word after it ("Shopify support"), and one the
+text also writes in lower case ("Gmail: ... gmail drafts"). Only mostly English text is judged: in another
+language every noun is unknown to the dictionary ("Telefon:", "Betreff:"). The dictionary is read once per
+process, on first use, from the model the engine loaded; without one (a blank pipeline) nothing is found.
 """
 
 from __future__ import annotations
@@ -24,20 +31,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from airflow_aisec.pii.recognizers.common import Found, word_set
+from airflow_aisec.pii.recognizers.common import Found, word_set, written_lower_elsewhere
 from airflow_aisec.pii.recognizers.persons import ACTIONS, NOT_ONE_WORD_PERSONS, PERSON, TITLE_WORDS
 
 # Words after which a name often follows, and the words one of them must follow to count ("is" only after
 # "this", "name"): ``None`` means any. Prepositions are weak cues; the others name a person on their own.
-WEAK_CUES: dict[str, frozenset[str] | None] = {
-    word: None for word in "with by to from for per cc mit von für avec par pour con por para com".split()
-}
+WEAK_CUES: dict[str, frozenset[str] | None] = dict.fromkeys(
+    word_set("with by to from for per mit von für avec par pour con por para com")
+)
 STRONG_CUES: dict[str, frozenset[str] | None] = {
-    **{
-        word: None
-        for word in "dear hi hello hey regards thanks thank cc attn ping contact tell remind customer client "
-        "patient colleague caller liebe lieber cher chère querido querida caro cara".split()
-    },
+    **dict.fromkeys(
+        word_set(
+            "dear hi hello hey regards thanks thank cc attn ping contact tell remind customer client patient "
+            "colleague caller reference payee beneficiary liebe lieber cher chère querido querida caro cara"
+        )
+    ),
     "is": word_set("this name here it"),
     "'s": word_set("it name"),
     "’s": word_set("it name"),
@@ -45,16 +53,24 @@ STRONG_CUES: dict[str, frozenset[str] | None] = {
     "for": word_set("ask asked asking voicemail message booked"),
     "to": word_set(
         "spoke speak speaking talked talk talking forward forwarded assigned reassigned handed passed "
-        "transferred sent send reply replied wrote write"
+        "transferred reply replied wrote write"
     ),
     "with": word_set("spoke speak speaking talked talk talking met meeting chatted call"),
     "by": word_set("escalated raised opened reported approved signed handled submitted requested closed"),
     "from": word_set("message email e-mail call note reply letter request complaint feedback heard"),
 }
+# Words that follow a name without qualifying it ("spoke with Thandiwe today").
+_ADVERBS = word_set(
+    "today tomorrow yesterday tonight earlier later again twice directly personally already still yet "
+    "regarding concerning re asap soon now first last"
+)
 _SENTENCE_ENDS = frozenset({".", "!", "?", ":", ";", "\n"})
 _OBJECTS = word_set("this it that them these those him her me us one everything over back")
 # Verbs after which the word before them is someone doing it ("Thandiwe called").
-PERSON_VERBS = frozenset(word for word in ACTIONS.split() if "_" not in word)
+PERSON_VERBS = frozenset(word for word in ACTIONS.split() if "_" not in word) | word_set(
+    "exported downloaded uploaded deleted updated changed created edited viewed accessed logged approved "
+    "cancelled canceled ordered paid returned signed booked opened closed submitted"
+)
 # Tokens skipped between a cue and the name ("cc: Tomasz", "Regards, Tomasz").
 _SKIPPED = frozenset({",", ":", "-", "—"})
 # Labels of the model's spans that a person cue turns into a person.
@@ -64,9 +80,14 @@ _INNER_CAPITAL_PREFIXES = ("mac", "mc", "o'", "o’", "de", "di", "da", "la", "l
 _INNER_CAPITAL = re.compile(r"[a-zà-ÿ][A-ZÀ-Þ]")
 _NAME_TOKEN = re.compile(r"^[^\W\d_][^\W\d_'’\-]*(?:['’\-][^\W\d_]+)*$")
 MAX_NAME_TOKENS = 3
+# A text is judged when at least this many, and this share, of its lower-case words are English.
+ENGLISH_WORDS = 2
+ENGLISH_SHARE = 0.5
 CUED_PERSON_SCORE = 0.86  # above the model's 0.85, so a cued name wins over its LOCATION of the same words
-# Shortest part of a compound of dictionary words ("Zen" + "desk").
-_COMPOUND_PART = 3
+# Shortest parts of a compound of dictionary words ("Zen" + "desk"); shorter tails make names products
+# ("Tor" + "han"), as do longer heads (1 in 50 unknown names is such a compound, 1 in 3 product names).
+_COMPOUND_HEAD = 3
+_COMPOUND_TAIL = 4
 _SUFFIXES = (("ies", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"))
 
 
@@ -106,10 +127,11 @@ class Dictionary:
     def compound(self, word: str) -> bool:
         """Whether ``word`` is two dictionary words run together, as product names are ("Zendesk")."""
         word = _fold(word.lower())
-        return any(
-            word[:cut] in self.words and self.known(word[cut:])
-            for cut in range(_COMPOUND_PART, len(word) - _COMPOUND_PART + 1)
-        )
+        for cut in range(_COMPOUND_HEAD, len(word) - _COMPOUND_TAIL + 1):
+            head, tail = word[:cut], word[cut:]
+            if head in self.words and (tail in self.words or (tail[-1] == "s" and tail[:-1] in self.words)):
+                return True
+        return False
 
 
 def _fold(word: str) -> str:
@@ -127,12 +149,24 @@ def dictionary_at(path: str) -> Dictionary | None:
         return None
 
 
-def lookups_path(model_path: str | Path | None) -> str | None:
-    """The lemmatizer lookups folder of a loaded model's directory, or ``None`` when it has none."""
-    if model_path is None:
+def lookups_path(model: str | None) -> str | None:
+    """The lemmatizer lookups folder of the installed spaCy model ``model`` (a package name or a model
+    directory), or ``None`` when it has none."""
+    if not model:
         return None
-    folder = Path(model_path) / "lemmatizer" / "lookups"
-    return str(folder) if folder.is_dir() else None
+    import spacy
+
+    if Path(model).is_dir():
+        root = Path(model)
+    elif spacy.util.is_package(model):
+        root = spacy.util.get_package_path(model)
+    else:
+        return None
+    # A model directory holds it; a model package holds the model directory, named after its version.
+    for folder in (root / "lemmatizer" / "lookups", *sorted(root.glob("*/lemmatizer/lookups"))):
+        if folder.is_dir():
+            return str(folder)
+    return None
 
 
 def _cue(doc: Any, i: int) -> int:
@@ -168,30 +202,46 @@ def _productlike(word: str, dictionary: Dictionary) -> bool:
     return dictionary.compound(word)
 
 
-class _Candidate:
-    """Up to ``MAX_NAME_TOKENS`` name-like tokens from ``start``, in one case style."""
+def _initial(token: Any) -> bool:
+    """A capital letter alone inside a name ("Siobhán Ó Briain", "Anna K Weber")."""
+    return len(token.text) == 1 and token.text.isalpha() and token.text.isupper()
 
-    def __init__(self, doc: Any, start: int, end: int | None, dictionary: Dictionary) -> None:
+
+class _Candidate:
+    """Up to ``MAX_NAME_TOKENS`` name-like tokens from ``start``, in one case style; the tokens up to ``end``
+    (the model's span, or the words before a verb) are taken whatever their case, and those only if ``fixed``.
+    """
+
+    def __init__(
+        self, doc: Any, start: int, end: int | None, dictionary: Dictionary, fixed: bool = False
+    ) -> None:
         first = doc[start]
         capital = first.text[:1].isupper()
-        stop = min(len(doc), start + MAX_NAME_TOKENS) if end is None else end
+        stop = min(len(doc), start + MAX_NAME_TOKENS)
+        if end is not None:
+            stop = end if fixed else max(stop, end)
         tokens = [first] if _name_like(first) else []
         for token in doc[start + 1 : stop] if tokens else ():
             # Whitespace only between the words of a name; a lower-case name goes on with unknown words only.
-            if not tokens[-1].whitespace_ or not _name_like(token):
+            if not tokens[-1].whitespace_ or not (_name_like(token) or (capital and _initial(token))):
                 break
-            if end is None and token.text[:1].isupper() != capital:
+            inside = end is not None and token.i < end
+            if not inside and token.text[:1].isupper() != capital:
                 break
-            if end is None and not capital and dictionary.known(token.text):
+            if not inside and not capital and dictionary.known(token.text):
                 break
             tokens.append(token)
+        while tokens and _initial(tokens[-1]):
+            tokens.pop()
         self.tokens = tokens
         self.capital = capital
-        self.unknown = [t for t in tokens if not dictionary.known(t.text)]
+        self.unknown = [t for t in tokens if not _initial(t) and not dictionary.known(t.text)]
         self.products = [t for t in self.unknown if _productlike(t.text, dictionary)]
 
     def found(self) -> Found:
-        return Found(PERSON, self.tokens[0].idx, self.tokens[-1].idx + len(self.tokens[-1].text), CUED_PERSON_SCORE)
+        """The candidate as a person."""
+        last = self.tokens[-1]
+        return Found(PERSON, self.tokens[0].idx, last.idx + len(last.text), CUED_PERSON_SCORE)
 
 
 def _is_name(candidate: _Candidate, strength: int, lower_text: bool) -> bool:
@@ -203,18 +253,46 @@ def _is_name(candidate: _Candidate, strength: int, lower_text: bool) -> bool:
         # Dictionary words only ("john", "New York"): too common to trust a cue alone.
         return False
     if candidate.capital:
-        return True
+        # One word after a preposition is as often a product or a place ("processed by Shopify").
+        return strength == 2 or len(tokens) > 1
     # Lower-case words only after a person-only cue ("spoke with yuki okonkwo", not "coders from tamil nadu").
     return strength == 2
+
+
+def _modifier(doc: Any, candidate: _Candidate, dictionary: Dictionary) -> bool:
+    """Whether the candidate qualifies the common word after it ("Shopify support", "Kraków office")."""
+    after = candidate.tokens[-1].i + 1
+    if after >= len(doc) or not candidate.tokens[-1].whitespace_:
+        return False
+    word = doc[after]
+    return (
+        word.is_alpha
+        and word.text.islower()
+        and not word.is_stop
+        and word.lower_ not in PERSON_VERBS
+        and word.lower_ not in _ADVERBS
+        and dictionary.known(word.text)
+    )
+
+
+def _english(doc: Any, dictionary: Dictionary) -> bool:
+    """Whether the lower-case words of ``doc`` are mostly English: in another language every noun is unknown
+    to the dictionary ("Telefon:", "Rechnung für Familie Schmidt"), so it tells nothing about names there."""
+    words = [token for token in doc if token.is_alpha and token.text[:1].islower()]
+    english = sum(1 for token in words if token.is_stop or dictionary.known(token.text))
+    return english >= ENGLISH_WORDS and english >= ENGLISH_SHARE * len(words)
 
 
 def find_cued_persons(doc: Any, dictionary: Dictionary | None) -> Iterator[Found]:
     """Names after person cues and before person verbs in a spaCy ``doc``, judged with ``dictionary``."""
     if dictionary is None or len(doc) < 2:
         return
+    if not _english(doc, dictionary):
+        return
     text = doc.text
     lower_text = not any(char.isupper() for char in text)
     entities = {ent.start: ent for ent in doc.ents if ent.label_ in RELABELLED}
+    yield from _speaker(doc, dictionary)
     for i in range(len(doc) - 1):
         strength = _cue(doc, i)
         if strength:
@@ -224,17 +302,20 @@ def find_cued_persons(doc: Any, dictionary: Dictionary | None) -> Iterator[Found
             ent = entities.get(j)
             end = ent.end if ent is not None and ent.end - ent.start <= MAX_NAME_TOKENS else None
             candidate = _Candidate(doc, j, end, dictionary)
-            if _is_name(candidate, strength, lower_text):
-                yield candidate.found()
+            if _is_name(candidate, strength, lower_text) and not _modifier(doc, candidate, dictionary):
+                found = candidate.found()
+                if not written_lower_elsewhere(text, text[found.start : found.end]):
+                    yield found
         elif doc[i + 1].lower_ in PERSON_VERBS:
-            found = _actor(doc, i, dictionary)
-            if found is not None:
-                yield found
+            actor = _actor(doc, i, dictionary)
+            if actor is not None:
+                yield actor
 
 
 def _actor(doc: Any, i: int, dictionary: Dictionary) -> Found | None:
-    """The name ending at token ``i``, before a person verb ("Thandiwe called", "diogo wants"), if any: one
-    to three words in one case, one of them unknown; lower-case ones only opening a sentence."""
+    """The name ending at token ``i`` and opening a sentence or a log line, before a person verb ("diogo
+    wants", "audit: Noberta Bauers exported"), if any: one to three words in one case, one of them unknown.
+    One capitalised word before a verb is as often a product ("Shopify said"): capitalised names need two."""
     capital = doc[i].text[:1].isupper()
     start = i
     while (
@@ -245,11 +326,30 @@ def _actor(doc: Any, i: int, dictionary: Dictionary) -> Found | None:
         and doc[start - 1].text[:1].isupper() == capital
     ):
         start -= 1
-    if not capital and start > 0 and doc[start - 1].text not in _SENTENCE_ENDS:
+    if (capital and start == i) or (start > 0 and doc[start - 1].text not in _SENTENCE_ENDS):
         return None
-    candidate = _Candidate(doc, start, i + 1, dictionary)
+    candidate = _Candidate(doc, start, i + 1, dictionary, fixed=True)
     if len(candidate.tokens) != i + 1 - start or not candidate.unknown:
         return None
     if len(candidate.products) == len(candidate.unknown):
         return None
     return candidate.found()
+
+
+def _speaker(doc: Any, dictionary: Dictionary) -> Iterator[Found]:
+    """Names opening a chat or transcript line before a colon ("Suzanne: reach me at ..."): one or two
+    capitalised words, one of them unknown, none product-like; "Note:", "Error:" are words."""
+    for i in range(len(doc) - 1):
+        if i > 0 and "\n" not in doc[i - 1].text and "\n" not in doc[i - 1].whitespace_:
+            continue
+        candidate = _Candidate(doc, i, None, dictionary)
+        tokens = candidate.tokens
+        if not tokens or not candidate.capital or len(tokens) > 2 or not candidate.unknown:
+            continue
+        after = tokens[-1].i + 1
+        # A message follows ("Suzanne: reach me"), not a value ("Telefon: 0151 ...", "Nom: Dupont").
+        message = after < len(doc) - 1 and doc[after + 1].text[:1].islower() and doc[after + 1].is_alpha
+        if message and doc[after].text == ":" and not candidate.products:
+            found = candidate.found()
+            if not written_lower_elsewhere(doc.text, doc.text[found.start : found.end]):
+                yield found
