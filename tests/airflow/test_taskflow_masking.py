@@ -66,6 +66,38 @@ def lake(sample_lake_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.mark.integration
+def test_taskflow_tasks_read_encrypted_customers_through_the_catalog_key(
+    airflow_db: Path, lake: Path
+) -> None:
+    # The catalog encrypts customers' e-mail, phone and name with `pii-columns`: the tasks read them
+    # decrypted (the catalog's reader), mask them, and write no plaintext.
+    import os
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_aisec.crypto.datasets import encrypt_files
+    from airflow_aisec.crypto.providers import LocalKeyProvider
+    from airflow_aisec.io import Location
+
+    raw = pq.read_table(lake / "customers").to_pylist()
+    customers = Location.parse(lake / "customers")
+    provider = LocalKeyProvider(os.environ["AISEC_KEYRING"])
+    encrypt_files(
+        customers, customers, "parquet", provider, "pii-columns", columns=["email", "phone", "full_name"]
+    )
+
+    dag = DagBag(dag_folder=str(DAGS / "aisec_taskflow_masking.py")).dags["aisec_taskflow_masking"]
+    run = dag.test()
+    assert _states(run) == {"extract_customers": "success", "orders_report": "success"}
+    extract = pq.read_table(lake / "analytics" / "customers" / "customers.parquet").to_pylist()
+    assert len(extract) == 100 and all(row["email"].startswith("pseu_") for row in extract)
+    written = json.dumps(
+        [pq.read_table(p).to_pylist() for p in (lake / "analytics").rglob("*.parquet")], default=str
+    )
+    assert not any(row["email"] in written or row["full_name"] in written for row in raw)
+
+
+@pytest.mark.integration
 def test_taskflow_tasks_mask_by_the_catalog_and_by_rules(airflow_db: Path, lake: Path) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
