@@ -551,6 +551,11 @@ def _enclosing(path: str) -> list[str]:
     return [path[:cut] for cut in reversed(cuts)]
 
 
+# What a review (``pii: none``) cannot vouch for: values whose shape is checked (a domain, a checksum) and
+# that single out a person wherever they are. Found in a reviewed column, they contradict the review.
+CONTRADICT_REVIEW = frozenset({"EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN"})
+
+
 def undeclared(
     findings: dict[str, ColumnFinding], dataset: Dataset, min_confidence: float = 0.5
 ) -> list[ColumnFinding]:
@@ -558,14 +563,15 @@ def undeclared(
     missing from ``dataset.columns`` or declared without ``pii``. A nested field counts as declared when its
     own path, or a declared path holding it (``items[]``, ``items``), is declared as PII. A column declared
     ``pii: none`` (reviewed, not personal) counts as declared, for its own path only: it vouches for no field
-    found inside it.
+    found inside it, nor for e-mail addresses, card numbers, IBANs or SSNs found in it
+    (``CONTRADICT_REVIEW``), which say the review got it wrong.
     """
     result = []
     for path, finding in findings.items():
         if finding.entity is None or finding.confidence < min_confidence:
             continue
         own = dataset.columns.get(path)
-        if own is not None and own.reviewed:
+        if own is not None and own.reviewed and finding.entity not in CONTRADICT_REVIEW:
             continue
         holders = [dataset.columns[p] for p in _enclosing(path) if p in dataset.columns]
         if not any(c.pii for c in [*([own] if own is not None else []), *holders]):

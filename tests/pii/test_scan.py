@@ -266,6 +266,21 @@ def test_a_column_reviewed_as_not_pii_is_declared_but_vouches_for_no_nested_fiel
     assert [f.column for f in undeclared(findings, dataset)] == ["payload.email", "user_id"]
 
 
+def test_a_review_does_not_vouch_for_e_mails_or_cards_found_in_the_column() -> None:
+    # `pii: none` says a person looked; e-mails or card numbers in that column say they looked at other data.
+    dataset = Dataset(
+        uri="/lake/events",
+        format="parquet",
+        columns={"ref": Column(pii="none"), "code": Column(pii="none"), "token": Column(pii="none")},
+    )
+    findings = {
+        "ref": ColumnFinding("ref", "EMAIL_ADDRESS", 0.9, 100, 90),
+        "code": ColumnFinding("code", "CREDIT_CARD", 1.0, 100, 100),
+        "token": ColumnFinding("token", "UUID", 1.0, 100, 100),
+    }
+    assert [f.column for f in undeclared(findings, dataset)] == ["ref", "code"]
+
+
 def test_as_json_shape(synthetic_findings: dict[str, ColumnFinding]) -> None:
     document = as_json(synthetic_findings)
     assert set(document) == {"columns"}
