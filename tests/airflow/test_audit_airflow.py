@@ -7,15 +7,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from dag_runs import states as _states
 
 from airflow_aisec.audit import AuditLog
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 TEST_DAGS = Path(__file__).resolve().parent / "dags"
-
-
-def _states(run) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
 
 
 def _dag(dag_id: str, folder: Path = DAGS):  # type: ignore[no-untyped-def]

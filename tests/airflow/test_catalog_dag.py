@@ -8,28 +8,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from dag_runs import states as _states
+from dag_runs import xcom as _xcom
 
 from airflow_aisec.exceptions import CatalogError, DatasetIOError
 from airflow_aisec.operators.catalog import CatalogValidateOperator, LakeInventoryOperator
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "dags" / "catalog.yaml"
-
-
-def _xcom(run, task_id: str):  # type: ignore[no-untyped-def]
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key="return_value")
-            .one()
-        )
-        return XComModel.deserialize_value(row)
-
-
-def _states(run) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
 
 
 @pytest.mark.integration

@@ -13,6 +13,8 @@ import pyarrow as pa
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
 import pytest
+from dag_runs import states as _states
+from dag_runs import xcom as _xcom
 
 from airflow_aisec.audit import AuditLog
 from airflow_aisec.operators.pii import PIIMaskOperator
@@ -20,23 +22,6 @@ from airflow_aisec.operators.pii import PIIMaskOperator
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 TEST_DAGS = Path(__file__).resolve().parent / "dags"
 EMAILS = ["ann.lee@example.com", "raj.patel@example.org", "eva.novak@example.net"]
-
-
-def _states(run: Any) -> dict[str, str]:
-    return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-
-
-def _xcom(run: Any, task_id: str) -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key="return_value")
-            .one()
-        )
-        return XComModel.deserialize_value(row)
 
 
 def _entries(run: Any) -> list[dict[str, Any]]:
