@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml constraints.txt requirements-model.txt
 lint: install
 	$(BIN)/ruff check airflow_aisec dags tests benchmarks
 	$(BIN)/ruff format --check airflow_aisec dags tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy

@@ -46,10 +46,11 @@ import pyarrow.parquet as pq
 from airflow_aisec.audit import AuditLog
 from airflow_aisec.catalog import load_catalog
 from airflow_aisec.crypto.keyring import LocalKeyring
+from airflow_aisec.crypto.keysource import KeySource
 from airflow_aisec.dsr import StateStore, make_request, run_request, verify_certificate
 from airflow_aisec.dsr.index import SubjectIndex, refresh_catalog
-from airflow_aisec.dsr.resolve import catalog_scanner
 from airflow_aisec.dsr.run import save_certificate
+from airflow_aisec.dsr.scan import catalog_scanner
 from airflow_aisec.io import Location, atomic_write, list_files
 
 # A request's free-text reason is masked with an installed NER model: the small development model (tests too).
@@ -212,7 +213,9 @@ def build_index(lake: Path, work: Path) -> float:
     ring = LocalKeyring(work / "keys.json")
     catalog = load_catalog(catalog_file, {"lake": str(lake)})
     start = time.perf_counter()
-    refresh_catalog(catalog, SubjectIndex(str(work / "index"), ring), catalog_scanner(catalog, ring))
+    refresh_catalog(
+        catalog, SubjectIndex(str(work / "index"), ring), catalog_scanner(KeySource(catalog, ring))
+    )
     return time.perf_counter() - start
 
 

@@ -39,12 +39,12 @@ def _batches(name: str, columns: list[str] | None) -> Any:
     """The batches of a catalog dataset, decrypted where the catalog says its files are encrypted."""
     from airflow_aisec.catalog import load_catalog
     from airflow_aisec.crypto.datasets import reader_for
-    from airflow_aisec.crypto.keyring import LocalKeyring
+    from airflow_aisec.hooks.kms import key_source
     from airflow_aisec.io import Location, list_files
 
     catalog = load_catalog(config.catalog_path(), config.catalog_vars())
     spec = catalog.dataset(name)
-    reader = reader_for(catalog, spec, LocalKeyring(config.get_setting("keyring")))
+    reader = reader_for(key_source(catalog), spec)
     for info in list_files(Location.parse(spec.uri), spec.format):
         yield from reader(info, spec.format, columns)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -39,6 +39,7 @@ from airflow_aisec.io.nested import looks_nested, parse_path, resolve
 if TYPE_CHECKING:
     from airflow_aisec.catalog.models import Catalog, Column, Dataset
     from airflow_aisec.catalog.problems import Report
+    from airflow_aisec.crypto.keysource import KeySource
 
 Severity = Literal["error", "warning", "info"]
 # Reads the schema of an encrypted Parquet file of a dataset (its footer key comes from the catalog's key).
@@ -254,17 +255,14 @@ def _parquet_schema(info: FileInfo, dataset: Dataset, encrypted_schema: Encrypte
         raise DatasetIOError(f"{info.uri} is not a readable parquet file") from None
 
 
-def encrypted_schemas(catalog: Catalog, keyring: str | None, **provider_options: Any) -> EncryptedSchema:
-    """Reads encrypted Parquet footers with the key the catalog names for each dataset (``keyring``: the
-    local keyring file of ``local`` keys; ``provider_options``: e.g. ``kms_client_factory``)."""
-    from airflow_aisec.crypto.factory import provider_for_key
+def encrypted_schemas(keys: KeySource) -> EncryptedSchema:
+    """Reads encrypted Parquet footers with the provider of the key the catalog names for each dataset."""
     from airflow_aisec.crypto.parquet import encrypted_schema
 
     def read(dataset: Dataset, location: Location) -> pa.Schema:
         if dataset.encryption is None:
             raise DatasetIOError("the catalog declares no encryption key for this dataset")
-        provider = provider_for_key(catalog, dataset.encryption.key, keyring=keyring, **provider_options)
-        return encrypted_schema(location, provider)
+        return encrypted_schema(location, keys.provider(dataset.encryption.key))
 
     return read
 

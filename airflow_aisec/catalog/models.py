@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import isodate
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+
+from airflow_aisec.exceptions import PIIError
 
 FORMATS = ("parquet", "csv", "jsonl")
 ERASURE_STRATEGIES = ("delete_rows", "anonymize")
@@ -202,32 +217,143 @@ def _split_ref(target: str) -> tuple[str, str]:
     return dataset, column
 
 
-class PatternSpec(_Model):
-    """One regular expression of a custom recognizer."""
+DEFAULT_PATTERN_SCORE = 0.5
+_ENTITY_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+_ENTITY_RULE = "'entity' must be a non-empty name such as CUSTOMER_NUMBER (capital letters, digits and _)"
+_PATTERN_RULE = "each pattern needs a 'regex' (and may have 'name', 'score')"
 
-    name: str
+
+def _regex_module() -> Any:
+    # Presidio matches with `regex`, so patterns are checked with it; without Presidio (and so without
+    # `regex`) no pattern is ever matched, and `re` checks them.
+    try:
+        return importlib.import_module("regex")
+    except ImportError:
+        return re
+
+
+class _PositionalModel(_Model):
+    """A model that may also be built from its fields as positional arguments, in declaration order."""
+
+    def __init__(self, *args: Any, **data: Any) -> None:
+        names = list(type(self).model_fields)
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__} takes at most {len(names)} positional arguments")
+        super().__init__(**dict(zip(names, args, strict=False)), **data)
+
+
+class PatternSpec(_PositionalModel):
+    """One regular expression of a custom recognizer; a match scores ``score`` before context words.
+
+    A pattern declared without a ``name`` is named after its recognizer's entity.
+    """
+
+    name: str = ""
     regex: str
-    score: float = Field(default=0.5, ge=0, le=1)
+    score: float = DEFAULT_PATTERN_SCORE
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _probability(cls, value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ValueError("score must be a number between 0 and 1")
+        return value
 
     @field_validator("regex")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        import re
-
+        compiler = _regex_module()
         try:
-            re.compile(value)
-        except re.error as e:
+            compiler.compile(value)
+        except compiler.error as e:
             raise ValueError(f"invalid regular expression {value!r}: {e}") from None
         return value
 
 
-class RecognizerSpec(_Model):
-    """A custom PII recognizer: regular expressions with context words, and/or a deny list."""
+class RecognizerSpec(_PositionalModel):
+    """A custom PII recognizer: regular expressions with context words, and/or a deny list, for one entity.
 
-    entity: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
-    patterns: list[PatternSpec] = Field(default_factory=list)
-    context: list[str] = Field(default_factory=list)
-    deny_list: list[str] = Field(default_factory=list)
+    Declared in the catalog's ``recognizers:`` or in the ``[aisec] recognizers`` file (``from_mapping``).
+    Frozen and hashable: engines built from equal recognizers are shared.
+    """
+
+    entity: str
+    patterns: tuple[PatternSpec, ...] = ()
+    context: tuple[str, ...] = ()
+    deny_list: tuple[str, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> RecognizerSpec:
+        """A recognizer from configuration: ``{"entity", "patterns": [{"name", "regex", "score"}], ...}``.
+
+        Raises ``PIIError`` naming the recognizer and what to fix.
+        """
+        if not isinstance(data, Mapping):
+            raise PIIError("custom recognizer: expected a mapping with 'entity' and 'patterns'")
+        entity = data.get("entity")
+        where = f"custom recognizer {entity}" if entity else "custom recognizer"
+        unknown = sorted(set(data) - set(cls.model_fields))
+        if unknown:
+            raise PIIError(f"{where}: unknown keys {unknown} (known: {sorted(cls.model_fields)})")
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as e:
+            problems = "; ".join(dict.fromkeys(_recognizer_problem(err) for err in e.errors()))
+            raise PIIError(f"{where}: {problems}") from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_patterns(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or not isinstance(data.get("patterns"), list | tuple):
+            return data
+        entity = data.get("entity")
+        return {**data, "patterns": [_named(pattern, entity) for pattern in data["patterns"]]}
+
+    @field_validator("patterns", "context", "deny_list", mode="before")
+    @classmethod
+    def _lists(cls, value: object, info: ValidationInfo) -> object:
+        if value is None:  # an empty YAML key
+            return ()
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise ValueError(f"{info.field_name!r} must be a list")
+        return value
+
+    @field_validator("entity")
+    @classmethod
+    def _entity_name(cls, value: str) -> str:
+        if not _ENTITY_NAME.fullmatch(value):
+            raise ValueError(_ENTITY_RULE)
+        return value
+
+    @model_validator(mode="after")
+    def _detects_something(self) -> RecognizerSpec:
+        if not self.patterns and not self.deny_list:
+            raise ValueError("give at least one pattern or a deny_list")
+        return self
+
+
+def _named(pattern: object, entity: object) -> object:
+    """``pattern`` named after ``entity`` when it has no name of its own."""
+    if not isinstance(entity, str):
+        return pattern
+    if isinstance(pattern, PatternSpec) and not pattern.name:
+        return pattern.model_copy(update={"name": entity})
+    if isinstance(pattern, Mapping) and not pattern.get("name"):
+        return {**pattern, "name": entity}
+    return pattern
+
+
+def _recognizer_problem(err: ErrorDetails) -> str:
+    """What to fix in a recognizer, for one validation error (its own message for a rule of ours)."""
+    loc = err["loc"]
+    if err["type"] == "value_error":
+        message = str((err.get("ctx") or {}).get("error", err["msg"]))
+        return f"pattern {int(loc[1]) + 1}: {message}" if len(loc) > 2 else message
+    if loc[:1] == ("entity",):
+        return _ENTITY_RULE
+    if loc[:1] == ("patterns",) and len(loc) > 1:
+        return _PATTERN_RULE
+    return f"{'.'.join(str(part) for part in loc)}: {err['msg']}"
 
 
 class Catalog(_Model):

@@ -130,12 +130,12 @@ def validate(
 
 def _check_data(ctx: typer.Context, report: Report) -> DataCheck:
     """Compare the files with the catalog; errors and warnings go into ``report``."""
-    from airflow_aisec import config
     from airflow_aisec.catalog.datacheck import add_to_report, check_data, encrypted_schemas
+    from airflow_aisec.crypto.keysource import KeySource
 
     assert report.catalog is not None
-    keyring = config.get_setting("keyring", global_options(ctx).keyring)
-    data = check_data(report.catalog, encrypted_schema=encrypted_schemas(report.catalog, keyring))
+    keys = KeySource(report.catalog, global_options(ctx).keyring)
+    data = check_data(report.catalog, encrypted_schema=encrypted_schemas(keys))
     add_to_report(report, data)
     return data
 

@@ -24,26 +24,32 @@ DatasetOpt = Annotated[
 
 
 def _setup(ctx: typer.Context, catalog: str | None, dataset: str | None, var: list[str] | None) -> Any:
-    """(catalog, dataset spec, keyring) — catalog and dataset only with --dataset."""
+    """(the catalog's ``KeySource``, dataset spec, keyring) — key source and dataset only with --dataset.
+
+    KMS keys are reached with boto3's credential chain (a catalog key's ``aws_conn_id`` names an Airflow
+    connection, which the command line does not have).
+    """
     from airflow_aisec import config
     from airflow_aisec.crypto.keyring import LocalKeyring
+    from airflow_aisec.crypto.keysource import KeySource
 
     keyring = LocalKeyring(config.get_setting("keyring", global_options(ctx).keyring))
     if dataset is None:
         return None, None, keyring
     loaded = load_catalog_option(ctx, catalog, var)
     try:
-        return loaded, loaded.dataset(dataset), keyring
+        return KeySource(loaded, keyring), loaded.dataset(dataset), keyring
     except KeyError as e:
         raise fail(str(e.args[0])) from None
 
 
-def _provider(loaded: Any, key_name: str, keyring: Any) -> Any:
-    from airflow_aisec.crypto.factory import provider_for_key
+def _provider(keys: Any, key_name: str, keyring: Any) -> Any:
+    """The catalog's provider of ``key_name``; without a catalog, or for a key it does not declare, the
+    local keyring."""
     from airflow_aisec.crypto.providers import LocalKeyProvider
 
-    if loaded is not None and key_name in loaded.keys:
-        return provider_for_key(loaded, key_name, keyring=str(keyring.path))
+    if keys is not None and key_name in keys.catalog.keys:
+        return keys.provider(key_name)
     return LocalKeyProvider(keyring)
 
 
@@ -51,8 +57,7 @@ def _format(source: Any, fmt: str | None) -> str:
     """A dataset format, or ``file`` for anything else (model weights, archives: encrypted as bytes)."""
     from airflow_aisec.crypto.datasets import RAW
     from airflow_aisec.exceptions import DatasetIOError
-    from airflow_aisec.io import FORMATS
-    from airflow_aisec.pii.pipeline import guess_format
+    from airflow_aisec.io import FORMATS, guess_format
 
     if fmt is not None:
         return fmt if fmt in FORMATS else RAW
@@ -102,7 +107,7 @@ def encrypt(
     from airflow_aisec.crypto.datasets import encrypt_files, sse_kms_key, subject_columns
     from airflow_aisec.io import Location
 
-    loaded, spec, keyring = _setup(ctx, catalog, dataset, var)
+    keys, spec, keyring = _setup(ctx, catalog, dataset, var)
     key_name = key or (spec.encryption.key if spec is not None and spec.encryption else None)
     if key_name is None:
         raise fail("name the master key with --key, or give --dataset whose catalog entry has encryption")
@@ -111,11 +116,11 @@ def encrypt(
         wanted = list(spec.encryption.columns)
     source, target = Location.parse(input_uri), Location.parse(output_uri)
     fmt = _format(source, fmt or (spec.format if spec else None))
-    subjects = subject_columns(loaded, spec, keyring) if spec is not None else None
+    subjects = subject_columns(keys, spec) if keys is not None else None
     files = encrypt_files(
-        source, target, fmt, _provider(loaded, key_name, keyring), key_name,
+        source, target, fmt, _provider(keys, key_name, keyring), key_name,
         columns=wanted, context={"dataset": spec.name if spec else source.name}, subjects=subjects,
-        sse_kms_key_id=sse_kms_key(loaded, key_name),
+        sse_kms_key_id=sse_kms_key(keys.catalog if keys is not None else None, key_name),
     )  # fmt: skip
     index = _record(ctx, "dataset.encrypt", spec.name if spec else None, files, key_name)
     if as_json:
@@ -138,13 +143,13 @@ def decrypt(
     from airflow_aisec.crypto.datasets import decrypt_files, subject_columns
     from airflow_aisec.io import Location
 
-    loaded, spec, keyring = _setup(ctx, catalog, dataset, var)
+    keys, spec, keyring = _setup(ctx, catalog, dataset, var)
     key_name = key or (spec.encryption.key if spec is not None and spec.encryption else "")
-    subjects = subject_columns(loaded, spec, keyring) if spec is not None else None
+    subjects = subject_columns(keys, spec) if keys is not None else None
     files = decrypt_files(
         Location.parse(input_uri),
         Location.parse(output_uri),
-        _provider(loaded, key_name, keyring),
+        _provider(keys, key_name, keyring),
         subjects=subjects,
     )
     index = _record(ctx, "dataset.decrypt", spec.name if spec else None, files, key_name or None)
@@ -166,7 +171,7 @@ def rekey(
     from airflow_aisec.crypto.datasets import rekey_dataset
     from airflow_aisec.io import Location
 
-    loaded, spec, keyring = _setup(ctx, catalog, dataset, var)
+    keys, spec, keyring = _setup(ctx, catalog, dataset, var)
     if spec.encryption is None or spec.encryption.key != key_name:
         raise fail(f"dataset {dataset} is not encrypted with key {key_name!r} in the catalog")
     opts = global_options(ctx)
@@ -182,7 +187,7 @@ def rekey(
             )
 
         result = rekey_dataset(
-            _provider(loaded, key_name, keyring), key_name, Location.parse(spec.uri),
+            _provider(keys, key_name, keyring), key_name, Location.parse(spec.uri),
             retire_old=retire_old, on_file=audited,
         )  # fmt: skip
         log.append(

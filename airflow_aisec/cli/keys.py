@@ -69,7 +69,7 @@ def _kms(ctx: typer.Context, name: str, provider: str, key_id: str | None) -> An
             raise fail("--key-id names a KMS key: use it with --provider aws-kms")
         return None
     from airflow_aisec.catalog.models import KeySpec
-    from airflow_aisec.crypto.factory import provider_for
+    from airflow_aisec.crypto.keysource import provider_for
 
     return provider_for(KeySpec(provider="aws-kms", key_id=key_id), key_name=name)
 
@@ -290,11 +290,11 @@ def shred(
 
 def _shred_subject(ctx: typer.Context, log: Any, subject_id: str, loaded: Any) -> None:
     """Shred the subject's key in every store of the catalog, one key.shred entry per store."""
-    from airflow_aisec.crypto.factory import subject_key_stores
+    from airflow_aisec.crypto.keysource import KeySource
     from airflow_aisec.crypto.subjects import subject_key_name
 
     name = subject_key_name(log, subject_id)
-    for store in subject_key_stores(loaded, _keyring(ctx)):
+    for store in KeySource(loaded, _keyring(ctx)).subject_key_stores():
         result = store.shred(name)
         log.append(
             "key.shred",

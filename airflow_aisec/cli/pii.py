@@ -85,7 +85,7 @@ def scan(
     if uri is None:
         raise fail("give INPUT, or --dataset with a catalog")
     location = _location(uri)
-    from airflow_aisec.pii.pipeline import guess_format
+    from airflow_aisec.io import guess_format
 
     fmt = guess_format(location, fmt or (spec.format if spec else None))
     with console.status("scanning", spinner="dots") if not as_json else contextlib.nullcontext():
@@ -135,8 +135,9 @@ def mask(
     """Mask every PII column: per the catalog's ``mask:`` rules, or everything a scan finds without one."""
     from airflow_aisec import config
     from airflow_aisec.crypto.keyring import LocalKeyring
+    from airflow_aisec.io import guess_format
     from airflow_aisec.pii.mask import Masker, plan_from_catalog, plan_from_findings
-    from airflow_aisec.pii.pipeline import guess_format, mask_dataset, mask_entry
+    from airflow_aisec.pii.pipeline import mask_dataset, mask_entry
     from airflow_aisec.pii.scan import scan_dataset
 
     loaded, spec = _catalog_dataset(ctx, catalog, dataset, var)
@@ -190,7 +191,8 @@ def unmask(
     """Reverse the ``encrypt`` strategy for holders of the key (recorded in the audit log)."""
     from airflow_aisec import config
     from airflow_aisec.crypto.keyring import LocalKeyring
-    from airflow_aisec.pii.pipeline import guess_format, unmask_dataset
+    from airflow_aisec.io import guess_format
+    from airflow_aisec.pii.pipeline import unmask_dataset
 
     source, target = _location(input_uri), _location(output_uri)
     names = [c.strip() for c in columns.split(",") if c.strip()]

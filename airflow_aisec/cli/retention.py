@@ -57,7 +57,7 @@ def parse_as_of(value: str | None) -> dt.datetime:
         moment = dt.datetime.fromisoformat(value.strip())
     except ValueError:
         raise fail(f"--as-of: expected a date or ISO datetime such as 2026-11-01, got {value!r}") from None
-    from airflow_aisec.retention.core import as_utc
+    from airflow_aisec.retention.dates import as_utc
 
     return as_utc(moment)
 
@@ -96,6 +96,7 @@ def _plans(
     """Plan every chosen dataset; a pseudonymizer is needed (from the audit log's key) only with holds."""
     from airflow_aisec import config
     from airflow_aisec.crypto.keyring import LocalKeyring
+    from airflow_aisec.crypto.keysource import KeySource
     from airflow_aisec.retention import plan_catalog
 
     active = _hold_list(holds).active(as_of.date())
@@ -105,7 +106,12 @@ def _plans(
         with _audit_log(ctx) as opened:  # the key is read once; the pseudonymizer works after close
             pseudonymize = opened.pseudonym
     return plan_catalog(
-        catalog, as_of, holds=active, pseudonymize=pseudonymize, keyring=keyring, datasets=datasets or None
+        catalog,
+        as_of,
+        holds=active,
+        pseudonymize=pseudonymize,
+        keys=KeySource(catalog, keyring),
+        datasets=datasets or None,
     )
 
 
@@ -177,6 +183,7 @@ def apply(
     """
     from airflow_aisec import config
     from airflow_aisec.crypto.keyring import LocalKeyring
+    from airflow_aisec.crypto.keysource import KeySource
     from airflow_aisec.retention import apply_catalog
 
     loaded = load_catalog_option(ctx, catalog, var)
@@ -188,7 +195,7 @@ def apply(
         except (AisecError, KeyError) as e:
             raise _bad_input(e) from None
         try:
-            results = apply_catalog(plans, loaded, keyring=keyring, audit=log)
+            results = apply_catalog(plans, loaded, keys=KeySource(loaded, keyring), audit=log)
         except AisecError as e:
             raise fail(str(e), EXIT_FAILED) from None
     _report(results, moment, as_json)

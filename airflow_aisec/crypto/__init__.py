@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from airflow_aisec.crypto.factory import provider_for, provider_for_key
+from airflow_aisec.crypto.keysource import KeySource, provider_for
 from airflow_aisec.crypto.kms import AwsKmsProvider
 from airflow_aisec.crypto.providers import DataKey, KeyProvider, LocalKeyProvider
 
-__all__ = ["AwsKmsProvider", "DataKey", "KeyProvider", "LocalKeyProvider", "provider_for", "provider_for_key"]
+__all__ = ["AwsKmsProvider", "DataKey", "KeyProvider", "KeySource", "LocalKeyProvider", "provider_for"]

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from airflow_aisec.crypto.envelope import MAGIC, decrypt_file, encrypt_file, rewrap_header
+from airflow_aisec.crypto.keysource import KeySource
 from airflow_aisec.crypto.parquet import (
     decrypt_parquet_file,
     encrypt_parquet_file,
@@ -32,7 +33,6 @@ from airflow_aisec.io import FileInfo, Location, list_files, read_file, sha256_f
 
 if TYPE_CHECKING:
     from airflow_aisec.catalog import Catalog, Dataset
-    from airflow_aisec.crypto.keyring import LocalKeyring
     from airflow_aisec.crypto.providers import KeyProvider
 
 ENVELOPE_SUFFIX = ".aisec"
@@ -68,15 +68,6 @@ class SubjectColumns:
         return open_batch(batch, self.columns, self.sealer)
 
 
-def is_envelope(location: Location) -> bool:
-    """True when the file starts with the envelope magic."""
-    try:
-        with location.filesystem().open_input_stream(location.path) as handle:
-            return bool(handle.read(len(MAGIC)) == MAGIC)
-    except (OSError, pa.ArrowException):
-        return False
-
-
 def _visible_paths(location: Location, keep: Callable[[str], bool]) -> list[str]:
     """Sorted paths of the visible files below ``location`` whose name passes ``keep``."""
     fs = location.filesystem()
@@ -103,7 +94,12 @@ def envelope_files(location: Location) -> list[Location]:
     if location.name.endswith(ENVELOPE_SUFFIX):
         return [location]
     if stat_file(location) is not None:
-        return [location] if is_envelope(location) else []
+        try:
+            with location.filesystem().open_input_stream(location.path) as handle:
+                magic = handle.read(len(MAGIC))
+        except (OSError, pa.ArrowException):
+            return []
+        return [location] if magic == MAGIC else []
     paths = _visible_paths(location, lambda name: name.endswith(ENVELOPE_SUFFIX))
     return [dataclasses.replace(location, path=path) for path in paths]
 
@@ -289,29 +285,24 @@ def describe(files: Sequence[CryptoFile]) -> dict[str, Any]:
     }
 
 
-def subject_columns(
-    catalog: Catalog, dataset: Dataset, keyring: LocalKeyring, **key_options: Any
-) -> SubjectColumns | None:
-    """The per-subject sealing the catalog asks for on ``dataset`` (None when it asks for none).
-
-    Subject keys live where ``subject_keys_for`` says (``key_options``: its ``kms_client_factory``, ``s3``).
-    """
-    from airflow_aisec.crypto.factory import subject_keys_for
+def subject_columns(keys: KeySource, dataset: Dataset) -> SubjectColumns | None:
+    """The per-subject sealing the catalog asks for on ``dataset`` (None when it asks for none); subject
+    keys live where ``keys.subject_keys(dataset)`` says."""
     from airflow_aisec.crypto.pseudonyms import Pseudonymizer
     from airflow_aisec.crypto.shredding import subject_column
 
     wanted = list(dataset.encryption.per_subject_columns) if dataset.encryption else []
     if not wanted:
         return None
-    subject = subject_column(catalog, dataset)
+    subject = subject_column(keys.catalog, dataset)
     if subject is None:
         raise EncryptionError(
             f"dataset {dataset.name}: per_subject_columns need a column naming each row's subject "
             "(an identity column, or a reference to one)"
         )
-    pseudonymize = Pseudonymizer(keyring.ensure(catalog.subjects.pseudonym_key, "symmetric").material)
-    store = subject_keys_for(catalog, dataset, keyring, **key_options)
-    return SubjectColumns(wanted, subject, SubjectSealer(store, pseudonymize))
+    pseudonym_key = keys.keyring.ensure(keys.catalog.subjects.pseudonym_key, "symmetric")
+    sealer = SubjectSealer(keys.subject_keys(dataset), Pseudonymizer(pseudonym_key.material))
+    return SubjectColumns(wanted, subject, sealer)
 
 
 def sse_kms_key(catalog: Catalog | None, key_name: str) -> str | None:
@@ -320,18 +311,11 @@ def sse_kms_key(catalog: Catalog | None, key_name: str) -> str | None:
     return spec.key_id if spec is not None and spec.provider == "aws-kms" else None
 
 
-def reader_for(
-    catalog: Catalog, dataset: Dataset, keyring: LocalKeyring, **provider_options: Any
-) -> DatasetReader:
+def reader_for(keys: KeySource, dataset: Dataset) -> DatasetReader:
     """A reader that decrypts ``dataset`` transparently when the catalog says it is encrypted."""
-    from airflow_aisec.crypto.factory import provider_for_key
-
     if dataset.encryption is None:
         return DatasetReader(None)
-    provider = provider_for_key(
-        catalog, dataset.encryption.key, keyring=str(keyring.path), **provider_options
-    )
-    return DatasetReader(provider, subject_columns(catalog, dataset, keyring, **provider_options))
+    return DatasetReader(keys.provider(dataset.encryption.key), subject_columns(keys, dataset))
 
 
 @dataclasses.dataclass

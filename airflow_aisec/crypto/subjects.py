@@ -3,8 +3,8 @@
 A subject's key is named ``subject/<pseudonym>``, where the pseudonym is the keyed HMAC under which the audit
 log records that subject, so neither a key store nor the log ever holds a raw subject identifier.
 
-Two stores keep these keys, chosen by the catalog key a dataset is encrypted with (``subject_keys_for`` in
-``airflow_aisec.crypto.factory``):
+Two stores keep these keys, chosen by the catalog key a dataset is encrypted with (``KeySource.subject_keys``
+in ``airflow_aisec.crypto.keysource``):
 
 * ``KeyringSubjectKeys``: each key in the local keyring (the embedded default). Shredding erases the key's
   material from the keyring file.
@@ -276,7 +276,7 @@ class WrappedSubjectKeys(SubjectKeys):
     def _purge(self, entry: Location) -> int:
         if not entry.is_s3:
             return 0
-        from airflow_aisec.retention.core import purge_versions
+        from airflow_aisec.io import purge_versions
 
         return purge_versions(entry, gone=False)
 

@@ -6,11 +6,13 @@ The DAGs ``aisec_dsr_access``, ``aisec_dsr_erasure`` and ``aisec_dsr_rectificati
 (``begin``, ``carry_out`` per dataset, ``complete``) as Airflow tasks.
 """
 
-from airflow_aisec.dsr.apply import DatasetOutcome, DsrContext
 from airflow_aisec.dsr.certificate import CertificateReport, verify_certificate
+from airflow_aisec.dsr.context import DatasetOutcome, DsrContext
+from airflow_aisec.dsr.identifiers import Identifiers
 from airflow_aisec.dsr.request import REQUEST_TYPES, DsrRequest, make_request, parse_identity
-from airflow_aisec.dsr.resolve import Identifiers, Resolution, Resolver, resolve
-from airflow_aisec.dsr.run import StateStore, active_holds, begin, carry_out, complete, run_request
+from airflow_aisec.dsr.resolve import Resolution, Resolver, resolve
+from airflow_aisec.dsr.run import active_holds, begin, carry_out, complete, run_request
+from airflow_aisec.dsr.state import StateStore
 
 __all__ = [
     "REQUEST_TYPES",

@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from airflow_aisec.dsr.apply import DatasetOutcome, DsrContext, scanner_for
-from airflow_aisec.dsr.resolve import DatasetMatch, Identifiers, criteria
+from airflow_aisec.dsr.context import DatasetOutcome, DsrContext, scanner_for
+from airflow_aisec.dsr.identifiers import Identifiers
+from airflow_aisec.dsr.matching import criteria
+from airflow_aisec.dsr.resolve import DatasetMatch
 from airflow_aisec.io import Location, stat_file
 
 if TYPE_CHECKING:

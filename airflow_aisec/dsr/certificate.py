@@ -37,7 +37,9 @@ from airflow_aisec.exceptions import AisecError, DsrError
 if TYPE_CHECKING:
     from airflow_aisec.audit.log import AuditLog
     from airflow_aisec.catalog import Catalog
-    from airflow_aisec.dsr.resolve import Identifiers, Resolution, Scanner
+    from airflow_aisec.dsr.identifiers import Identifiers
+    from airflow_aisec.dsr.resolve import Resolution
+    from airflow_aisec.dsr.scan import Scanner
     from airflow_aisec.io import S3Options
 
 FORMAT = "aisec-dsr-certificate"
@@ -311,7 +313,7 @@ def coverage(catalog: Catalog, audit: AuditLog, holding: Sequence[str]) -> dict[
 def mention_kinds(catalog: Catalog, resolution: Resolution) -> list[str]:
     """Which kinds of mention free text was searched for: the identity types, and the entity types of the
     subject's own values (e-mail, phone, name, ...) learnt from their rows."""
-    from airflow_aisec.dsr.resolve import MENTION_ENTITIES
+    from airflow_aisec.dsr.identifiers import MENTION_ENTITIES
 
     kinds = {f"identity:{kind}" for kind, values in resolution.identifiers.identities.items() if values}
     for name, match in resolution.datasets.items():
@@ -359,7 +361,8 @@ def rescan_certificate(
 
     ``DsrError`` when the certificate is not an erasure's, or the first identity is not its subject.
     """
-    from airflow_aisec.dsr.resolve import Resolver, Scanner
+    from airflow_aisec.dsr.resolve import Resolver
+    from airflow_aisec.dsr.scan import Scanner
 
     certificate = document["certificate"]
     request = certificate.get("request") or {}
@@ -414,7 +417,7 @@ def _seed(catalog: Catalog, identities: Sequence[tuple[str, str]]) -> Identifier
     """The identities given beyond the first, and every one as a value of the identity columns that other
     datasets reference: the rows that linked those datasets to the subject may be gone (erased), e.g.
     ``orders.customer_id -> customers.customer_id`` after the customer's row was deleted."""
-    from airflow_aisec.dsr.resolve import Identifiers
+    from airflow_aisec.dsr.identifiers import Identifiers
 
     seed = Identifiers()
     for kind, value in identities[1:]:

@@ -14,6 +14,8 @@ DATASET_TASK = "process_dataset"
 COMPLETE_TASK = "complete"
 # XCom key of the registration the approval form shows and every later task reads.
 REGISTRATION_KEY = "registration"
+# XCom key of a dataset task's outcome, which the complete task reads.
+OUTCOME_KEY = "outcome"
 
 
 def dag_id_for(kind: str) -> str:

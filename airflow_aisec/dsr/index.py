@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from airflow_aisec.catalog.lake import dataset_files
-from airflow_aisec.dsr.resolve import Criteria, Scanner, as_text, casefolded
+from airflow_aisec.dsr.matching import Criteria, as_text, casefolded, fold_text
 from airflow_aisec.exceptions import DsrError
 from airflow_aisec.files import locked
 from airflow_aisec.io import FileInfo, Location, S3Options, put_small_file
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
     from airflow_aisec.catalog import Catalog, Dataset
     from airflow_aisec.crypto.keyring import LocalKeyring
+    from airflow_aisec.dsr.scan import Scanner
 
 log = logging.getLogger(__name__)
 
@@ -384,8 +385,7 @@ def _entry(item: Any, blob: bytes) -> FileFilter | None:
 
 
 def _normal(dataset: Dataset, column: str, value: str) -> str:
-    from airflow_aisec.dsr.matching import fold_text  # the request side of the data's normalization
-
+    # The request side of the data's normalization, so the digests agree with those of ``_index_file``.
     return fold_text(value) if casefolded(dataset, column) else value
 
 

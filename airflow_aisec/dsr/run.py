@@ -9,7 +9,8 @@
 
 Rerunning a request (same ``request_id``) is safe: changes already made are not made again, the outcome
 says ``already_completed`` when nothing was left to do, and the certificate covers every audit entry the
-request ever produced.
+request ever produced. The identifiers kept between runs are sealed by ``dsr.state``; what the DAGs' tasks
+hand each other is ``dsr.registration``, and an approver's decision ``dsr.approval``.
 """
 
 from __future__ import annotations
@@ -19,178 +20,31 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_aisec.dsr import certificate as cert
 from airflow_aisec.dsr.access import export_dataset, package_location, write_manifest
-from airflow_aisec.dsr.apply import (
-    DatasetOutcome,
-    DsrContext,
-    check_rectification,
-    process_dataset,
-    scanner_for,
-    verify_dataset,
-)
+from airflow_aisec.dsr.apply import process_dataset, verify_dataset
+from airflow_aisec.dsr.context import DatasetOutcome, DsrContext, scanner_for
+from airflow_aisec.dsr.edits import check_rectification
+from airflow_aisec.dsr.identifiers import Identifiers
 from airflow_aisec.dsr.request import REQUEST_TYPES, is_pseudonym
-from airflow_aisec.dsr.resolve import DatasetMatch, Identifiers, Resolution, Resolver
-from airflow_aisec.exceptions import DsrError, KeyringError
-from airflow_aisec.files import write_private
+from airflow_aisec.dsr.resolve import DatasetMatch, Resolution, Resolver
+from airflow_aisec.dsr.state import Binding, StateStore
+from airflow_aisec.exceptions import DsrError
 from airflow_aisec.io import Location, put_small_file
 
 if TYPE_CHECKING:
     from airflow_aisec.audit.log import AuditLog
     from airflow_aisec.catalog import Catalog
-    from airflow_aisec.crypto.keyring import KeyVersion, LocalKeyring
+    from airflow_aisec.crypto.keyring import LocalKeyring
     from airflow_aisec.dsr.index import SubjectIndex
     from airflow_aisec.dsr.request import DsrRequest
     from airflow_aisec.retention.holds import Hold
 
 CERTIFICATES = "certificates"
-REQUEST_KEY_PREFIX = "aisec-dsr-request-"
-STATE_FORMAT = "dsr-state:v2"
 # Statuses after which the request is done: nothing is kept for a rerun.
 DONE = ("completed", "already_completed", "no_data_found", "dry_run")
-
-
-@dataclasses.dataclass(frozen=True)
-class Binding:
-    """What a request id stands for: the request type, how the subject is named, and their pseudonym.
-
-    The audit log records it the first time the id is used (``stage: binding``), and every sealed copy of the
-    request's identifiers authenticates it, so a request id reused for another subject or another type of
-    request is refused, and state or XCom of one request never opens for another.
-    """
-
-    request_id: str
-    type: str
-    identity_type: str
-    subject: str  # the pseudonym
-
-    @classmethod
-    def of(cls, ctx: DsrContext) -> Binding:
-        """The binding of the request of ``ctx``."""
-        request = ctx.request
-        return cls(request.request_id, request.type, request.identity_type, ctx.subject)
-
-    @property
-    def key(self) -> str:
-        """The binding entry's idempotency key: one per request id, whatever the type."""
-        return f"dsr:{self.request_id}:binding"
-
-    def associated_data(self) -> bytes:
-        """What sealed identifiers authenticate (AES-GCM associated data)."""
-        parts = ["aisec-dsr-identifiers", self.request_id, self.type, self.identity_type, self.subject]
-        return json.dumps(parts, separators=(",", ":")).encode("utf-8")
-
-    def conflict(self, kind: str | None, identity_type: str | None, subject: str | None) -> str | None:
-        """Why a request recorded as (``kind``, ``identity_type``, ``subject``) under the same id is not this
-        one, or None when it is."""
-        if kind != self.type:
-            return f"it names an earlier {kind} request"
-        if subject != self.subject or identity_type != self.identity_type:
-            return "it names an earlier request about another subject (or by another identity type)"
-        return None
-
-
-class StateStore:
-    """A request's resolved identifiers, sealed: in one owner-only file while the request is unfinished, and
-    in transit between Airflow tasks (XCom).
-
-    Both are sealed (AES-256-GCM, bound to the request's ``Binding``) under a keyring key of the request's
-    own, ``aisec-dsr-request-<digest of the request id>``. ``finish`` destroys the versions of that key that
-    sealed a run's identifiers, so once a request is done no copy of them (file, XCom in Airflow's database,
-    backups of either) opens any more, even with the keyring; a request left unfinished (data held, a
-    failure) keeps its identifiers in the file, sealed again under a fresh version.
-    """
-
-    def __init__(self, folder: str | Path, keyring: LocalKeyring) -> None:
-        self.folder = Path(folder)
-        self.keyring = keyring
-
-    def __repr__(self) -> str:
-        return f"StateStore({str(self.folder)!r})"
-
-    @staticmethod
-    def key_name(request_id: str) -> str:
-        """The keyring key of a request (from a digest of its id: never an identity)."""
-        return REQUEST_KEY_PREFIX + _id_digest(request_id)
-
-    def _path(self, request_id: str) -> Path:
-        return self.folder / (_id_digest(request_id) + ".state")
-
-    def _active(self, request_id: str) -> KeyVersion:
-        name = self.key_name(request_id)
-        try:
-            return self.keyring.ensure(name, "symmetric")
-        except KeyringError:
-            if name not in self.keyring.names():
-                raise
-            return self.keyring.rotate(name)  # every version destroyed: the request is run again
-
-    def seal(self, binding: Binding, ids: Identifiers) -> str:
-        """``ids`` sealed for ``binding`` under the active version of the request's key (a token)."""
-        key = self._active(binding.request_id)
-        return f"{STATE_FORMAT}:{key.version}:{ids.seal(key.material, binding.associated_data())}"
-
-    def open(self, binding: Binding, token: str) -> Identifiers:
-        """The identifiers of a token ``seal`` made for the same request."""
-        rid = binding.request_id
-        head, _, rest = token.strip().partition(f"{STATE_FORMAT}:")
-        version, _, sealed = rest.partition(":")
-        if head or not version.isdigit() or not sealed:
-            raise DsrError(
-                f"request {rid}: the sealed identifiers are not in the expected format ({STATE_FORMAT}; "
-                "an earlier version sealed them bound to the request id alone, which is no longer accepted)"
-            )
-        try:
-            key = self.keyring.get(self.key_name(rid), int(version))
-        except KeyringError:
-            raise DsrError(
-                f"request {rid}: the sealed identifiers no longer open: the request's key was destroyed when "
-                "it was done (run the request again to resolve the subject afresh)"
-            ) from None
-        try:
-            return Identifiers.unseal(sealed, key.material, binding.associated_data())
-        except DsrError as exc:
-            raise DsrError(f"request {rid}: {exc}") from None
-
-    def save(self, binding: Binding, ids: Identifiers) -> None:
-        """Keep ``ids`` (sealed) until the request is done."""
-        write_private(self._path(binding.request_id), self.seal(binding, ids))
-
-    def load(self, binding: Binding) -> Identifiers | None:
-        """The identifiers kept by an earlier, unfinished run of the request."""
-        try:
-            token = self._path(binding.request_id).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        return self.open(binding, token)
-
-    def finish(self, binding: Binding, ids: Identifiers | None = None, *, keep: bool) -> None:
-        """The end of a run: destroy every version of the request's key that sealed identifiers so far
-        (file and XCom). With ``keep`` (the request is not done: data held, a failure, a rejection) the
-        identifiers (``ids``, else the file's) are first sealed again into the file under a fresh version, for
-        the rerun; otherwise the file goes."""
-        rid, name = binding.request_id, self.key_name(binding.request_id)
-        if keep and ids is None:
-            ids = self.load(binding)
-        spent = [v.version for v in self._versions(name) if v.state != "destroyed"]
-        if keep and ids is not None:
-            fresh = self.keyring.rotate(name) if spent else self._active(rid)
-            token = f"{STATE_FORMAT}:{fresh.version}:{ids.seal(fresh.material, binding.associated_data())}"
-            write_private(self._path(rid), token)
-        else:
-            self._path(rid).unlink(missing_ok=True)
-        for version in spent:
-            self.keyring.destroy(name, version)
-
-    def _versions(self, name: str) -> list[KeyVersion]:
-        return self.keyring.versions(name) if name in self.keyring.names() else []
-
-
-def _id_digest(request_id: str) -> str:
-    return hashlib.sha256(request_id.encode()).hexdigest()[:32]
 
 
 @dataclasses.dataclass
@@ -330,10 +184,14 @@ def complete(
     exports: str | None = None,
     state: StateStore | None = None,
 ) -> dict[str, Any]:
-    """Verify, shred, record the outcome and return the signed certificate."""
+    """Verify, shred, record the outcome and return the signed certificate.
+
+    A dataset of the resolution without an outcome (its task never ran) counts as failed, not processed.
+    """
     audit = ctx.audit
     if audit is None:
         raise DsrError("a certificate needs the audit log")
+    outcomes = _with_unprocessed(resolution, outcomes)
     ids = resolution.identifiers
     ctx.note_identifiers(ids)
     by_name = {o.dataset: o for o in outcomes}
@@ -364,6 +222,12 @@ def complete(
     if state is not None:  # kept while data is held or a dataset failed: a rerun still finds everything
         state.finish(Binding.of(ctx), ids, keep=status not in DONE and not ctx.request.dry_run)
     return document
+
+
+def _with_unprocessed(resolution: Resolution, outcomes: Sequence[DatasetOutcome]) -> list[DatasetOutcome]:
+    done = {o.dataset for o in outcomes}
+    missing = [name for name in resolution.datasets if name not in done]
+    return [*outcomes, *(DatasetOutcome(name, "-", "failed", error="not processed") for name in missing)]
 
 
 def _status(
@@ -448,10 +312,8 @@ def _shred(ctx: DsrContext, ids: Identifiers, outcomes: Sequence[DatasetOutcome]
 
 def _shred_keys(ctx: DsrContext, names: Sequence[str]) -> list[str]:
     """Shred each per-subject key in every store of the catalog (the keyring, KMS-wrapped subject_keys)."""
-    from airflow_aisec.crypto.factory import subject_key_stores
-
     shredded: list[str] = []
-    stores = subject_key_stores(ctx.catalog, ctx.keyring)
+    stores = ctx.keys.subject_key_stores()
     for name in names:
         for store in stores:
             result = store.shred(name)

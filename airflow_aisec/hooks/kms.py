@@ -1,13 +1,22 @@
-"""``KmsHook``: the AWS KMS key provider with the credentials of an Airflow AWS connection."""
+"""``KmsHook``: the AWS KMS key provider with the credentials of an Airflow AWS connection; ``key_source``:
+a catalog's ``KeySource`` whose KMS keys use them."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from airflow_aisec.crypto.keysource import KeySource
 from airflow_aisec.crypto.kms import AwsKmsProvider
+
+if TYPE_CHECKING:
+    from airflow_aisec.catalog.models import Catalog
+    from airflow_aisec.crypto.keyring import LocalKeyring
+    from airflow_aisec.crypto.keysource import KmsClientFactory, KmsClients
+    from airflow_aisec.io.storage import S3Options
 
 
 class KmsHook(BaseHook):
@@ -35,3 +44,29 @@ class KmsHook(BaseHook):
     def provider(self, key_ids: Mapping[str, str] | None = None) -> AwsKmsProvider:
         """An ``AwsKmsProvider`` whose client is made from this connection on first use."""
         return AwsKmsProvider(self.get_client, key_ids=key_ids)
+
+
+def kms_clients(aws_conn_id: str | None = KmsHook.default_conn_name) -> KmsClients:
+    """KMS clients for ``KeySource``: through the key's ``aws_conn_id``, else ``aws_conn_id``, else
+    ``aws_default``."""
+
+    def clients(key_conn_id: str | None) -> KmsClientFactory:
+        return KmsHook(aws_conn_id=key_conn_id or aws_conn_id or KmsHook.default_conn_name).get_client
+
+    return clients
+
+
+def key_source(
+    catalog: Catalog,
+    keyring: LocalKeyring | str | os.PathLike[str] | None = None,
+    *,
+    aws_conn_id: str | None = KmsHook.default_conn_name,
+    s3: S3Options | None = None,
+) -> KeySource:
+    """The catalog's keys, each ``aws-kms`` key reached through its ``aws_conn_id`` connection (else
+    ``aws_conn_id``, a task's connection; else ``aws_default``).
+
+    :param keyring: local keyring, or its path; default ``[aisec] keyring``.
+    :param s3: reaches an ``s3://`` ``subject_keys`` location (default: the environment).
+    """
+    return KeySource(catalog, keyring, kms_clients=kms_clients(aws_conn_id), s3=s3)

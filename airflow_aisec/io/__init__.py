@@ -10,29 +10,31 @@ from airflow_aisec.io.atomic import (
     WriteResult,
     atomic_write,
     delete_file,
+    purge_versions,
     put_small_file,
     sha256_file,
 )
 from airflow_aisec.io.dataset import (
     FileInfo,
+    guess_format,
     is_hidden,
     list_dataset_files,
     list_files,
     read_dataset,
     read_file,
     stat_file,
+    text_schema,
     write_dataset_file,
 )
 from airflow_aisec.io.formats import (
     DEFAULT_BATCH_SIZE,
     EXTENSIONS,
     FORMATS,
-    BatchWriter,
     extension,
-    open_writer,
     read_batches,
 )
 from airflow_aisec.io.storage import Location, S3Options
+from airflow_aisec.io.writers import BatchWriter, open_writer
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -47,15 +49,18 @@ __all__ = [
     "atomic_write",
     "delete_file",
     "extension",
+    "guess_format",
     "is_hidden",
     "list_dataset_files",
     "list_files",
     "open_writer",
+    "purge_versions",
     "put_small_file",
     "read_batches",
     "read_dataset",
     "read_file",
     "sha256_file",
     "stat_file",
+    "text_schema",
     "write_dataset_file",
 ]

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from airflow_aisec.exceptions import ConcurrentModificationError, DatasetIOError, VerificationError
-from airflow_aisec.io.formats import BatchWriter, check_format, open_writer, read_batches
+from airflow_aisec.io.formats import check_format, read_batches
 from airflow_aisec.io.staging import (
     BYTES_CONTENT_TYPE,
     CHUNK,
@@ -34,6 +34,7 @@ from airflow_aisec.io.staging import (
     staging_file,
 )
 from airflow_aisec.io.storage import Location, current_etag, s3_error, same_etag
+from airflow_aisec.io.writers import BatchWriter, open_writer
 
 __all__ = [
     "DEFAULT_MULTIPART_THRESHOLD",
@@ -44,6 +45,7 @@ __all__ = [
     "WriteResult",
     "atomic_write",
     "delete_file",
+    "purge_versions",
     "put_small_file",
     "sha256_file",
     "verify_file",
@@ -202,6 +204,35 @@ def _delete_s3(location: Location, expected_etag: str | None) -> None:
         raise s3_error(exc, location.uri, "deleted") from exc
     except BotoCoreError as exc:
         raise s3_error(exc, location.uri, "deleted") from exc
+
+
+def purge_versions(location: Location, *, gone: bool = False) -> int:
+    """Delete the noncurrent versions of an S3 object (and its delete markers); returns how many.
+
+    With ``gone`` (the object was deleted) every version goes, so nothing of it remains. Versions are
+    deleted before delete markers, so no old version ever becomes current on the way.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = location.s3_client()
+    versions: list[str] = []
+    markers: list[str] = []
+    try:
+        pages = client.get_paginator("list_object_versions").paginate(
+            Bucket=location.bucket, Prefix=location.key
+        )
+        for page in pages:
+            versions += [
+                v["VersionId"]
+                for v in page.get("Versions", [])
+                if v["Key"] == location.key and (gone or not v["IsLatest"])
+            ]
+            markers += [m["VersionId"] for m in page.get("DeleteMarkers", []) if m["Key"] == location.key]
+        for version in versions + markers:
+            client.delete_object(Bucket=location.bucket, Key=location.key, VersionId=version)
+    except (ClientError, BotoCoreError) as exc:
+        raise s3_error(exc, location.uri, "purged of its old versions") from exc
+    return len(versions) + len(markers)
 
 
 def put_small_file(location: Location, data: bytes, *, exclusive: bool = False) -> None:

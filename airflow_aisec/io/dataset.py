@@ -12,9 +12,11 @@ import stat
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 
 from airflow_aisec.exceptions import DatasetIOError, EmptyDatasetError
 from airflow_aisec.io.atomic import WriteResult, atomic_write
@@ -216,3 +218,58 @@ def write_dataset_file(
         for batch in batches:
             writer.write(batch)
     return writer.result
+
+
+_FORMATS_BY_EXTENSION = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
+
+
+def guess_format(location: Location, fmt: str | None = None) -> str:
+    """The format given, else the one of the location's extension, else the one of the files it holds."""
+    if fmt:
+        return fmt
+    for ext, name in _FORMATS_BY_EXTENSION.items():
+        if location.name.lower().endswith(ext):
+            return name
+    for name in ("parquet", "jsonl", "csv"):
+        if list_files(location, name):
+            return name
+    raise DatasetIOError(f"{location.uri}: {_why_no_dataset_files(location)}")
+
+
+def _why_no_dataset_files(location: Location) -> str:
+    """Why a location holds no file to read: missing, empty, or holding files of other kinds (a wrong path
+    needs another fix than a wrong format)."""
+    fs = location.filesystem()
+    try:
+        kind = fs.get_file_info(location.path).type
+        if kind == pafs.FileType.NotFound:
+            return "no object under this prefix" if location.is_s3 else "no such file or folder"
+        if kind == pafs.FileType.File:
+            return "the format of this file cannot be told from its name: name it *.parquet, *.jsonl or *.csv"
+        selector = pafs.FileSelector(location.path, recursive=True, allow_not_found=True)
+        files = [f.path for f in fs.get_file_info(selector) if f.type == pafs.FileType.File]
+    except (OSError, pa.ArrowException) as e:
+        raise DatasetIOError(f"cannot list {location.uri}: {e.__class__.__name__}") from None
+    what = "prefix" if location.is_s3 else "folder"
+    visible = [path for path in files if not is_hidden(path[len(location.path) :])]
+    if not files:
+        return f"the {what} is empty"
+    if not visible:
+        return f"the {what} holds only hidden files (names starting with . or _ are not part of a dataset)"
+    others = sorted({PurePosixPath(path).suffix or "(no extension)" for path in visible})
+    return (
+        f"a {what} with no parquet, jsonl or csv files (it holds {', '.join(others[:5])} files); dataset "
+        "files are named *.parquet, *.jsonl or *.csv"
+    )
+
+
+def text_schema(location: Location) -> pa.Schema | None:
+    """Every column of a CSV file as text (None for an empty file).
+
+    CSV types are guessed by Arrow; reading text instead keeps identifiers such as ``00123`` intact, both
+    when matching a subject and when a rewrite writes the rows back.
+    """
+    first = next(iter(read_file(location, "csv", batch_size=1)), None)
+    if first is None:
+        return None
+    return pa.schema([pa.field(name, pa.string()) for name in first.schema.names])

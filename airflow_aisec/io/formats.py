@@ -1,4 +1,6 @@
-"""Streaming readers and writers of one dataset file (Parquet, CSV, JSON Lines) as Arrow record batches.
+"""Streaming readers of one dataset file (Parquet, CSV, JSON Lines) as Arrow record batches; format names.
+
+The writers are in ``airflow_aisec.io.writers``.
 
 Memory stays bounded by the batch size (and an 8 MiB parse block for CSV/JSON): no reader or writer here
 holds a whole file. Error messages name the file and never quote its content, which may be PII; for a
@@ -7,19 +9,14 @@ malformed CSV or JSON Lines file they also give the line and the reason (``airfl
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import datetime as dt
-import decimal
 import functools
-import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.json as pajson
@@ -41,9 +38,9 @@ DEFAULT_BATCH_SIZE: Final = 65_536
 
 # Large enough for any sane row (a row may not straddle more than one block), small enough to stay bounded.
 _BLOCK_SIZE = 8 << 20
-_JSONL_CHUNK_ROWS = 8_192
+JSONL_CHUNK_ROWS = 8_192
 # Arrow errors about content; their messages may quote the offending row, so they are not repeated.
-_CONTENT_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
+CONTENT_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
@@ -111,14 +108,14 @@ def _cast_column(array: pa.Array, field: pa.Field, where: str) -> pa.Array:
         return array
     try:
         return array.cast(field.type)
-    except _CONTENT_ERRORS:
+    except CONTENT_ERRORS:
         # The Arrow message quotes the value that failed, so only the column and types are named.
         raise DatasetIOError(
             f"{where}: column {field.name!r} cannot be converted from {array.type} to {field.type}"
         ) from None
 
 
-def _slices(batch: pa.RecordBatch, batch_size: int) -> Iterator[pa.RecordBatch]:
+def slices(batch: pa.RecordBatch, batch_size: int) -> Iterator[pa.RecordBatch]:
     for offset in range(0, batch.num_rows, batch_size):
         yield batch.slice(offset, batch_size)
 
@@ -160,7 +157,7 @@ def read_batches(
                 batch = _select(batch, wanted, where)
             if target is not None:
                 batch = conform(batch, target, where)
-            yield from _slices(batch, batch_size)
+            yield from slices(batch, batch_size)
 
 
 @contextlib.contextmanager
@@ -172,7 +169,7 @@ def _read_errors(where: str, fmt: str) -> Iterator[None]:
         raise
     except FileNotFoundError:
         raise DatasetIOError(f"{where} does not exist") from None
-    except _CONTENT_ERRORS:
+    except CONTENT_ERRORS:
         raise DatasetIOError(f"{where} is not a readable {fmt} file") from None
     except UnicodeDecodeError:
         # The error holds the undecodable bytes and what surrounds them: neither is repeated.
@@ -180,12 +177,12 @@ def _read_errors(where: str, fmt: str) -> Iterator[None]:
     except KeyError as exc:
         raise DatasetIOError(f"{where}: {exc}") from None
     except OSError as exc:
-        raise DatasetIOError(f"cannot read {where}: {_short(exc)}") from exc
+        raise DatasetIOError(f"cannot read {where}: {short_error(exc)}") from exc
     except pa.ArrowException as exc:
         raise DatasetIOError(f"{where} is not a readable {fmt} file ({type(exc).__name__})") from None
 
 
-def _short(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
     text = str(exc)
     return text if len(text) <= 300 else text[:300] + "…"
 
@@ -251,7 +248,7 @@ def _read_csv(spec: _ReadSpec) -> Iterator[pa.RecordBatch]:
                 # Inference turns a column with bytes that are not UTF-8 into binary: text it is not.
                 raise pa.ArrowInvalid("invalid UTF8 data")
             yield from reader
-        except (*_CONTENT_ERRORS, UnicodeDecodeError) as exc:
+        except (*CONTENT_ERRORS, UnicodeDecodeError) as exc:
             types = {f.name: f.type for f in (target or (reader.schema if reader else pa.schema([])))}
             locate = csv_locator(exc, types, skip_empty_lines=skip_empty)
             raise located_error(fs, path, display_path(fs, path), "csv", exc, locate) from None
@@ -290,213 +287,9 @@ def _read_jsonl(spec: _ReadSpec) -> Iterator[pa.RecordBatch]:
                 batch = repair_null_lists(batch)
                 batch.validate(full=True)
                 yield batch
-        except (*_CONTENT_ERRORS, UnicodeDecodeError) as exc:
+        except (*CONTENT_ERRORS, UnicodeDecodeError) as exc:
             locate = functools.partial(locate_jsonl_problem, schema=target)
             raise located_error(fs, path, display_path(fs, path), "jsonl", exc, locate) from None
 
 
 _READERS: dict[str, _Reader] = {"parquet": _read_parquet, "csv": _read_csv, "jsonl": _read_jsonl}
-
-
-class BatchWriter:
-    """Writes record batches of one schema to one file; ``rows`` counts rows written so far.
-
-    Batches are cast to the schema given at open (same column names required). ``close`` finishes the file;
-    ``abort`` closes it without caring whether it is complete (the caller then deletes it).
-    """
-
-    fmt: str = ""
-
-    def __init__(self, stream: pa.NativeFile, schema: pa.Schema, label: str) -> None:
-        self.schema = schema
-        self.label = label
-        self.rows = 0
-        self._stream = stream
-        self._closed = False
-
-    def write(self, data: pa.RecordBatch | pa.Table) -> None:
-        """Append a batch (or every batch of a table)."""
-        if self._closed:
-            raise DatasetIOError(f"{self.label} is already closed")
-        batches = data.to_batches() if isinstance(data, pa.Table) else [data]
-        for batch in batches:
-            batch = conform(batch, self.schema, self.label)
-            with self._errors():
-                self._write(batch)
-            self.rows += batch.num_rows
-
-    def close(self) -> None:
-        """Finish the file (footer, flush) and close the stream."""
-        if self._closed:
-            return
-        self._closed = True
-        with self._errors():
-            self._finish()
-            self._stream.close()
-
-    def abort(self) -> None:
-        """Close without finishing; errors are ignored because the file is about to be discarded."""
-        if self._closed:
-            return
-        self._closed = True
-        for step in (self._finish, self._stream.close):
-            with contextlib.suppress(Exception):
-                step()
-
-    def _errors(self) -> _WriteErrors:
-        return _WriteErrors(self.fmt, self.label)
-
-    def _write(self, batch: pa.RecordBatch) -> None:
-        raise NotImplementedError
-
-    def _finish(self) -> None:
-        raise NotImplementedError
-
-
-class _WriteErrors:
-    """Turns Arrow and OS errors raised while writing into ``DatasetIOError`` naming the file."""
-
-    def __init__(self, fmt: str, label: str) -> None:
-        self.fmt = fmt
-        self.label = label
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        if exc is None or isinstance(exc, DatasetIOError):
-            return
-        if isinstance(exc, (*_CONTENT_ERRORS, ValueError, TypeError)):
-            raise DatasetIOError(f"cannot write {self.fmt} file {self.label}: {type(exc).__name__}") from None
-        if isinstance(exc, OSError):
-            raise DatasetIOError(f"cannot write {self.label}: {_short(exc)}") from exc
-
-
-class ParquetBatchWriter(BatchWriter):
-    """Buffers small batches into row groups of about ``row_group_rows`` rows.
-
-    Readers skip whole row groups by their statistics, and a row group per small batch would make files
-    larger and slower to read; the buffer bounds memory to one row group. ``parquet_options`` go to
-    ``pyarrow.parquet.ParquetWriter`` (e.g. ``encryption_properties``).
-    """
-
-    fmt = "parquet"
-    ROW_GROUP_ROWS = 131_072
-
-    def __init__(
-        self,
-        stream: pa.NativeFile,
-        schema: pa.Schema,
-        label: str,
-        *,
-        row_group_rows: int = ROW_GROUP_ROWS,
-        **parquet_options: Any,
-    ) -> None:
-        super().__init__(stream, schema, label)
-        self._row_group_rows = row_group_rows
-        self._writer = pq.ParquetWriter(stream, schema, **parquet_options)
-        self._pending: list[pa.RecordBatch] = []
-        self._pending_rows = 0
-
-    def _write(self, batch: pa.RecordBatch) -> None:
-        self._pending.append(batch)
-        self._pending_rows += batch.num_rows
-        if self._pending_rows >= self._row_group_rows:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._pending:
-            table = pa.Table.from_batches(self._pending, schema=self.schema)
-            self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
-            self._pending, self._pending_rows = [], 0
-
-    def _finish(self) -> None:
-        self._flush()
-        self._writer.close()
-
-
-class _CsvWriter(BatchWriter):
-    fmt = "csv"
-
-    def __init__(self, stream: pa.NativeFile, schema: pa.Schema, label: str) -> None:
-        super().__init__(stream, schema, label)
-        self._writer = pacsv.CSVWriter(stream, schema)
-
-    def _write(self, batch: pa.RecordBatch) -> None:
-        self._writer.write_batch(batch)
-
-    def _finish(self) -> None:
-        self._writer.close()
-
-
-class _JsonlWriter(BatchWriter):
-    fmt = "jsonl"
-
-    def _write(self, batch: pa.RecordBatch) -> None:
-        for chunk in _slices(_json_ready(batch), _JSONL_CHUNK_ROWS):
-            lines = [_json_line(row) for row in chunk.to_pylist()]
-            self._stream.write(("\n".join(lines) + "\n").encode("utf-8"))
-
-    def _finish(self) -> None:
-        return None
-
-
-def _json_line(row: dict[str, Any]) -> str:
-    # NaN and infinities are refused: they are not JSON, and writing null instead would change the data.
-    return json.dumps(row, ensure_ascii=False, allow_nan=False, default=_json_default, separators=(",", ":"))
-
-
-def _json_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Replace top-level date, time and timestamp columns by ISO-8601 text (keeps nanoseconds)."""
-    arrays = [_temporal_text(column) for column in batch.columns]
-    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
-
-
-def _temporal_text(array: pa.Array) -> pa.Array:
-    t = array.type
-    if pa.types.is_timestamp(t):
-        if t.tz is None:
-            return pc.strftime(array, format="%Y-%m-%dT%H:%M:%S")
-        # Zoned instants are written in UTC with "Z": unambiguous, and Arrow reads it back into any zone.
-        return pc.strftime(array.cast(pa.timestamp(t.unit, tz="UTC")), format="%Y-%m-%dT%H:%M:%SZ")
-    if pa.types.is_date(t) or pa.types.is_time(t):
-        return array.cast(pa.string())
-    return array
-
-
-def _json_default(value: Any) -> Any:
-    # Values json cannot encode natively, found inside nested lists and structs or in decimal columns.
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    raise TypeError(f"cannot write a {type(value).__name__} value as JSON")
-
-
-_WRITERS: dict[str, type[BatchWriter]] = {
-    "parquet": ParquetBatchWriter,
-    "csv": _CsvWriter,
-    "jsonl": _JsonlWriter,
-}
-
-
-def open_writer(
-    fs: pafs.FileSystem, path: str, fmt: str, schema: pa.Schema, *, label: str | None = None
-) -> BatchWriter:
-    """Create (or truncate) ``path`` and return a writer of ``fmt`` for ``schema``.
-
-    ``label`` names the file in error messages (default: the path).
-    """
-    writer_type = _WRITERS[check_format(fmt)]
-    name = label or display_path(fs, path)
-    with _WriteErrors(fmt, name):
-        stream = fs.open_output_stream(path)
-        try:
-            return writer_type(stream, schema, name)
-        except BaseException:
-            stream.close()
-            raise

@@ -1,4 +1,5 @@
-"""The base of every aisec operator: audited steps and OpenLineage facets through one shared helper."""
+"""The bases of the aisec operators: audited steps and OpenLineage facets (every operator), and the catalog,
+the lake its datasets are in and its keys (the operators over catalog datasets)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_aisec import config
 from airflow_aisec.lineage import StepLineage
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_aisec.audit import AuditLog
+    from airflow_aisec.catalog import Catalog
+    from airflow_aisec.crypto.keysource import KeySource
+    from airflow_aisec.io import Location, S3Options
 
 
 def task_actor(context: Context | dict[str, Any]) -> dict[str, Any]:
@@ -78,3 +83,67 @@ class AisecBaseOperator(BaseOperator):
         from airflow_aisec.operators.openlineage import operator_lineage
 
         return operator_lineage(self.lineage)
+
+
+class AisecCatalogOperator(AisecBaseOperator):
+    """
+    An operator over the privacy catalog's datasets: the catalog, and where the datasets are (local paths, or
+    ``s3://`` with the credentials of an Airflow AWS connection).
+
+    :param catalog: Catalog file; default ``[aisec] catalog``. (templated in subclasses)
+    :param variables: Values of ``{name}`` placeholders, over ``[aisec] catalog_vars``. (templated in
+        subclasses)
+    :param aws_conn_id: Airflow AWS connection for ``s3://`` datasets; None uses the boto3 chain.
+    """
+
+    def __init__(
+        self,
+        *,
+        catalog: str | None = None,
+        variables: dict[str, str] | None = None,
+        aws_conn_id: str | None = "aws_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.catalog = catalog
+        self.variables = variables
+        self.aws_conn_id = aws_conn_id
+
+    def _catalog_path(self) -> str:
+        """The catalog file: ``catalog``, else ``[aisec] catalog``."""
+        return config.catalog_path(self.catalog)
+
+    def _catalog_vars(self) -> dict[str, str]:
+        """The placeholder values: ``variables`` over ``[aisec] catalog_vars``."""
+        return config.catalog_vars(self.variables)
+
+    def _load_catalog(self) -> Catalog:
+        """The catalog, loaded and checked (``CatalogError`` naming file, field and line otherwise)."""
+        from airflow_aisec.catalog import load_catalog
+
+        return load_catalog(self._catalog_path(), self._catalog_vars())
+
+    def _s3_options(self, catalog: Catalog, *roots: str) -> S3Options | None:
+        """The connection's S3 options when a dataset of ``catalog`` or one of ``roots`` is on S3, else None
+        (no connection is looked up for a lake without S3)."""
+        places = [d.uri for d in catalog.datasets.values()] + list(roots)
+        if not any(place.startswith("s3://") for place in places):
+            return None
+        from airflow_aisec.hooks.lake import LakeHook
+
+        return LakeHook(aws_conn_id=self.aws_conn_id).s3_options()
+
+    def _location(self, uri: str) -> Location:
+        """A dataset location; ``s3://`` ones carry the connection's options."""
+        from airflow_aisec.hooks.lake import LakeHook
+
+        return LakeHook(aws_conn_id=self.aws_conn_id).location(uri)
+
+    def _catalog_keys(
+        self, catalog: Catalog, keyring: str | None = None, s3: S3Options | None = None
+    ) -> KeySource:
+        """The catalog's keys (``KeySource``): ``aws-kms`` ones through each key's ``aws_conn_id``, else this
+        task's connection; ``keyring`` over ``[aisec] keyring``; ``s3`` reaches ``s3://`` subject keys."""
+        from airflow_aisec.hooks.kms import key_source
+
+        return key_source(catalog, keyring, aws_conn_id=self.aws_conn_id, s3=s3)

@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_aisec import config
 from airflow_aisec.catalog import validate_catalog
 from airflow_aisec.exceptions import CatalogError, DatasetIOError
 from airflow_aisec.lineage import DatasetRef
-from airflow_aisec.operators.base import AisecBaseOperator
+from airflow_aisec.operators.base import AisecCatalogOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_aisec.catalog import Catalog
 
-class CatalogValidateOperator(AisecBaseOperator):
+
+class CatalogValidateOperator(AisecCatalogOperator):
     """
     Validate the privacy catalog and fail the task on any error.
 
@@ -53,27 +54,24 @@ class CatalogValidateOperator(AisecBaseOperator):
         aws_conn_id: str | None = "aws_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.catalog = catalog
-        self.variables = variables
+        super().__init__(catalog=catalog, variables=variables, aws_conn_id=aws_conn_id, **kwargs)
         self.fail_on_warnings = fail_on_warnings
         self.check_locations = check_locations
         self.lineage_check = lineage
         self.check_data = check_data
-        self.aws_conn_id = aws_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate; raise ``CatalogError`` listing every error."""
         from airflow_aisec.catalog.lake import check_lineage, check_locations
 
-        path = config.catalog_path(self.catalog)
-        variables = config.catalog_vars(self.variables)
+        path = self._catalog_path()
+        variables = self._catalog_vars()
         report = validate_catalog(path, variables)
         data = None
         if report.ok and report.catalog is not None and self.check_data:
             data = self._check_data(report)
         elif report.ok and report.catalog is not None and self.check_locations:
-            check_locations(report, variables, self._s3(report.catalog))
+            check_locations(report, variables, self._s3_options(report.catalog))
         if report.ok and self.lineage_check:
             check_lineage(report, self._lineage(context))
         for problem in report.errors:
@@ -98,24 +96,12 @@ class CatalogValidateOperator(AisecBaseOperator):
         from airflow_aisec.catalog.datacheck import add_to_report, check_data, encrypted_schemas
 
         catalog = report.catalog
-        options: dict[str, Any] = {}
-        if any(key.provider == "aws-kms" for key in catalog.keys.values()):
-            from airflow_aisec.hooks.kms import KmsHook
-
-            options["kms_client_factory"] = KmsHook(aws_conn_id=self.aws_conn_id or "aws_default").get_client
-        keys = encrypted_schemas(catalog, config.get_setting("keyring"), **options)
-        data = check_data(catalog, self._s3(catalog), encrypted_schema=keys)
+        keys = encrypted_schemas(self._catalog_keys(catalog))
+        data = check_data(catalog, self._s3_options(catalog), encrypted_schema=keys)
         add_to_report(report, data)
         for _finding, text in data.grouped("info"):
             self.log.info("%s", text)
         return data
-
-    def _s3(self, catalog: Any) -> Any:
-        if not any(d.uri.startswith("s3://") for d in catalog.datasets.values()):
-            return None
-        from airflow_aisec.hooks.lake import LakeHook
-
-        return LakeHook(aws_conn_id=self.aws_conn_id).s3_options()
 
     def _lineage(self, context: Context) -> Any:
         """The lineage of the audit log this task records to (a new log has none yet)."""
@@ -125,7 +111,7 @@ class CatalogValidateOperator(AisecBaseOperator):
             return LineageGraph.from_entries(log.entries())
 
 
-class LakeInventoryOperator(AisecBaseOperator):
+class LakeInventoryOperator(AisecCatalogOperator):
     """
     Count each catalog dataset's files and rows and check its columns against the catalog.
 
@@ -150,31 +136,23 @@ class LakeInventoryOperator(AisecBaseOperator):
         aws_conn_id: str | None = "aws_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.catalog = catalog
-        self.variables = variables
+        super().__init__(catalog=catalog, variables=variables, aws_conn_id=aws_conn_id, **kwargs)
         self.fail_on_drift = fail_on_drift
-        self.aws_conn_id = aws_conn_id
 
-    @staticmethod
-    def _readers(catalog: Any) -> dict[str, Any]:
-        """Readers that decrypt the datasets the catalog says are encrypted."""
+    def _readers(self, catalog: Catalog) -> dict[str, Any]:
+        """Readers that decrypt the datasets the catalog says are encrypted (KMS keys through each key's
+        ``aws_conn_id``, else this task's connection)."""
         from airflow_aisec.crypto.datasets import reader_for
-        from airflow_aisec.crypto.keyring import LocalKeyring
 
-        ring = LocalKeyring(config.get_setting("keyring"))
-        return {name: reader_for(catalog, d, ring) for name, d in catalog.datasets.items() if d.encryption}
+        keys = self._catalog_keys(catalog)
+        return {name: reader_for(keys, d) for name, d in catalog.datasets.items() if d.encryption}
 
     def execute(self, context: Context) -> list[dict[str, object]]:
         """Inventory every dataset; raise ``DatasetIOError`` on drift when asked to."""
-        from airflow_aisec.catalog import load_catalog
-        from airflow_aisec.hooks.lake import LakeHook
         from airflow_aisec.inventory import take_inventory
 
-        catalog = load_catalog(config.catalog_path(self.catalog), config.catalog_vars(self.variables))
-        needs_s3 = any(d.uri.startswith("s3://") for d in catalog.datasets.values())
-        s3 = LakeHook(aws_conn_id=self.aws_conn_id).s3_options() if needs_s3 else None
-        results = take_inventory(catalog, s3, readers=self._readers(catalog))
+        catalog = self._load_catalog()
+        results = take_inventory(catalog, self._s3_options(catalog), readers=self._readers(catalog))
         for item in results:
             self.log.info(
                 "%s: %d files, %d rows, %d bytes at %s",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_aisec import config
 from airflow_aisec.exceptions import EncryptionError
 from airflow_aisec.lineage import DatasetRef, classify
 from airflow_aisec.operators.pii import _CatalogDatasetOperator
@@ -14,8 +13,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_aisec.catalog import Catalog, Dataset
-    from airflow_aisec.crypto.keyring import LocalKeyring
-    from airflow_aisec.crypto.providers import KeyProvider
+    from airflow_aisec.crypto.keysource import KeySource
 
 
 class _EncryptionOperator(_CatalogDatasetOperator):
@@ -33,30 +31,12 @@ class _EncryptionOperator(_CatalogDatasetOperator):
             raise EncryptionError(f"dataset {spec.name} has no encryption block in the catalog; pass key=")
         return spec.encryption.key
 
-    def _keys(self, catalog: Catalog, spec: Dataset) -> tuple[KeyProvider, LocalKeyring]:
-        from airflow_aisec.crypto.factory import provider_for_key
-        from airflow_aisec.crypto.keyring import LocalKeyring
-
-        key_name = self._key_name(spec)
-        ring = LocalKeyring(config.get_setting("keyring", self.keyring))
-        key = catalog.keys.get(key_name)
-        factory = None
-        if key is not None and key.provider == "aws-kms":
-            from airflow_aisec.hooks.kms import KmsHook
-
-            factory = KmsHook(aws_conn_id=key.aws_conn_id or self.aws_conn_id or "aws_default").get_client
-        provider = provider_for_key(catalog, key_name, keyring=str(ring.path), kms_client_factory=factory)
-        return provider, ring
-
-    def _subject_key_options(self, catalog: Catalog, spec: Dataset) -> dict[str, Any]:
-        """KMS client and S3 options from the Airflow connections, for per-subject keys wrapped by KMS."""
+    def _key_source(self, catalog: Catalog, spec: Dataset) -> KeySource:
+        """The catalog's keys: KMS through each key's ``aws_conn_id``, else this task's; an ``s3://``
+        ``subject_keys`` location of the dataset's key through this task's connection."""
         key = catalog.keys.get(spec.encryption.key) if spec.encryption else None
-        if key is None or key.provider != "aws-kms" or not key.subject_keys:
-            return {}
-        from airflow_aisec.hooks.kms import KmsHook
-
-        kms = KmsHook(aws_conn_id=key.aws_conn_id or self.aws_conn_id or "aws_default")
-        return {"kms_client_factory": kms.get_client, "s3": self._location(key.subject_keys).s3}
+        where = key.subject_keys if key is not None and key.provider == "aws-kms" else None
+        return self._catalog_keys(catalog, self.keyring, self._location(where).s3 if where else None)
 
     def _record_files(
         self,
@@ -126,17 +106,15 @@ class EncryptDatasetOperator(_EncryptionOperator):
         from airflow_aisec.crypto.datasets import encrypt_files, sse_kms_key, subject_columns
 
         catalog, spec = self._catalog_dataset()
-        provider, ring = self._keys(catalog, spec)
+        keys = self._key_source(catalog, spec)
         key = self._key_name(spec)
+        provider = keys.provider(key)
         source = self._location(self.input_uri or spec.uri)
         target = self._location(self.output_uri) if self.output_uri else source
         columns = self.columns or (spec.encryption.columns if spec.encryption else None)
         files = encrypt_files(
             source, target, spec.format, provider, key, columns=columns, context={"dataset": spec.name},
-            subjects=(
-                subject_columns(catalog, spec, ring, **self._subject_key_options(catalog, spec))
-                if not self.input_uri else None
-            ),
+            subjects=subject_columns(keys, spec) if not self.input_uri else None,
             sse_kms_key_id=sse_kms_key(catalog, key),
         )  # fmt: skip
         self._record_files(context, "dataset.encrypt", spec, files, columns=columns, key=key)
@@ -164,9 +142,10 @@ class DecryptDatasetOperator(_EncryptionOperator):
         from airflow_aisec.crypto.datasets import decrypt_files, subject_columns
 
         catalog, spec = self._catalog_dataset()
-        provider, ring = self._keys(catalog, spec)
+        keys = self._key_source(catalog, spec)
+        provider = keys.provider(self._key_name(spec))
         source = self._location(self.input_uri or spec.uri)
-        subjects = subject_columns(catalog, spec, ring, **self._subject_key_options(catalog, spec))
+        subjects = subject_columns(keys, spec)
         files = decrypt_files(source, self._location(self.output_uri), provider, subjects=subjects)
         encrypted = spec.encryption.columns if spec.encryption else None
         self._record_files(context, "dataset.decrypt", spec, files, columns=encrypted)
@@ -195,8 +174,8 @@ class RotateDatasetKeysOperator(_EncryptionOperator):
         from airflow_aisec.crypto.datasets import rekey_dataset
 
         catalog, spec = self._catalog_dataset()
-        provider, _ = self._keys(catalog, spec)
         key = self._key_name(spec)
+        provider = self._key_source(catalog, spec).provider(key)
         with self.audited(context):
             result = rekey_dataset(
                 provider,

@@ -1,6 +1,7 @@
 """Operators of the data-subject-request DAGs: register, approve, one task per dataset, complete.
 
-They are thin wrappers of ``airflow_aisec.dsr`` (the same steps ``aisec dsr run`` takes in one process):
+They are thin wrappers of ``airflow_aisec.dsr`` (the same steps ``aisec dsr run`` takes in one process; what
+the tasks hand each other is ``dsr.registration``, the approver's decision ``dsr.approval``):
 
 * ``DsrRegisterOperator`` checks the request (the DAG's params) against the catalog, records it with its
   deadline, resolves the subject across the catalog and returns what the other tasks need: the datasets to
@@ -26,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 
 from airflow_aisec import config
-from airflow_aisec.dsr.contract import DATASET_TASK, REGISTER_TASK, REGISTRATION_KEY
+from airflow_aisec.dsr.contract import DATASET_TASK, OUTCOME_KEY, REGISTER_TASK, REGISTRATION_KEY
 from airflow_aisec.exceptions import AisecError, DsrError
-from airflow_aisec.operators.base import AisecBaseOperator, task_actor
+from airflow_aisec.operators.base import AisecCatalogOperator, task_actor
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -37,10 +38,8 @@ if TYPE_CHECKING:
     from airflow_aisec.catalog import Catalog
     from airflow_aisec.dsr import DsrContext, DsrRequest, Resolution, StateStore
 
-OUTCOME_KEY = "outcome"
 
-
-class _DsrOperator(AisecBaseOperator):
+class _DsrOperator(AisecCatalogOperator):
     """What the DSR operators share: the request from the run's params, and the request's context.
 
     :param request_type: ``access``, ``erasure`` or ``rectification``.
@@ -68,19 +67,11 @@ class _DsrOperator(AisecBaseOperator):
         aws_conn_id: str | None = "aws_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(catalog=catalog, variables=variables, aws_conn_id=aws_conn_id, **kwargs)
         self.request_type = request_type
-        self.catalog = catalog
-        self.variables = variables
         self.keyring = keyring
         self.holds = holds
         self.exports = exports
-        self.aws_conn_id = aws_conn_id
-
-    def _catalog(self) -> Catalog:
-        from airflow_aisec.catalog import load_catalog
-
-        return load_catalog(config.catalog_path(self.catalog), config.catalog_vars(self.variables))
 
     def _request(self, context: Context, catalog: Catalog, received_at: dt.datetime | None) -> DsrRequest:
         from airflow_aisec.dsr import make_request
@@ -99,27 +90,24 @@ class _DsrOperator(AisecBaseOperator):
         from airflow_aisec.dsr import DsrContext, active_holds
         from airflow_aisec.dsr.index import SubjectIndex
 
-        catalog = self._catalog()
+        catalog = self._load_catalog()
         request = self._request(context, catalog, received_at)
         holds = active_holds(config.get_setting("holds", self.holds))
         ring = LocalKeyring(config.get_setting("keyring", self.keyring))
-        s3 = self._s3(catalog)
+        s3 = self._s3_options(catalog, config.get_setting("dsr_index"), self._exports())
         return DsrContext(
             catalog, request, keyring=ring, audit=log, s3=s3, holds=holds,
             index=SubjectIndex(config.get_setting("dsr_index"), ring, s3=s3),
+            keys=self._catalog_keys(catalog, str(ring.path), s3),
         )  # fmt: skip
-
-    def _s3(self, catalog: Catalog) -> Any:
-        return _s3_options(self.aws_conn_id, catalog, self._exports())
 
     def _exports(self) -> str:
         return config.get_setting("dsr_exports", self.exports)
 
     def _registered(self, context: Context) -> dict[str, Any]:
-        registered = context["ti"].xcom_pull(task_ids=REGISTER_TASK, key=REGISTRATION_KEY)
-        if not isinstance(registered, dict) or "state" not in registered:
-            raise DsrError(f"the request was not registered (task {REGISTER_TASK!r} left no result)")
-        return registered
+        from airflow_aisec.dsr.registration import checked
+
+        return checked(context["ti"].xcom_pull(task_ids=REGISTER_TASK, key=REGISTRATION_KEY))
 
     def _state(self, ctx: DsrContext) -> StateStore:
         from airflow_aisec.dsr import StateStore
@@ -127,27 +115,17 @@ class _DsrOperator(AisecBaseOperator):
         return StateStore(config.get_setting("dsr_state"), ctx.keyring)
 
     def _resolution(self, ctx: DsrContext, registered: Mapping[str, Any]) -> Resolution:
-        from airflow_aisec.dsr import Resolution
-        from airflow_aisec.dsr.resolve import DatasetMatch
-        from airflow_aisec.dsr.run import Binding
+        from airflow_aisec.dsr.registration import resolution_of
 
-        ids = self._state(ctx).open(Binding.of(ctx), registered["state"])
-        matches = {name: DatasetMatch.from_dict(m) for name, m in registered["matches"].items()}
-        return Resolution(ctx.request.identity_type, ids, matches)
+        return resolution_of(ctx, self._state(ctx), registered)
 
+    def _registered_context(
+        self, context: Context, log: AuditLog, registered: Mapping[str, Any]
+    ) -> DsrContext:
+        """The context of the registered request, received when the register task received it."""
+        from airflow_aisec.dsr.registration import received_at
 
-def _s3_options(aws_conn_id: str | None, catalog: Catalog, *roots: str) -> Any:
-    """The S3 options of the Airflow connection when a dataset, the subject index or a given root is on S3."""
-    places = [d.uri for d in catalog.datasets.values()] + [config.get_setting("dsr_index"), *roots]
-    if not any(place.startswith("s3://") for place in places):
-        return None
-    from airflow_aisec.hooks.lake import LakeHook
-
-    return LakeHook(aws_conn_id=aws_conn_id).s3_options()
-
-
-def _received(registered: Mapping[str, Any]) -> dt.datetime:
-    return dt.datetime.fromisoformat(registered["request"]["received_at"])
+        return self._context(context, log, received_at(registered))
 
 
 class DsrRegisterOperator(_DsrOperator):
@@ -164,41 +142,17 @@ class DsrRegisterOperator(_DsrOperator):
     def execute(self, context: Context) -> list[str]:
         """Record, resolve, seal; return the datasets to map over (the rest goes to XCom ``registration``)."""
         from airflow_aisec.dsr import begin
+        from airflow_aisec.dsr.registration import registration
 
         run = context.get("dag_run")
         received = getattr(run, "run_after", None) or dt.datetime.now(dt.UTC)
         with self.audited(context) as log:
             ctx = self._context(context, log, received)
             state = self._state(ctx)
-            begun = begin(ctx, state=state)
-            public = begun.public(ctx)
-        self.log.info("request %s: %s", ctx.request.request_id, _summary(public))
-        registration = {
-            "request": public["request"],
-            "found": public["found"],
-            "matches": dict(public["datasets"].items()),
-            "summary": _summary(public),
-            "state": state.seal(begun.binding, begun.resolution.identifiers),
-        }
-        context["ti"].xcom_push(key=REGISTRATION_KEY, value=registration)
-        return list(public["datasets"])  # what the DAG maps over
-
-
-def _summary(public: Mapping[str, Any]) -> str:
-    """A short Markdown summary for the approver: which datasets hold how many of the subject's rows."""
-    request = public["request"]
-    lines = [
-        f"**{request['type']}** request `{request['request_id']}` (subject `{request['subject'][:24]}…`, "
-        f"by {request['identity_type']}), due {request['deadline'][:10]}"
-        + (" — dry run" if request["dry_run"] else ""),
-        "",
-    ]
-    for name, match in public["datasets"].items():
-        files = len(match["files"])
-        lines.append(f"- {name}: {match['rows']} row(s), {match['mentions']} mention(s) in {files} file(s)")
-    if not public["found"]:
-        lines.append("- the subject was not found in any dataset")
-    return "\n".join(lines)
+            registered = registration(ctx, begin(ctx, state=state), state)
+        self.log.info("request %s: %s", ctx.request.request_id, registered["summary"])
+        context["ti"].xcom_push(key=REGISTRATION_KEY, value=registered)
+        return list(registered["matches"])  # what the DAG maps over
 
 
 class DsrApprovalOperator(ApprovalOperator):
@@ -215,6 +169,7 @@ class DsrApprovalOperator(ApprovalOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Record who approved or rejected, then let ``ApprovalOperator`` proceed or skip."""
+        from airflow_aisec.dsr.approval import record_decision
         from airflow_aisec.hooks.audit import AuditLogHook
 
         registered = context["ti"].xcom_pull(task_ids=REGISTER_TASK, key=REGISTRATION_KEY) or {}
@@ -222,39 +177,26 @@ class DsrApprovalOperator(ApprovalOperator):
         chosen = (event.get("chosen_options") or [None])[0]
         decision = "approved" if chosen == self.APPROVE else "rejected" if chosen == self.REJECT else "none"
         by = event.get("responded_by_user") or {}
-        audit = AuditLogHook(self.audit_conn_id).get_log(actor=task_actor(context))
-        try:
-            audit.append(
-                f"dsr.{self.request_type}",
-                idempotency_key=f"dsr.{self.request_type}:{request.get('request_id')}:approval:{context['run_id']}",
-                outcome="success" if decision == "approved" else "skipped",
-                subject=request.get("subject"),  # already a pseudonym
-                details={
-                    "request_id": request.get("request_id"), "stage": "approval", "decision": decision,
-                    "responded_by": by.get("name") or by.get("id") if isinstance(by, dict) else str(by),
-                },
+        with AuditLogHook(self.audit_conn_id).get_log(actor=task_actor(context)) as audit:
+            record_decision(
+                audit, self.request_type, request, run_id=context["run_id"], decision=decision,
+                responded_by=by.get("name") or by.get("id") if isinstance(by, dict) else str(by),
             )  # fmt: skip
-        finally:
-            audit.close()
         if decision != "approved" and request.get("request_id"):
             try:
-                _retire(self.request_type, request)
+                self._retire(request)
             except (AisecError, OSError) as exc:
                 self.log.warning("request %s: its sealed identifiers were not retired (%s)",
                                  request.get("request_id"), exc.__class__.__name__)  # fmt: skip
         return super().execute_complete(context, event)
 
+    def _retire(self, request: Mapping[str, Any]) -> None:
+        from airflow_aisec.crypto.keyring import LocalKeyring
+        from airflow_aisec.dsr import StateStore
+        from airflow_aisec.dsr.approval import retire
 
-def _retire(request_type: str, request: Mapping[str, Any]) -> None:
-    """A request that will not be carried out: the identifiers in this run's XCom stop opening (only the
-    state file, if any, keeps them for a rerun)."""
-    from airflow_aisec.crypto.keyring import LocalKeyring
-    from airflow_aisec.dsr import StateStore
-    from airflow_aisec.dsr.run import Binding
-
-    binding = Binding(request["request_id"], request_type, request["identity_type"], request["subject"])
-    store = StateStore(config.get_setting("dsr_state"), LocalKeyring(config.get_setting("keyring")))
-    store.finish(binding, keep=True)
+        store = StateStore(config.get_setting("dsr_state"), LocalKeyring(config.get_setting("keyring")))
+        retire(store, self.request_type, request)
 
 
 class DsrDatasetOperator(_DsrOperator):
@@ -282,7 +224,7 @@ class DsrDatasetOperator(_DsrOperator):
 
         registered = self._registered(context)
         with self.audited(context) as log:
-            ctx = self._context(context, log, _received(registered))
+            ctx = self._registered_context(context, log, registered)
             resolution = self._resolution(ctx, registered)
             if self.dataset not in resolution.datasets:
                 raise DsrError(f"dataset {self.dataset!r} was not part of the request's resolution")
@@ -318,11 +260,8 @@ class DsrCompleteOperator(_DsrOperator):
         pulled = context["ti"].xcom_pull(task_ids=[DATASET_TASK], key=OUTCOME_KEY) or []
         outcomes = [DatasetOutcome.from_dict(o) for o in pulled if isinstance(o, dict)]
         with self.audited(context) as log:
-            ctx = self._context(context, log, _received(registered))
+            ctx = self._registered_context(context, log, registered)
             resolution = self._resolution(ctx, registered)
-            done = {o.dataset for o in outcomes}
-            missing = [name for name in resolution.datasets if name not in done]
-            outcomes += [DatasetOutcome(name, "-", "failed", error="not processed") for name in missing]
             document = complete(ctx, resolution, outcomes, exports=self._exports(), state=self._state(ctx))
         status = document["certificate"]["status"]
         target = certificate_target(self._exports(), ctx.request.request_id, ctx.s3)
@@ -335,7 +274,7 @@ class DsrCompleteOperator(_DsrOperator):
         return result
 
 
-class DsrIndexOperator(AisecBaseOperator):
+class DsrIndexOperator(AisecCatalogOperator):
     """
     Build or refresh the subject index of the catalog's datasets (``aisec dsr index``), so data-subject
     requests read only the files that may hold their subject. Files indexed at their current version are
@@ -363,25 +302,22 @@ class DsrIndexOperator(AisecBaseOperator):
         aws_conn_id: str | None = "aws_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(catalog=catalog, variables=variables, aws_conn_id=aws_conn_id, **kwargs)
         self.datasets = datasets
-        self.catalog = catalog
-        self.variables = variables
         self.keyring = keyring
-        self.aws_conn_id = aws_conn_id
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Refresh the index; return what was done per dataset."""
-        from airflow_aisec.catalog import load_catalog
         from airflow_aisec.crypto.keyring import LocalKeyring
         from airflow_aisec.dsr.index import SubjectIndex, refresh_catalog
-        from airflow_aisec.dsr.resolve import catalog_scanner
+        from airflow_aisec.dsr.scan import catalog_scanner
 
-        catalog = load_catalog(config.catalog_path(self.catalog), config.catalog_vars(self.variables))
+        catalog = self._load_catalog()
         ring = LocalKeyring(config.get_setting("keyring", self.keyring))
-        s3 = _s3_options(self.aws_conn_id, catalog)
+        s3 = self._s3_options(catalog, config.get_setting("dsr_index"))
         index = SubjectIndex(config.get_setting("dsr_index"), ring, s3=s3)
-        stats = refresh_catalog(catalog, index, catalog_scanner(catalog, ring), self.datasets)
+        scanner = catalog_scanner(self._catalog_keys(catalog, str(ring.path), s3))
+        stats = refresh_catalog(catalog, index, scanner, self.datasets)
         done = [s.as_dict() for s in stats]
         for item in done:
             self.log.info("subject index of %s: %s", item["dataset"], item)

@@ -7,16 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_aisec import config
 from airflow_aisec.exceptions import PIIError
-from airflow_aisec.operators.base import AisecBaseOperator
+from airflow_aisec.operators.base import AisecCatalogOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_aisec.catalog import Catalog, Dataset
-    from airflow_aisec.io import Location
 
 
-class _CatalogDatasetOperator(AisecBaseOperator):
+class _CatalogDatasetOperator(AisecCatalogOperator):
     """Shared arguments: a catalog dataset, where its data is, and the detection engine."""
 
     def __init__(
@@ -30,36 +29,25 @@ class _CatalogDatasetOperator(AisecBaseOperator):
         aws_conn_id: str | None = "aws_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(catalog=catalog, variables=variables, aws_conn_id=aws_conn_id, **kwargs)
         self.dataset = dataset
         self.input_uri = input_uri
-        self.catalog = catalog
-        self.variables = variables
         self.mode = mode
-        self.aws_conn_id = aws_conn_id
 
     def _catalog_dataset(self) -> tuple[Catalog, Dataset]:
-        from airflow_aisec.catalog import load_catalog
-
-        catalog = load_catalog(config.catalog_path(self.catalog), config.catalog_vars(self.variables))
+        catalog = self._load_catalog()
         try:
             return catalog, catalog.dataset(self.dataset)
         except KeyError as e:
             raise PIIError(str(e.args[0])) from None
-
-    def _location(self, uri: str) -> Location:
-        from airflow_aisec.hooks.lake import LakeHook
-
-        return LakeHook(aws_conn_id=self.aws_conn_id).location(uri)
 
     def _reader(self, catalog: Catalog, spec: Dataset) -> Any:
         """Decrypts the dataset's files when the catalog says they are encrypted (not a landing copy)."""
         if spec.encryption is None or self.input_uri:
             return None
         from airflow_aisec.crypto.datasets import reader_for
-        from airflow_aisec.crypto.keyring import LocalKeyring
 
-        return reader_for(catalog, spec, LocalKeyring(config.get_setting("keyring")))
+        return reader_for(self._catalog_keys(catalog), spec)
 
     def _engine(self, catalog: Catalog | None) -> Any:
         from airflow_aisec.pii.engine import get_engine
@@ -98,8 +86,9 @@ class PIIScanOperator(_CatalogDatasetOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Scan; raise ``PIIError`` naming undeclared PII columns when ``fail_on_undeclared``."""
+        from airflow_aisec.io import guess_format
         from airflow_aisec.lineage import DatasetRef, classify
-        from airflow_aisec.pii.pipeline import guess_format, scan_entry
+        from airflow_aisec.pii.pipeline import scan_entry
         from airflow_aisec.pii.scan import as_json, scan_dataset, undeclared
 
         catalog, spec = self._catalog_dataset()
@@ -197,8 +186,9 @@ class PIIMaskOperator(_CatalogDatasetOperator):
 
     def _mask_without_catalog(self, context: Context, keyring: Any) -> dict[str, Any]:
         """Mask ``input_uri`` by the column rules, or by what a scan of it finds."""
+        from airflow_aisec.io import guess_format
         from airflow_aisec.pii.mask import Masker, plan_from_findings, plan_from_rules
-        from airflow_aisec.pii.pipeline import guess_format, mask_dataset
+        from airflow_aisec.pii.pipeline import mask_dataset
         from airflow_aisec.pii.scan import scan_dataset
         from airflow_aisec.pii.types import FREE_TEXT
 

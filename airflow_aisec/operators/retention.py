@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_aisec import config
 from airflow_aisec.exceptions import DatasetIOError
-from airflow_aisec.operators.base import AisecBaseOperator
+from airflow_aisec.operators.base import AisecCatalogOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class RetentionEnforcementOperator(AisecBaseOperator):
+class RetentionEnforcementOperator(AisecCatalogOperator):
     """
     Delete the rows whose retention column is older than the dataset's ``keep_for``, relative to the run's
     logical date, in every catalog dataset with a retention rule (or those named).
@@ -49,14 +49,11 @@ class RetentionEnforcementOperator(AisecBaseOperator):
         aws_conn_id: str | None = "aws_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(catalog=catalog, variables=variables, aws_conn_id=aws_conn_id, **kwargs)
         self.datasets = datasets
         self.as_of = as_of
-        self.catalog = catalog
-        self.variables = variables
         self.holds = holds
         self.keyring = keyring
-        self.aws_conn_id = aws_conn_id
 
     def _as_of(self, context: Context) -> dt.datetime:
         if self.as_of:
@@ -65,22 +62,18 @@ class RetentionEnforcementOperator(AisecBaseOperator):
             moment = (
                 context.get("logical_date") or context.get("data_interval_end") or dt.datetime.now(dt.UTC)
             )
-        from airflow_aisec.retention.core import as_utc
+        from airflow_aisec.retention.dates import as_utc
 
         return as_utc(moment)
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Plan and apply; raise ``DatasetIOError`` naming the datasets that could not be fully enforced."""
-        from airflow_aisec.catalog import load_catalog
-        from airflow_aisec.crypto.keyring import LocalKeyring
-        from airflow_aisec.hooks.lake import LakeHook
         from airflow_aisec.retention import HoldList, apply_catalog, plan_catalog
 
-        catalog = load_catalog(config.catalog_path(self.catalog), config.catalog_vars(self.variables))
+        catalog = self._load_catalog()
         as_of = self._as_of(context)
-        ring = LocalKeyring(config.get_setting("keyring", self.keyring))
-        needs_s3 = any(d.uri.startswith("s3://") for d in catalog.datasets.values())
-        s3 = LakeHook(aws_conn_id=self.aws_conn_id).s3_options() if needs_s3 else None
+        s3 = self._s3_options(catalog)
+        keys = self._catalog_keys(catalog, self.keyring, s3)
         holds = HoldList(config.get_setting("holds", self.holds)).active(as_of.date())
         with self.audited(context) as log:
             plans = plan_catalog(
@@ -88,11 +81,11 @@ class RetentionEnforcementOperator(AisecBaseOperator):
                 as_of,
                 holds=holds,
                 pseudonymize=log.pseudonym,
-                keyring=ring,
+                keys=keys,
                 s3=s3,
                 datasets=self.datasets,
             )
-            results = apply_catalog(plans, catalog, keyring=ring, audit=log)
+            results = apply_catalog(plans, catalog, keys=keys, audit=log)
         for result in results:
             self.log.info("%s", result.as_dict())
         failed = [r for r in results if r.failed]

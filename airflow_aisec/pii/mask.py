@@ -33,18 +33,15 @@ from airflow_aisec.io.nested import (
 from airflow_aisec.pii.row_context import Needle, NeedleCache, RowNeedles
 from airflow_aisec.pii.strategies import (
     DROP,
-    ENCRYPTION_KEY,
-    PSEUDONYM_KEY,
     Masked,
     MaskRule,
     Values,
     apply_strategy,
     check_options,
     default_strategy,
+    strategy_named,
 )
 from airflow_aisec.pii.types import FREE_TEXT, SpanFinder
-
-_DEFAULT_KEYS = {"pseudonymize": PSEUDONYM_KEY, "encrypt": ENCRYPTION_KEY}
 
 
 @dataclass
@@ -182,9 +179,10 @@ def _resolve_keys(plans: list[ColumnPlan], keyring: LocalKeyring) -> dict[str, K
     by_name: dict[str, KeyVersion] = {}
     keys: dict[str, KeyVersion] = {}
     for plan in plans:
-        if plan.strategy not in _DEFAULT_KEYS:
+        strategy = strategy_named(plan.strategy, plan.column)
+        if "key" not in strategy.defaults:  # pseudonymize and encrypt: the option names a keyring key
             continue
-        name = plan.options.get("key", _DEFAULT_KEYS[plan.strategy])
+        name = strategy.option(plan.options, "key")
         if not isinstance(name, str) or not name:
             raise PIIError(f"{plan.strategy} of column {plan.column!r}: `key` must name a keyring key")
         if name not in by_name:

@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import re
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from airflow_aisec.exceptions import DatasetIOError, PIIError
 from airflow_aisec.io import FileInfo, Location, list_files, read_dataset
 from airflow_aisec.pii.engine import PIIEngine, entity_rank
+from airflow_aisec.pii.hints import Hint, date_hint, name_hint
+from airflow_aisec.pii.sampling import Kind, SampledColumn, Sampler
 from airflow_aisec.pii.types import FREE_TEXT, Span
 
 if TYPE_CHECKING:
@@ -54,8 +54,6 @@ OTHER_DATE_CONFIDENCE = 0.3
 # and dates are not, and the weak numeric patterns (bank account, licence numbers) match any long number.
 NUMERIC_ENTITIES = frozenset({"PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "UK_NHS", "US_ITIN"})
 
-Kind = Literal["text", "number", "date", "other"]
-
 
 @dataclass(frozen=True)
 class ColumnFinding:
@@ -71,223 +69,6 @@ class ColumnFinding:
     confidence: float
     sampled: int
     matches: int
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Sampling
-
-
-class _Reservoir:
-    """A uniform random sample of at most ``size`` values of a stream fed in arrays (Li's Algorithm L).
-
-    Random numbers are drawn per *taken* value, not per value seen, so large batches cost little.
-    """
-
-    def __init__(self, size: int, rng: random.Random) -> None:
-        self.size = size
-        self.rng = rng
-        self.values: list[Any] = []
-        self.seen = 0
-        self._weight = self._factor()
-        self._next = size + self._skip()  # stream position of the next value to take
-
-    def _uniform(self) -> float:
-        value = self.rng.random()
-        while value == 0.0:  # log(0) is undefined; random() may return exactly 0
-            value = self.rng.random()
-        return value
-
-    def _factor(self) -> float:
-        return math.exp(math.log(self._uniform()) / self.size)
-
-    def _skip(self) -> int:
-        return math.floor(math.log(self._uniform()) / math.log(max(1.0 - self._weight, 1e-300)))
-
-    def offer(self, array: pa.Array) -> None:
-        """Feed the non-null values of ``array``, in stream order."""
-        start, count = self.seen, len(array)
-        self.seen += count
-        fill = min(self.size - len(self.values), count)
-        if fill > 0:
-            self.values.extend(array.slice(0, fill).to_pylist())
-        picks: list[tuple[int, int]] = []  # (slot, position in array)
-        while self._next < self.seen:
-            picks.append((self.rng.randrange(self.size), self._next - start))
-            self._weight *= self._factor()
-            self._next += self._skip() + 1
-        if picks:
-            taken = array.take(pa.array([index for _, index in picks], type=pa.int64())).to_pylist()
-            for (slot, _), value in zip(picks, taken, strict=True):
-                self.values[slot] = value
-
-
-@dataclass
-class _Column:
-    """What a scan keeps of one column: its kinds, non-null count and value sample."""
-
-    path: str
-    reservoir: _Reservoir
-    kinds: set[Kind] = field(default_factory=set)
-    non_null: int = 0
-
-
-def _kind(data_type: pa.DataType) -> Kind:
-    if pa.types.is_string(data_type) or pa.types.is_large_string(data_type) or _is_string_view(data_type):
-        return "text"
-    if pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or pa.types.is_decimal(data_type):
-        return "number"
-    if pa.types.is_date(data_type) or pa.types.is_timestamp(data_type):
-        return "date"
-    return "other"
-
-
-def _is_string_view(data_type: pa.DataType) -> bool:
-    check = getattr(pa.types, "is_string_view", None)
-    return bool(check and check(data_type))
-
-
-_LIST_ARRAYS = (
-    pa.ListArray,
-    pa.LargeListArray,
-    pa.FixedSizeListArray,
-    pa.ListViewArray,
-    pa.LargeListViewArray,
-)
-
-
-def _leaves(path: str, array: pa.Array) -> Iterator[tuple[str, pa.Array]]:
-    """``(path, values)`` of each scalar field below ``array``: struct fields by dot, list items by ``[]``."""
-    data_type = array.type
-    if pa.types.is_dictionary(data_type):
-        yield from _leaves(path, array.dictionary_decode())
-    elif isinstance(array, pa.ExtensionArray):
-        yield from _leaves(path, array.storage)
-    elif pa.types.is_struct(data_type):
-        # flatten() applies the struct's own nulls to its children.
-        for index, child in enumerate(array.flatten()):
-            yield from _leaves(f"{path}.{data_type.field(index).name}", child)
-    elif pa.types.is_map(data_type):
-        yield from _leaves(f"{path}[].key", array.keys)
-        yield from _leaves(f"{path}[].value", array.items)
-    elif isinstance(array, _LIST_ARRAYS):
-        yield from _leaves(f"{path}[]", array.flatten())
-    else:
-        yield path, array
-
-
-def _sampleable(array: pa.Array, kind: Kind) -> pa.Array:
-    """The values worth sampling: non-null, and for text not blank (a blank string holds no PII)."""
-    values = array.drop_null()
-    if kind == "text" and len(values):
-        if _is_string_view(values.type):
-            values = values.cast(pa.string())
-        values = values.filter(pc.not_equal(pc.utf8_trim_whitespace(values), ""))
-    return values
-
-
-class _Sampler:
-    """Per-column reservoirs over a stream of record batches."""
-
-    def __init__(self, sample: int, seed: int) -> None:
-        self.sample = sample
-        self.seed = seed
-        self.columns: dict[str, _Column] = {}
-        self.rows = 0
-
-    def add(self, batch: pa.RecordBatch) -> None:
-        self.rows += batch.num_rows
-        for name, array in zip(batch.schema.names, batch.columns, strict=True):
-            for path, values in _leaves(name, array):
-                self._add_leaf(path, values)
-
-    def _add_leaf(self, path: str, array: pa.Array) -> None:
-        column = self.columns.get(path)
-        if column is None:
-            # One random stream per column: adding a column never changes another column's sample.
-            rng = random.Random(f"{self.seed}:{path}")
-            column = self.columns[path] = _Column(path, _Reservoir(self.sample, rng))
-        kind = _kind(array.type)
-        if pa.types.is_null(array.type):
-            return
-        column.kinds.add(kind)
-        values = _sampleable(array, kind)
-        column.non_null += len(values)
-        if kind in ("text", "number") and len(values):
-            column.reservoir.offer(values)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Name hints
-
-
-@dataclass(frozen=True)
-class _Hint:
-    """What a column's name suggests: ``needs_values`` hints count only when values support them."""
-
-    entity: str
-    needs_values: bool
-    numeric: bool = False
-
-
-_TOKEN = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
-_HINT_WORDS: tuple[tuple[frozenset[str], _Hint], ...] = (
-    (frozenset({"email", "mail", "emailaddress", "emails"}), _Hint("EMAIL_ADDRESS", True)),
-    (frozenset({"ip", "ipaddress", "ipv4", "ipv6"}), _Hint("IP_ADDRESS", True)),
-    (
-        frozenset({"phone", "tel", "telephone", "mobile", "cell", "cellphone", "fax", "msisdn", "phones"}),
-        _Hint("PHONE_NUMBER", True, numeric=True),
-    ),
-    (frozenset({"card", "cc", "pan", "creditcard", "cardnumber"}), _Hint("CREDIT_CARD", True, numeric=True)),
-    (frozenset({"ssn", "socialsecurity"}), _Hint("US_SSN", True, numeric=True)),
-    (frozenset({"iban"}), _Hint("IBAN_CODE", True)),
-    (
-        frozenset({"zip", "zipcode", "postcode", "postal", "postalcode"}),
-        _Hint("LOCATION", False, numeric=True),
-    ),
-    (frozenset({"address", "addr", "street", "city", "town", "addressline"}), _Hint("LOCATION", False)),
-)
-_PERSON_WORDS = frozenset(
-    {"surname", "firstname", "lastname", "fullname", "forename", "givenname", "familyname", "middlename"}
-)
-# Words that, next to "name", make it a person's name (customer_name, first_name), unlike product_name.
-_PERSON_QUALIFIERS = frozenset(
-    {"first", "last", "full", "given", "family", "middle", "maiden", "sur", "customer", "contact", "person",
-     "user", "employee", "patient", "holder", "cardholder", "owner", "recipient", "sender", "display"}
-)  # fmt: skip
-_BIRTH_WORDS = frozenset({"dob", "birth", "birthday", "birthdate", "born"})
-# Columns recording when something happened to a record, not to a person.
-_EVENT_WORDS = frozenset(
-    {"at", "created", "updated", "modified", "inserted", "deleted", "timestamp", "ts", "opened", "closed",
-     "filed", "ordered", "shipped", "loaded", "ingested", "processed", "received", "sent", "expires",
-     "expiry", "expired", "started", "ended", "since", "until", "logged", "seen", "event", "effective",
-     "valid"}
-)  # fmt: skip
-
-
-def _tokens(path: str) -> list[str]:
-    return [token.lower() for token in _TOKEN.findall(path)]
-
-
-def _name_hint(path: str) -> _Hint | None:
-    tokens = _tokens(path)
-    words = set(tokens) | {"".join(tokens)}
-    for hint_words, hint in _HINT_WORDS:
-        if words & hint_words:
-            return hint
-    if words & _PERSON_WORDS or ("name" in words and words & _PERSON_QUALIFIERS):
-        return _Hint("PERSON", False)
-    if tokens == ["name"]:
-        return _Hint("PERSON", True)  # a bare `name` may name anything: products, files, teams
-    return None
-
-
-def _date_hint(path: str) -> Literal["birth", "event"] | None:
-    tokens = _tokens(path)
-    if set(tokens) & _BIRTH_WORDS or "birth" in "".join(tokens):
-        return "birth"
-    if tokens and (tokens[-1] == "at" or set(tokens) & _EVENT_WORDS):
-        return "event"
-    return None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -356,7 +137,7 @@ def _number_text(value: Any) -> str:
 # Classification
 
 
-def _blend(share: float, hint: _Hint | None, entity: str) -> float:
+def _blend(share: float, hint: Hint | None, entity: str) -> float:
     """Confidence from the share of matching values, raised by an agreeing name, lowered by another."""
     if hint is None:
         return share
@@ -365,7 +146,7 @@ def _blend(share: float, hint: _Hint | None, entity: str) -> float:
     return share * 0.9
 
 
-def _hint_fits(hint: _Hint, evidence: _Evidence, kind: Kind) -> bool:
+def _hint_fits(hint: Hint, evidence: _Evidence, kind: Kind) -> bool:
     """Whether the values leave room for what the name says."""
     if kind == "number" and not hint.numeric:
         return False
@@ -379,7 +160,7 @@ def _hint_fits(hint: _Hint, evidence: _Evidence, kind: Kind) -> bool:
 
 
 def _classify_date_values(path: str, share: float, count: int) -> tuple[str | None, float, int]:
-    hint = _date_hint(path)
+    hint = date_hint(path)
     if hint == "event":
         return None, 0.0, 0
     if hint == "birth":
@@ -391,7 +172,7 @@ def _classify(path: str, kind: Kind, evidence: _Evidence) -> tuple[str | None, f
     """``(entity, confidence, matches)`` of a text or number column from its name and sampled values."""
     if not evidence.sampled:
         return None, 0.0, 0
-    hint = _name_hint(path)
+    hint = name_hint(path)
     entity, count = evidence.top()
     share = evidence.share(count)
     if entity is not None and share >= ENTITY_MIN_SHARE:
@@ -411,15 +192,15 @@ def _classify(path: str, kind: Kind, evidence: _Evidence) -> tuple[str | None, f
     return None, 0.0, 0
 
 
-def _classify_dates(column: _Column) -> tuple[str | None, float, int]:
-    hint = _date_hint(column.path)
+def _classify_dates(column: SampledColumn) -> tuple[str | None, float, int]:
+    hint = date_hint(column.path)
     if not column.non_null or hint == "event":
         return None, 0.0, 0
     confidence = BIRTH_DATE_CONFIDENCE if hint == "birth" else OTHER_DATE_CONFIDENCE
     return "DATE_TIME", confidence, min(column.non_null, column.reservoir.size)
 
 
-def _column_kind(column: _Column) -> Kind:
+def _column_kind(column: SampledColumn) -> Kind:
     """One kind per column; a column whose type changed between files is judged as text."""
     kinds = column.kinds - {"other"} or column.kinds
     if len(kinds) == 1:
@@ -428,7 +209,7 @@ def _column_kind(column: _Column) -> Kind:
 
 
 def _analyse(
-    columns: Iterable[_Column], engine: PIIEngine, entities: Sequence[str] | None
+    columns: Iterable[SampledColumn], engine: PIIEngine, entities: Sequence[str] | None
 ) -> dict[str, _Evidence]:
     """Evidence for each column, from one ``analyze_texts`` call over all their samples."""
     chosen = list(columns)
@@ -452,7 +233,7 @@ def _numeric_entities(engine: PIIEngine) -> tuple[str, ...]:
     return tuple(e for e in engine.entities if e in NUMERIC_ENTITIES or e in custom)
 
 
-def _findings(sampler: _Sampler, engine: PIIEngine) -> dict[str, ColumnFinding]:
+def _findings(sampler: Sampler, engine: PIIEngine) -> dict[str, ColumnFinding]:
     kinds = {path: _column_kind(column) for path, column in sampler.columns.items()}
     evidence = _analyse((c for c in sampler.columns.values() if kinds[c.path] == "text"), engine, None)
     evidence |= _analyse(
@@ -486,7 +267,7 @@ def scan_batches(
     """
     if isinstance(sample, bool) or not isinstance(sample, int) or sample < 1:
         raise PIIError(f"sample must be a positive number of values, got {sample!r}")
-    sampler = _Sampler(sample, seed)
+    sampler = Sampler(sample, seed)
     batch_count = 0
     for batch in batches:
         if not isinstance(batch, pa.RecordBatch):

@@ -1,24 +1,20 @@
-"""Retention enforcement: purge rows older than the catalog's rules, honouring legal holds (no Airflow)."""
+"""Retention enforcement: purge rows older than the catalog's rules, honouring legal holds (no Airflow).
+
+``plan`` decides what each file needs (``dates`` reads the retention values, ``statistics`` the Parquet
+footers that spare a read), ``apply`` carries a plan out through the one journaled file change
+(``airflow_aisec.rewrite``), ``holds`` keeps per-subject holds.
+"""
 
 from __future__ import annotations
 
-from airflow_aisec.retention.core import (
-    DatasetPlan,
-    DatasetResult,
-    FilePlan,
-    FileResult,
-    apply_catalog,
-    apply_dataset,
-    plan_catalog,
-    plan_dataset,
-)
+from airflow_aisec.retention.apply import DatasetResult, apply_catalog, apply_dataset
 from airflow_aisec.retention.holds import Hold, HoldList
+from airflow_aisec.retention.plan import DatasetPlan, FilePlan, plan_catalog, plan_dataset
 
 __all__ = [
     "DatasetPlan",
     "DatasetResult",
     "FilePlan",
-    "FileResult",
     "Hold",
     "HoldList",
     "apply_catalog",

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from builders import DAGS, EXAMPLE, lake_copy
+from dag_runs import dag_from
 from dag_runs import states as _states
 from dag_runs import xcom as _xcom
 
 from airflow_aisec.exceptions import CatalogError, DatasetIOError
 from airflow_aisec.operators.catalog import CatalogValidateOperator, LakeInventoryOperator
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "dags" / "catalog.yaml"
-
 
 @pytest.mark.integration
 def test_catalog_check_dag_succeeds_on_the_sample_lake(airflow_db: Path, lake_vars: dict[str, str]) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(EXAMPLE.parent / "aisec_catalog_check.py")).dags["aisec_catalog_check"]
-    run = dag.test()
+    run = dag_from(DAGS / "aisec_catalog_check.py").test()
     assert _states(run) == {"validate_catalog": "success", "inventory_lake": "success"}
     summary = _xcom(run, "validate_catalog")
     assert summary["summary"]["datasets"] == 6
@@ -46,8 +42,7 @@ def test_validate_operator_fails_with_every_problem(tmp_path: Path) -> None:
 def test_inventory_operator_flags_undeclared_and_missing_columns(
     tmp_path: Path, sample_lake_dir: Path
 ) -> None:
-    lake = tmp_path / "lake"
-    shutil.copytree(sample_lake_dir, lake)
+    lake = lake_copy(sample_lake_dir, tmp_path)
     first = sorted((lake / "customers").glob("*.parquet"))[0]
     table = pq.read_table(first).drop_columns(["phone"])
     table = table.append_column("passport_no", pa.array(["X"] * table.num_rows))

@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 import yaml
+from builders import EXAMPLE
+from dag_runs import dag_from
+from dag_runs import states as _states
 
 from airflow_aisec.operators.catalog import CatalogValidateOperator
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "dags" / "catalog.yaml"
 TEST_DAGS = Path(__file__).resolve().parent / "dags"
 
 
 def _dag() -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(TEST_DAGS / "aisec_test_check_data.py")).dags["aisec_test_check_data"]
+    return dag_from(TEST_DAGS / "aisec_test_check_data.py")
 
 
 @pytest.mark.integration
@@ -25,9 +25,7 @@ def test_check_data_fails_the_task_on_a_misspelt_column_and_passes_on_the_sample
     airflow_db: Path, sample_lake_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     passed = _dag().test(run_conf={"catalog": str(EXAMPLE), "lake": str(sample_lake_dir)})
-    assert {ti.task_id: str(ti.state) for ti in passed.get_task_instances()} == {
-        "validate_catalog": "success"
-    }
+    assert _states(passed) == {"validate_catalog": "success"}
 
     data = yaml.safe_load(EXAMPLE.read_text())
     columns = data["datasets"]["orders"]["columns"]
@@ -37,7 +35,7 @@ def test_check_data_fails_the_task_on_a_misspelt_column_and_passes_on_the_sample
     capfd.readouterr()
     failed = _dag().test(run_conf={"catalog": str(broken), "lake": str(sample_lake_dir)})
 
-    assert {ti.task_id: str(ti.state) for ti in failed.get_task_instances()} == {"validate_catalog": "failed"}
+    assert _states(failed) == {"validate_catalog": "failed"}
     logged = "".join(capfd.readouterr())
     assert "datasets.orders.columns.ammount: dataset orders:" in logged
     assert "column ammount is not in the data (did you mean 'amount'?)" in logged

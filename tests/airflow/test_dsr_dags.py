@@ -7,47 +7,34 @@ exercised end to end with a real scheduler in tests/e2e.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from builders import DAGS, SAMPLE, lake_copy
+from dag_runs import dag_from
+from dag_runs import xcoms as _xcoms
 
 from airflow_aisec.audit import AuditLog
 from airflow_aisec.dsr import verify_certificate
-from airflow_aisec.samples import SampleLake
+from airflow_aisec.dsr.contract import INDEX_DAG_ID, dag_id_for
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
 REQUEST = {"identity_type": "email", "identity_value": "x@example.com", "request_id": "r1", "reason": "r"}
 
 
 def _dag(request_type: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    path = DAGS / f"aisec_dsr_{request_type}.py"
-    return DagBag(dag_folder=str(path)).dags[f"aisec_dsr_{request_type}"]
-
-
-def _xcoms(run: Any) -> list[tuple[str, str, Any]]:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = session.query(XComModel).filter_by(dag_id=run.dag_id, run_id=run.run_id).all()
-        return [(r.task_id, r.key, XComModel.deserialize_value(r)) for r in rows]
+    return dag_from(DAGS / f"{dag_id_for(request_type)}.py")
 
 
 def _subject() -> Any:
-    lake = SampleLake(120, seed=3)
-    held = {r["customer_id"] for r in lake.rows("chargebacks")}
-    orders = {r["customer_id"] for r in lake.rows("orders")}
-    return next(c for c in lake.customers if c.customer_id in held and c.customer_id in orders)
+    held = {r["customer_id"] for r in SAMPLE.rows("chargebacks")}
+    orders = {r["customer_id"] for r in SAMPLE.rows("orders")}
+    return next(c for c in SAMPLE.customers if c.customer_id in held and c.customer_id in orders)
 
 
 @pytest.fixture
 def lake(sample_lake_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    copy = tmp_path / "lake"
-    shutil.copytree(sample_lake_dir, copy)
+    copy = lake_copy(sample_lake_dir, tmp_path)
     monkeypatch.setenv("AIRFLOW__AISEC__CATALOG_VARS", f"lake={copy}")
     monkeypatch.setenv("AIRFLOW__AISEC__DSR_APPROVAL", "False")
     monkeypatch.setenv("AIRFLOW__AISEC__DSR_EXPORTS", str(tmp_path / "exports"))
@@ -153,10 +140,7 @@ def test_access_dag_writes_an_encrypted_package(airflow_db: Path, lake: Path, tm
 def test_index_dag_builds_the_subject_index_used_by_the_erasure_dag(
     airflow_db: Path, lake: Path, tmp_path: Path
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(DAGS / "aisec_dsr_index.py")).dags["aisec_dsr_index"]
-    run = dag.test()
+    run = dag_from(DAGS / f"{INDEX_DAG_ID}.py").test()
     assert {ti.task_id: str(ti.state) for ti in run.get_task_instances()} == {
         "refresh_subject_index": "success"
     }

@@ -11,6 +11,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from dag_runs import dag_from
+from dag_runs import states as _states
 
 from airflow_aisec.crypto.keyring import LocalKeyring
 from airflow_aisec.io import Location
@@ -142,15 +144,10 @@ def test_a_scan_step_tags_the_entities_it_found(sample_lake_dir: Path) -> None:
 def test_dag_run_emits_pii_tags_through_the_openlineage_listener(
     airflow_db: Path, lake_vars: dict[str, str], tmp_path: Path, openlineage_events: Path
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(TEST_DAGS / "aisec_test_pii_tags.py")).dags["aisec_test_pii_tags"]
+    dag = dag_from(TEST_DAGS / "aisec_test_pii_tags.py")
     masked, encrypted = tmp_path / "masked", tmp_path / "encrypted"
     run = dag.test(run_conf={"masked": str(masked), "encrypted": str(encrypted)})
-    assert {ti.task_id: str(ti.state) for ti in run.get_task_instances()} == {
-        "mask": "success",
-        "encrypt": "success",
-    }
+    assert _states(run) == {"mask": "success", "encrypt": "success"}
 
     events = [
         json.loads(line) for f in sorted(openlineage_events.glob("*")) for line in f.read_text().splitlines()

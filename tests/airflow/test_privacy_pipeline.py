@@ -3,32 +3,28 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+from builders import DAGS, lake_copy
+from dag_runs import dag_from
+from dag_runs import states as _states
 
 from airflow_aisec.audit import AuditLog
 from airflow_aisec.audit.lineage import LineageGraph
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
-
 
 def _run(lake: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    from airflow.dag_processing.dagbag import DagBag
-
     monkeypatch.setenv("AIRFLOW__AISEC__CATALOG_VARS", f"lake={lake}")
-    dag = DagBag(dag_folder=str(DAGS / "aisec_privacy_pipeline.py")).dags["aisec_privacy_pipeline"]
-    run = dag.test()
-    return run, {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    run = dag_from(DAGS / "aisec_privacy_pipeline.py").test()
+    return run, _states(run)
 
 
 @pytest.mark.integration
 def test_pipeline_masks_tickets_and_records_lineage(
     airflow_db: Path, sample_lake_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lake = tmp_path / "lake"
-    shutil.copytree(sample_lake_dir, lake)
+    lake = lake_copy(sample_lake_dir, tmp_path)
     run, states = _run(lake, monkeypatch)
     assert states == {
         "land_raw_tickets": "success",
@@ -58,8 +54,7 @@ def test_pipeline_masks_tickets_and_records_lineage(
 def test_pipeline_stops_on_undeclared_pii(
     airflow_db: Path, sample_lake_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lake = tmp_path / "lake"
-    shutil.copytree(sample_lake_dir, lake)
+    lake = lake_copy(sample_lake_dir, tmp_path)
     for path in (lake / "support_tickets").glob("*.jsonl"):
         rows = [json.loads(line) for line in path.read_text().splitlines()]
         for i, row in enumerate(rows):

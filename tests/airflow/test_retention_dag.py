@@ -3,35 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from builders import DAGS, lake_copy
+from dag_runs import dag_from
+from dag_runs import states as _states
 
 from airflow_aisec.audit import AuditLog
-
-DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
 @pytest.mark.integration
 def test_retention_dag_purges_expired_rows_and_honours_the_legal_hold(
     airflow_db: Path, sample_lake_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
-    lake = tmp_path / "lake"
-    shutil.copytree(sample_lake_dir, lake)
+    lake = lake_copy(sample_lake_dir, tmp_path)
     monkeypatch.setenv("AIRFLOW__AISEC__CATALOG_VARS", f"lake={lake}")
     monkeypatch.setenv("AIRFLOW__AISEC__HOLDS", str(tmp_path / "holds.json"))
     chargebacks = {p.name: p.read_bytes() for p in (lake / "chargebacks").glob("*.csv")}
     orders_before = pq.read_table(lake / "orders").num_rows
     logical = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-    dag = DagBag(dag_folder=str(DAGS / "aisec_retention_enforcement.py")).dags["aisec_retention_enforcement"]
-    run = dag.test(logical_date=logical)
-    assert {ti.task_id: str(ti.state) for ti in run.get_task_instances()} == {"enforce_retention": "success"}
+    run = dag_from(DAGS / "aisec_retention_enforcement.py").test(logical_date=logical)
+    assert _states(run) == {"enforce_retention": "success"}
 
     cutoff = pa.scalar(dt.datetime(2019, 11, 1, tzinfo=dt.UTC), pa.timestamp("us", tz="UTC"))
     orders = pq.read_table(lake / "orders")

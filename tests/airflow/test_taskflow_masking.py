@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +12,14 @@ import pyarrow as pa
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
 import pytest
+from builders import DAGS, lake_copy
+from dag_runs import dag_from
 from dag_runs import states as _states
 from dag_runs import xcom as _xcom
 
 from airflow_aisec.audit import AuditLog
 from airflow_aisec.operators.pii import PIIMaskOperator
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
 TEST_DAGS = Path(__file__).resolve().parent / "dags"
 EMAILS = ["ann.lee@example.com", "raj.patel@example.org", "eva.novak@example.net"]
 
@@ -30,9 +30,7 @@ def _entries(run: Any) -> list[dict[str, Any]]:
 
 
 def _test_dag(dag_id: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(TEST_DAGS / "aisec_test_pii_mask.py")).dags[dag_id]
+    return dag_from(TEST_DAGS / "aisec_test_pii_mask.py", dag_id)
 
 
 @pytest.fixture(autouse=True)
@@ -44,8 +42,7 @@ def own_audit_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def lake(sample_lake_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    copy = tmp_path / "lake"
-    shutil.copytree(sample_lake_dir, copy)
+    copy = lake_copy(sample_lake_dir, tmp_path)
     monkeypatch.setenv("AIRFLOW__AISEC__CATALOG_VARS", f"lake={copy}")
     return copy
 
@@ -58,8 +55,6 @@ def test_taskflow_tasks_read_encrypted_customers_through_the_catalog_key(
     # decrypted (the catalog's reader), mask them, and write no plaintext.
     import os
 
-    from airflow.dag_processing.dagbag import DagBag
-
     from airflow_aisec.crypto.datasets import encrypt_files
     from airflow_aisec.crypto.providers import LocalKeyProvider
     from airflow_aisec.io import Location
@@ -71,8 +66,7 @@ def test_taskflow_tasks_read_encrypted_customers_through_the_catalog_key(
         customers, customers, "parquet", provider, "pii-columns", columns=["email", "phone", "full_name"]
     )
 
-    dag = DagBag(dag_folder=str(DAGS / "aisec_taskflow_masking.py")).dags["aisec_taskflow_masking"]
-    run = dag.test()
+    run = dag_from(DAGS / "aisec_taskflow_masking.py").test()
     assert _states(run) == {"extract_customers": "success", "orders_report": "success"}
     extract = pq.read_table(lake / "analytics" / "customers" / "customers.parquet").to_pylist()
     assert len(extract) == 100 and all(row["email"].startswith("pseu_") for row in extract)
@@ -84,10 +78,8 @@ def test_taskflow_tasks_read_encrypted_customers_through_the_catalog_key(
 
 @pytest.mark.integration
 def test_taskflow_tasks_mask_by_the_catalog_and_by_rules(airflow_db: Path, lake: Path) -> None:
-    from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(DAGS / "aisec_taskflow_masking.py")).dags["aisec_taskflow_masking"]
-    run = dag.test()
+    run = dag_from(DAGS / "aisec_taskflow_masking.py").test()
     assert _states(run) == {"extract_customers": "success", "orders_report": "success"}
 
     raw = pq.read_table(lake / "customers").slice(0, 100).to_pylist()

@@ -194,6 +194,7 @@ def test_an_unreadable_file_is_reported_with_its_line_and_the_rest_is_still_chec
 def test_encrypted_parquet_footers_are_read_with_the_catalog_key_or_reported_as_not_checkable(
     tmp_path: Path,
 ) -> None:
+    from airflow_aisec.crypto.keysource import KeySource
     from airflow_aisec.crypto.parquet import encrypt_parquet_file
     from airflow_aisec.crypto.providers import LocalKeyProvider
 
@@ -215,8 +216,9 @@ def test_encrypted_parquet_footers_are_read_with_the_catalog_key_or_reported_as_
     catalog = load_catalog(_catalog(tmp_path, datasets, keys={"pii-columns": {"provider": "local"}}))
 
     without_keys = check_data(catalog)
-    with_keys = check_data(catalog, encrypted_schema=encrypted_schemas(catalog, str(ring)))
-    wrong_ring = check_data(catalog, encrypted_schema=encrypted_schemas(catalog, str(tmp_path / "none.json")))
+    with_keys = check_data(catalog, encrypted_schema=encrypted_schemas(KeySource(catalog, ring)))
+    wrong_keys = KeySource(catalog, tmp_path / "none.json")
+    wrong_ring = check_data(catalog, encrypted_schema=encrypted_schemas(wrong_keys))
 
     assert [(p.kind, p.severity) for p in without_keys.problems] == [("encrypted", "warning")]
     assert "footer is encrypted" in without_keys.problems[0].message and without_keys.ok

@@ -600,7 +600,7 @@ def no_airflow_cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 def test_api_url_comes_from_the_option_then_airflow_cfg_then_localhost(no_airflow_cfg: Path) -> None:
-    from airflow_aisec.cli.dsr import api_url_default
+    from airflow_aisec.cli.dsr_submit import api_url_default
 
     assert api_url_default("http://a:1") == "http://a:1"
     assert api_url_default() == "http://localhost:8080"

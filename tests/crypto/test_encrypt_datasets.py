@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
+from builders import EXAMPLE, catalog_file, lake_copy
 from typer.testing import CliRunner
 
 from airflow_aisec.audit import AuditLog
 from airflow_aisec.catalog import load_catalog
 from airflow_aisec.cli.main import app
 from airflow_aisec.crypto.datasets import reader_for
-from airflow_aisec.crypto.keyring import LocalKeyring
+from airflow_aisec.crypto.keysource import KeySource
 from airflow_aisec.inventory import inventory_dataset
 from airflow_aisec.operators.crypto import (
     DecryptDatasetOperator,
@@ -23,24 +24,20 @@ from airflow_aisec.operators.crypto import (
     RotateDatasetKeysOperator,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "dags" / "catalog.yaml"
 runner = CliRunner()
 
 
 @pytest.fixture
 def lake(tmp_path: Path, sample_lake_dir: Path) -> Path:
-    copy = tmp_path / "lake"
-    shutil.copytree(sample_lake_dir, copy)
-    return copy
+    return lake_copy(sample_lake_dir, tmp_path)
 
 
 @pytest.fixture
 def shredding_catalog(tmp_path: Path) -> Path:
-    data = yaml.safe_load(EXAMPLE.read_text())
-    data["datasets"]["customers"]["encryption"]["per_subject_columns"] = ["email"]
-    path = tmp_path / "catalog.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    def shred_email(data: dict[str, Any]) -> None:
+        data["datasets"]["customers"]["encryption"]["per_subject_columns"] = ["email"]
+
+    return catalog_file(tmp_path, shred_email)
 
 
 def cli(tmp_path: Path, *args: str) -> str:
@@ -112,7 +109,7 @@ def test_inventory_reads_an_encrypted_dataset_transparently(lake: Path, tmp_path
     catalog = load_catalog(EXAMPLE, {"lake": str(lake)})
     spec = catalog.datasets["customers"]
     assert inventory_dataset(spec).problems  # a plain reader cannot read it
-    result = inventory_dataset(spec, reader=reader_for(catalog, spec, LocalKeyring(tmp_path / "k.json")))
+    result = inventory_dataset(spec, reader=reader_for(KeySource(catalog, tmp_path / "k.json"), spec))
     assert (result.rows, result.problems, result.drift) == (120, [], False)
 
 

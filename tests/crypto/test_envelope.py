@@ -17,7 +17,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_aisec.crypto import envelope
 from airflow_aisec.crypto.envelope import (
     DEFAULT_CHUNK_SIZE,
     MAX_CHUNK_SIZE,
@@ -30,6 +29,7 @@ from airflow_aisec.crypto.envelope import (
     read_header,
     rewrap_header,
 )
+from airflow_aisec.crypto.envelope import files as envelope
 from airflow_aisec.crypto.providers import Context, LocalKeyProvider
 from airflow_aisec.exceptions import (
     ConcurrentModificationError,

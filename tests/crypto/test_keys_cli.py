@@ -8,32 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
+from builders import keys_cli
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from typer.testing import CliRunner
 
 from airflow_aisec.audit import AuditLog
-from airflow_aisec.cli import keys
-from airflow_aisec.cli.common import GlobalOptions
 from airflow_aisec.crypto.keyring import LocalKeyring
 from airflow_aisec.crypto.subjects import subject_key, subject_key_name
 from airflow_aisec.exceptions import KeyringError
 
 SUBJECT = "alice.martin@example.com"
-
-
-def _cli() -> typer.Typer:
-    """``aisec`` with only its global options and the ``keys`` commands."""
-    root = typer.Typer()
-
-    @root.callback()
-    def main(
-        ctx: typer.Context, keyring: str | None = typer.Option(None), log: str | None = typer.Option(None)
-    ) -> None:
-        ctx.obj = GlobalOptions(keyring=keyring, log=log)
-
-    root.add_typer(keys.app, name="keys")
-    return root
 
 
 class Aisec:
@@ -43,7 +27,7 @@ class Aisec:
         self.keyring = tmp_path / "ring.json"
         self.log = f"sqlite:///{tmp_path / 'audit.db'}"
         self.runner = CliRunner()
-        self.app = _cli()
+        self.app = keys_cli()
 
     def __call__(self, *args: str, code: int = 0) -> Any:
         result = self.runner.invoke(
@@ -184,7 +168,9 @@ def test_keyring_path_comes_from_the_environment(tmp_path: Path, monkeypatch: py
     ring = tmp_path / "env-ring.json"
     monkeypatch.setenv("AISEC_KEYRING", str(ring))
 
-    result = CliRunner().invoke(_cli(), ["--log", f"sqlite:///{tmp_path / 'a.db'}", "keys", "create", "k"])
+    result = CliRunner().invoke(
+        keys_cli(), ["--log", f"sqlite:///{tmp_path / 'a.db'}", "keys", "create", "k"]
+    )
 
     assert result.exit_code == 0, result.output
     assert "k" in LocalKeyring(ring).names()

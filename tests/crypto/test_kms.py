@@ -20,10 +20,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import typer
+from builders import keys_cli
 from typer.testing import CliRunner
 
-from airflow_aisec.crypto.factory import provider_for, provider_for_key
+from airflow_aisec.crypto.keysource import KeySource, provider_for
 from airflow_aisec.crypto.kms import AwsKmsProvider, client_config
 from airflow_aisec.crypto.providers import LocalKeyProvider
 from airflow_aisec.exceptions import KeyringError
@@ -372,11 +372,9 @@ def test_provider_for_key_reads_the_catalog(tmp_path: Path) -> None:
 
     catalog = load_catalog(Path(__file__).parents[2] / "dags" / "catalog.yaml", {"lake": str(tmp_path)})
 
-    assert isinstance(
-        provider_for_key(catalog, "pii-columns", keyring=str(tmp_path / "r.json")), LocalKeyProvider
-    )
+    assert isinstance(KeySource(catalog, tmp_path / "r.json").provider("pii-columns"), LocalKeyProvider)
     with pytest.raises(KeyringError, match="'nope' is not declared in the catalog's keys"):
-        provider_for_key(catalog, "nope")
+        KeySource(catalog).provider("nope")
 
 
 def test_kms_hook_builds_the_provider_from_an_airflow_connection(
@@ -402,23 +400,6 @@ def test_kms_hook_builds_the_provider_from_an_airflow_connection(
     assert SECRET_KEY not in repr(provider)
 
 
-def _cli() -> typer.Typer:
-    """``aisec`` with only its global options and the ``keys`` commands."""
-    from airflow_aisec.cli import keys
-    from airflow_aisec.cli.common import GlobalOptions
-
-    root = typer.Typer()
-
-    @root.callback()
-    def main(
-        ctx: typer.Context, keyring: str | None = typer.Option(None), log: str | None = typer.Option(None)
-    ) -> None:
-        ctx.obj = GlobalOptions(keyring=keyring, log=log)
-
-    root.add_typer(keys.app, name="keys")
-    return root
-
-
 def test_keys_cli_manages_kms_keys(
     tmp_path: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -428,7 +409,7 @@ def test_keys_cli_manages_kms_keys(
     base = ["--keyring", str(tmp_path / "ring.json"), "--log", f"sqlite:///{tmp_path / 'audit.db'}", "keys"]
 
     def run(*args: str) -> Any:
-        result = runner.invoke(_cli(), [*base, *args])
+        result = runner.invoke(keys_cli(), [*base, *args])
         assert result.exit_code == 0, result.output
         return result
 
@@ -438,7 +419,7 @@ def test_keys_cli_manages_kms_keys(
     assert "deletion scheduled" in run("shred", name, "--provider", "aws-kms").output
     assert "already destroyed" in run("shred", name, "--provider", "aws-kms").output
     assert "nothing to shred" in run("shred", "never-made", "--provider", "aws-kms").output
-    bad = runner.invoke(_cli(), [*base, "rotate", name, "--provider", "nope"])
+    bad = runner.invoke(keys_cli(), [*base, "rotate", name, "--provider", "nope"])
     assert bad.exit_code == 2 and "unknown --provider" in bad.output
 
 
@@ -449,7 +430,7 @@ def test_keys_cli_reports_kms_access_denied(
     proxy.fail("AccessDeniedException", times=1, operation="DescribeKey")
     args = ["--keyring", str(tmp_path / "ring.json"), "--log", f"sqlite:///{tmp_path / 'audit.db'}", "keys"]
 
-    result = CliRunner().invoke(_cli(), [*args, "rotate", "pii-columns", "--provider", "aws-kms"])
+    result = CliRunner().invoke(keys_cli(), [*args, "rotate", "pii-columns", "--provider", "aws-kms"])
 
     assert result.exit_code == 2
     assert "access to KMS key 'pii-columns' (alias/pii-columns) denied" in result.output

@@ -25,6 +25,7 @@ import pytest
 
 from airflow_aisec.catalog import load_catalog
 from airflow_aisec.crypto import parquet as cp
+from airflow_aisec.crypto.parquet import write as parquet_write
 from airflow_aisec.crypto.providers import Context, LocalKeyProvider
 from airflow_aisec.exceptions import (
     ConcurrentModificationError,
@@ -402,7 +403,7 @@ CRASH_SCRIPT = textwrap.dedent(
     """
     import os, sys
     import pyarrow.parquet as pq
-    from airflow_aisec.crypto import parquet as cp
+    from airflow_aisec.crypto.parquet import write as cp
     from airflow_aisec.crypto.providers import LocalKeyProvider
     from airflow_aisec.io import Location
 
@@ -472,7 +473,7 @@ def test_a_failed_swap_leaves_the_old_version_and_no_key_material(
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise ConcurrentModificationError(f"{target.uri} changed since it was read; it was not replaced")
 
-    monkeypatch.setattr(cp, "publish", refuse)
+    monkeypatch.setattr(parquet_write, "publish", refuse)  # where the writer publishes
     with pytest.raises(ConcurrentModificationError):
         cp.encrypt_parquet_file(target, target, provider, KEY, ["email", "score"], overwrite=True)
     _assert_no_output(data, before)

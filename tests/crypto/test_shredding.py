@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-import yaml
+from builders import EXAMPLE, catalog_for
 
 from airflow_aisec.catalog import load_catalog
 from airflow_aisec.crypto.keyring import LocalKeyring
@@ -14,8 +14,6 @@ from airflow_aisec.crypto.pseudonyms import Pseudonymizer
 from airflow_aisec.crypto.shredding import SubjectSealer, open_batch, seal_batch, subject_column
 from airflow_aisec.crypto.subjects import subject_key_name
 from airflow_aisec.exceptions import KeyringError
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "dags" / "catalog.yaml"
 
 
 @pytest.fixture
@@ -71,8 +69,5 @@ def test_subject_column_follows_identities_and_references(tmp_path: Path) -> Non
     catalog = load_catalog(EXAMPLE, {"lake": str(tmp_path)})
     assert subject_column(catalog, catalog.datasets["customers"]) == "customer_id"
     assert subject_column(catalog, catalog.datasets["orders"]) == "customer_id"
-    data = yaml.safe_load(EXAMPLE.read_text())
-    data["datasets"]["orders"].pop("references")
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
-    variant = load_catalog(tmp_path / "c.yaml", {"lake": str(tmp_path)})
+    variant = catalog_for(tmp_path, tmp_path, lambda data: data["datasets"]["orders"].pop("references"))
     assert subject_column(variant, variant.datasets["orders"]) is None

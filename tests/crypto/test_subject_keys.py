@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import stat
 import threading
 import uuid
@@ -14,11 +13,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import yaml
+from builders import catalog_file, lake_copy
 
 from airflow_aisec.catalog import load_catalog, validate_catalog
-from airflow_aisec.crypto.factory import subject_key_stores, subject_keys_for
 from airflow_aisec.crypto.keyring import LocalKeyring
+from airflow_aisec.crypto.keysource import KeySource
 from airflow_aisec.crypto.kms import AwsKmsProvider, client_config
 from airflow_aisec.crypto.providers import LocalKeyProvider
 from airflow_aisec.crypto.pseudonyms import Pseudonymizer
@@ -33,7 +32,6 @@ from airflow_aisec.exceptions import KeyringError
 from airflow_aisec.io.storage import Location, S3Options
 from airflow_aisec.operators.crypto import DecryptDatasetOperator, EncryptDatasetOperator
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "dags" / "catalog.yaml"
 PSEUDONYMIZE = Pseudonymizer(b"k" * 32)
 C1 = subject_key_name(PSEUDONYMIZE, "C1")
 
@@ -61,12 +59,11 @@ def batch() -> pa.RecordBatch:
 
 
 def catalog_with(tmp_path: Path, key: dict[str, Any]) -> Path:
-    data = yaml.safe_load(EXAMPLE.read_text())
-    data["keys"]["pii-columns"] = key
-    data["datasets"]["customers"]["encryption"]["per_subject_columns"] = ["email"]
-    path = tmp_path / "catalog.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    def subject_keys_under(data: dict[str, Any]) -> None:
+        data["keys"]["pii-columns"] = key
+        data["datasets"]["customers"]["encryption"]["per_subject_columns"] = ["email"]
+
+    return catalog_file(tmp_path, subject_keys_under)
 
 
 # -- choosing the store ------------------------------------------------------------------------------------
@@ -77,13 +74,13 @@ def test_a_kms_encrypted_dataset_keeps_its_subject_keys_wrapped_under_that_key(t
     catalog = load_catalog(catalog_with(tmp_path, kms_key), {"lake": str(tmp_path)})
     ring = LocalKeyring(tmp_path / "ring.json")
 
-    store = subject_keys_for(catalog, catalog.datasets["customers"], ring)
+    store = KeySource(catalog, ring).subject_keys(catalog.datasets["customers"])
 
     assert isinstance(store, WrappedSubjectKeys) and store.provider == "aws-kms"
     assert (store.key_name, store.location.path) == ("pii-columns", str(tmp_path / "sk"))
     assert isinstance(store.key_provider, AwsKmsProvider)
     assert store.key_provider.key_id("pii-columns") == "alias/aisec-pii"
-    stores = subject_key_stores(catalog, ring)
+    stores = KeySource(catalog, ring).subject_key_stores()
     assert [type(s) for s in stores] == [KeyringSubjectKeys, WrappedSubjectKeys]  # shredding reaches both
 
 
@@ -91,8 +88,10 @@ def test_a_local_key_keeps_subject_keys_in_the_keyring(tmp_path: Path) -> None:
     catalog = load_catalog(catalog_with(tmp_path, {"provider": "local"}), {"lake": str(tmp_path)})
     ring = LocalKeyring(tmp_path / "ring.json")
 
-    assert isinstance(subject_keys_for(catalog, catalog.datasets["customers"], ring), KeyringSubjectKeys)
-    assert len(subject_key_stores(catalog, ring)) == 1
+    assert isinstance(
+        KeySource(catalog, ring).subject_keys(catalog.datasets["customers"]), KeyringSubjectKeys
+    )
+    assert len(KeySource(catalog, ring).subject_key_stores()) == 1
 
 
 def test_the_catalog_refuses_kms_subject_keys_without_a_place_and_a_place_for_local_keys(
@@ -212,8 +211,7 @@ def test_operators_reach_kms_wrapped_subject_keys_through_the_airflow_connection
     kms(moto_endpoint).create(name)
     key = {"provider": "aws-kms", "key_id": f"alias/{name}", "aws_conn_id": "aisec_subject_keys",
            "subject_keys": f"s3://{bucket}/subject-keys"}  # fmt: skip
-    lake = tmp_path / "lake"
-    shutil.copytree(sample_lake_dir, lake)
+    lake = lake_copy(sample_lake_dir, tmp_path)
     common = {"dataset": "customers", "catalog": str(catalog_with(tmp_path, key)),
               "variables": {"lake": str(lake)}, "aws_conn_id": "aisec_subject_keys"}  # fmt: skip
     original = pq.read_table(lake / "customers").to_pylist()

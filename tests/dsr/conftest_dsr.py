@@ -3,11 +3,11 @@ shared by `tests/dsr` and `tests/security`)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from builders import lake_copy, open_log
 
 from airflow_aisec.audit import AuditLog
 from airflow_aisec.crypto.keyring import LocalKeyring
@@ -16,9 +16,7 @@ from airflow_aisec.crypto.keyring import LocalKeyring
 @pytest.fixture
 def lake(tmp_path: Path, sample_lake_dir: Path) -> Path:
     """A copy of the shared sample lake that a test may change."""
-    copy = tmp_path / "lake"
-    shutil.copytree(sample_lake_dir, copy)
-    return copy
+    return lake_copy(sample_lake_dir, tmp_path)
 
 
 @pytest.fixture
@@ -30,5 +28,5 @@ def ring(tmp_path: Path) -> LocalKeyring:
 @pytest.fixture
 def log(tmp_path: Path, ring: LocalKeyring) -> Iterator[AuditLog]:
     """An empty audit log (SQLite) of this test, signed with ``ring``."""
-    with AuditLog.open(f"sqlite:///{tmp_path / 'audit.db'}", keyring=ring) as opened:
+    with open_log(tmp_path, ring) as opened:
         yield opened

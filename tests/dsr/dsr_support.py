@@ -1,30 +1,27 @@
-"""Helpers of the data-subject-request tests: the subject, the example catalog over a lake copy, and ways to
-look at every byte and every decoded cell of a lake."""
+"""Helpers of the data-subject-request tests: the subject, running a request, and ways to look at every byte
+and every decoded cell of a lake (the example catalog, the sample lake and file digests come from
+``tests/builders.py``)."""
 
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import yaml
+from builders import EXAMPLE, ROOT, SAMPLE, catalog_for, digests, visible  # noqa: F401 (tests import them here)
 
 from airflow_aisec.audit import AuditLog
-from airflow_aisec.catalog import Catalog, load_catalog
+from airflow_aisec.catalog import Catalog
 from airflow_aisec.crypto.keyring import LocalKeyring
 from airflow_aisec.dsr import DsrRequest, StateStore, run_request
 from airflow_aisec.io import Location, read_dataset
-from airflow_aisec.samples import FORMATS, Customer, SampleLake
+from airflow_aisec.samples import FORMATS, Customer
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "dags" / "catalog.yaml"
-SAMPLE = SampleLake(customers=120, seed=3)  # the same lake as the `sample_lake_dir` fixture
 HOLD_REASON = "litigation 2026-17"  # the chargebacks' legal hold in the example catalog
 # The example pipeline's landing and masked copies: declared in the catalog, empty in the sample lake.
 COPIES = ("support_tickets_landing", "support_tickets_masked")
@@ -65,20 +62,6 @@ def raw_identifiers(customer: Customer = SUBJECT) -> dict[str, str]:
     return {"customer_id": customer.customer_id, "email": customer.email, "phone": customer.phone}
 
 
-def catalog_for(
-    lake: Path | str, tmp_path: Path | None = None, edit: Callable[[Any], None] | None = None
-) -> Catalog:
-    """The example catalog over ``lake``; ``edit(data)`` may change its YAML data first."""
-    if edit is None:
-        return load_catalog(EXAMPLE, {"lake": str(lake)})
-    assert tmp_path is not None
-    data = yaml.safe_load(EXAMPLE.read_text())
-    edit(data)
-    path = tmp_path / "catalog.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return load_catalog(path, {"lake": str(lake)})
-
-
 def run(
     catalog: Catalog, request: DsrRequest, ring: LocalKeyring, log: AuditLog, tmp_path: Path, **options: Any
 ) -> dict[str, Any]:
@@ -95,19 +78,6 @@ def by_dataset(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 # --- looking at a lake ----------------------------------------------------------------------------------
-
-
-def visible(root: Path) -> Iterator[Path]:
-    """The data files below ``root`` (hidden and ``_`` files are not part of a dataset)."""
-    for path in sorted(root.rglob("*")):
-        parts = path.relative_to(root).parts
-        if path.is_file() and not any(p.startswith((".", "_")) for p in parts):
-            yield path
-
-
-def digests(root: Path) -> dict[str, str]:
-    """Relative path → SHA-256 of every data file below ``root``."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in visible(root)}
 
 
 def file_format(path: Path) -> str:

@@ -25,8 +25,8 @@ from dsr_support import (
 from airflow_aisec.audit import AuditLog
 from airflow_aisec.catalog import Catalog
 from airflow_aisec.crypto.envelope import MAGIC, decrypt_file
-from airflow_aisec.crypto.factory import provider_for_key
 from airflow_aisec.crypto.keyring import LocalKeyring
+from airflow_aisec.crypto.keysource import KeySource
 from airflow_aisec.dsr import make_request, verify_certificate
 from airflow_aisec.exceptions import DsrError
 from airflow_aisec.io import Location
@@ -38,7 +38,7 @@ KEY = "pii-columns"
 def _open(catalog: Catalog, ring: LocalKeyring, source: Path, request_id: str, tmp_path: Path) -> bytes:
     """The plaintext of one package file, checking it is bound to the request and its file name."""
     target = tmp_path / "opened" / source.name.removesuffix(".aisec")
-    provider = provider_for_key(catalog, KEY, keyring=str(ring.path))
+    provider = KeySource(catalog, ring).provider(KEY)
     context = {"request_id": request_id, "file": target.name}
     decrypt_file(Location.parse(source), Location.parse(target), provider, context=context, overwrite=True)
     return target.read_bytes()

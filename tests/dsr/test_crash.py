@@ -32,7 +32,7 @@ REQUEST_ID = "erase-crash"
 
 CHILD = r"""
 import contextlib, os, signal, sys
-from airflow_aisec import rewrite
+from airflow_aisec.rewrite import source as rewrite
 from airflow_aisec.audit import AuditLog
 from airflow_aisec.catalog import load_catalog
 from airflow_aisec.crypto.keyring import LocalKeyring

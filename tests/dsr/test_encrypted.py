@@ -14,6 +14,7 @@ from airflow_aisec.audit import AuditLog
 from airflow_aisec.catalog import Catalog
 from airflow_aisec.crypto.datasets import encrypt_files, reader_for, subject_columns
 from airflow_aisec.crypto.keyring import LocalKeyring
+from airflow_aisec.crypto.keysource import KeySource
 from airflow_aisec.crypto.parquet import is_encrypted_parquet
 from airflow_aisec.crypto.providers import LocalKeyProvider
 from airflow_aisec.crypto.pseudonyms import Pseudonymizer
@@ -30,13 +31,13 @@ def _encrypt_customers(catalog: Catalog, ring: LocalKeyring, lake: Path, sealed:
     location = Location.parse(lake / "customers")
     encrypt_files(
         location, location, "parquet", LocalKeyProvider(ring), customers.encryption.key, columns=PII,
-        subjects=subject_columns(catalog, customers, ring) if sealed else None,
+        subjects=subject_columns(KeySource(catalog, ring), customers) if sealed else None,
     )  # fmt: skip
 
 
 def _decrypted(catalog: Catalog, ring: LocalKeyring, lake: Path) -> tuple[pa.Table, int]:
     """The customers as a reader with the keys sees them, and how many files are still encrypted."""
-    reader = reader_for(catalog, catalog.dataset("customers"), ring)
+    reader = reader_for(KeySource(catalog, ring), catalog.dataset("customers"))
     files = list_files(Location.parse(lake / "customers"), "parquet")
     encrypted = sum(is_encrypted_parquet(i.location.filesystem(), i.location.path) for i in files)
     return pa.Table.from_batches([b for info in files for b in reader(info, "parquet")]), encrypted

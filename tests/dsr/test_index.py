@@ -19,11 +19,13 @@ from typer.testing import CliRunner
 from airflow_aisec.audit import AuditLog
 from airflow_aisec.cli.main import app
 from airflow_aisec.crypto.keyring import LocalKeyring
+from airflow_aisec.crypto.keysource import KeySource
 from airflow_aisec.dsr import make_request, verify_certificate
 from airflow_aisec.dsr.index import INDEX_KEY, Bloom, SubjectIndex, keyed_digests, refresh_catalog
-from airflow_aisec.dsr.resolve import Resolver, catalog_scanner
+from airflow_aisec.dsr.resolve import Resolver
+from airflow_aisec.dsr.scan import catalog_scanner
 
-resolve_module = sys.modules["airflow_aisec.dsr.resolve"]
+resolve_module = sys.modules["airflow_aisec.dsr.scan"]  # where the resolver searches Parquet files
 KEY = b"k" * 32
 
 
@@ -66,7 +68,7 @@ def test_the_index_is_built_once_and_refreshed_only_for_changed_files(
     lake: Path, ring: LocalKeyring, index: SubjectIndex
 ) -> None:
     catalog = catalog_for(lake)
-    scanner = catalog_scanner(catalog, ring)
+    scanner = catalog_scanner(KeySource(catalog, ring))
     first = {s.dataset: s for s in refresh_catalog(catalog, index, scanner)}
     assert set(first) == {"customers", "orders", "support_tickets", "chargebacks", *COPIES}
     assert [first.pop(n).files for n in COPIES] == [0, 0]  # declared, empty in the sample lake
@@ -91,11 +93,15 @@ def test_a_request_reads_only_the_files_the_index_cannot_rule_out(
     lake: Path, ring: LocalKeyring, index: SubjectIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     catalog = catalog_for(lake)
-    refresh_catalog(catalog, index, catalog_scanner(catalog, ring))
-    plain = Resolver(catalog, scanner=catalog_scanner(catalog, ring)).resolve("email", SUBJECT.email)
+    refresh_catalog(catalog, index, catalog_scanner(KeySource(catalog, ring)))
+    plain = Resolver(catalog, scanner=catalog_scanner(KeySource(catalog, ring))).resolve(
+        "email", SUBJECT.email
+    )
     read = _read_files(monkeypatch)
     indexed = Resolver(
-        catalog, scanner=catalog_scanner(catalog, ring), index=SubjectIndex(str(index.root.path), ring)
+        catalog,
+        scanner=catalog_scanner(KeySource(catalog, ring)),
+        index=SubjectIndex(str(index.root.path), ring),
     )
     fast = indexed.resolve("email", SUBJECT.email)
 
@@ -116,7 +122,7 @@ def test_an_erasure_with_the_index_ends_as_one_without_it_and_leaves_no_trace_in
     lake: Path, tmp_path: Path, ring: LocalKeyring, log: AuditLog, index: SubjectIndex, sample_lake_dir: Path
 ) -> None:
     catalog = catalog_for(lake)
-    refresh_catalog(catalog, index, catalog_scanner(catalog, ring))
+    refresh_catalog(catalog, index, catalog_scanner(KeySource(catalog, ring)))
     request = make_request(catalog, "erasure", "customer_id", SUBJECT.customer_id, request_id="erase-indexed")
     document = run(catalog, request, ring, log, tmp_path, index=SubjectIndex(str(index.root.path), ring))
     assert verify_certificate(document, log).ok
@@ -147,7 +153,7 @@ def test_a_file_changed_after_indexing_is_read_so_a_stale_index_hides_nobody(
     lake: Path, tmp_path: Path, ring: LocalKeyring, log: AuditLog, index: SubjectIndex
 ) -> None:
     catalog = catalog_for(lake)
-    refresh_catalog(catalog, index, catalog_scanner(catalog, ring))
+    refresh_catalog(catalog, index, catalog_scanner(KeySource(catalog, ring)))
     # After indexing, an order of the subject lands in a file that held none of theirs.
     target = next(
         p for p in sorted((lake / "orders").glob("*.parquet"))
@@ -175,7 +181,7 @@ def test_an_index_made_with_another_key_is_ignored(
     lake: Path, ring: LocalKeyring, index: SubjectIndex
 ) -> None:
     catalog = catalog_for(lake)
-    refresh_catalog(catalog, index, catalog_scanner(catalog, ring))
+    refresh_catalog(catalog, index, catalog_scanner(KeySource(catalog, ring)))
     assert SubjectIndex(str(index.root.path), ring).entries("orders")
     ring.rotate(INDEX_KEY)
     assert SubjectIndex(str(index.root.path), ring).entries("orders") is None  # every file is read again

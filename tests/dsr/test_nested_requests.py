@@ -17,6 +17,7 @@ from airflow_aisec.audit import AuditLog
 from airflow_aisec.catalog import Catalog
 from airflow_aisec.crypto.datasets import encrypt_files, reader_for
 from airflow_aisec.crypto.keyring import LocalKeyring
+from airflow_aisec.crypto.keysource import KeySource
 from airflow_aisec.crypto.parquet import is_encrypted_parquet
 from airflow_aisec.crypto.providers import LocalKeyProvider
 from airflow_aisec.dsr import make_request, verify_certificate
@@ -208,7 +209,7 @@ def test_erasure_in_an_encrypted_nested_column_keeps_the_file_encrypted(
     assert [is_encrypted_parquet(i.location.filesystem(), i.location.path) for i in files] == [True]
     with pytest.raises(OSError):  # still unreadable without the key
         pq.read_table(files[0].location.path)
-    reader = reader_for(catalog, catalog.dataset("profiles"), ring)
+    reader = reader_for(KeySource(catalog, ring), catalog.dataset("profiles"))
     after = pa.Table.from_batches([b for info in files for b in reader(info, "parquet")])
     assert _row(after, "p0")["contact"] == {
         "email": "<EMAIL_ADDRESS>",

@@ -15,7 +15,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_aisec.exceptions import PIIError
-from airflow_aisec.pii import engine as engine_module
 from airflow_aisec.pii.engine import (
     WINDOW_CHARS,
     CustomRecognizerSpec,
@@ -25,6 +24,7 @@ from airflow_aisec.pii.engine import (
     resolve_overlaps,
     windows,
 )
+from airflow_aisec.pii.engine import registry as engine_module
 from airflow_aisec.pii.types import Span, SpanFinder
 from airflow_aisec.samples import TICKET_TEMPLATES, SampleLake
 

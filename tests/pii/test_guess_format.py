@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from airflow_aisec.exceptions import DatasetIOError
-from airflow_aisec.io import Location
+from airflow_aisec.io import Location, guess_format
 from airflow_aisec.io.storage import S3Options, s3_client
-from airflow_aisec.pii.pipeline import guess_format
 
 
 def aisec(*args: str) -> subprocess.CompletedProcess[str]:

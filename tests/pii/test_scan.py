@@ -19,9 +19,9 @@ from airflow_aisec.catalog.models import Column, Dataset
 from airflow_aisec.exceptions import PIIError
 from airflow_aisec.io import Location
 from airflow_aisec.pii.engine import CustomRecognizerSpec, PIIEngine, get_engine
+from airflow_aisec.pii.sampling import Reservoir
 from airflow_aisec.pii.scan import (
     ColumnFinding,
-    _Reservoir,
     as_json,
     scan_batches,
     scan_dataset,
@@ -172,7 +172,7 @@ def test_sampling_covers_the_whole_dataset(pattern_engine: PIIEngine) -> None:
 
 
 def test_reservoir_is_uniform_and_bounded() -> None:
-    reservoir = _Reservoir(500, random.Random(1))
+    reservoir = Reservoir(500, random.Random(1))
     for start in range(0, 100_000, 1000):
         reservoir.offer(pa.array(range(start, start + 1000)))
     values = reservoir.values

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
@@ -18,15 +16,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-import yaml
+from builders import EXAMPLE, ROOT, catalog_for, digests, lake_copy, open_log
 from typer.testing import CliRunner
 
-from airflow_aisec import rewrite
 from airflow_aisec.audit import AuditLog
-from airflow_aisec.catalog import Catalog, load_catalog
+from airflow_aisec.catalog import Catalog
 from airflow_aisec.cli.main import app
 from airflow_aisec.crypto.datasets import encrypt_files, reader_for
 from airflow_aisec.crypto.keyring import LocalKeyring
+from airflow_aisec.crypto.keysource import KeySource
 from airflow_aisec.crypto.parquet import is_encrypted_parquet
 from airflow_aisec.crypto.providers import LocalKeyProvider
 from airflow_aisec.io import Location, S3Options, list_files, read_dataset
@@ -36,14 +34,14 @@ from airflow_aisec.retention import (
     HoldList,
     apply_catalog,
     apply_dataset,
-    core,
     plan_catalog,
     plan_dataset,
 )
+from airflow_aisec.retention import plan as retention_plan
+from airflow_aisec.retention.dates import to_instants
+from airflow_aisec.rewrite import source as rewrite
 from airflow_aisec.samples import FORMATS, TIME_COLUMNS
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "dags" / "catalog.yaml"
 AS_OF = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 PURGED = ("customers", "orders", "support_tickets")
 runner = CliRunner()
@@ -54,9 +52,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def lake(tmp_path: Path, sample_lake_dir: Path) -> Path:
-    copy = tmp_path / "lake"
-    shutil.copytree(sample_lake_dir, copy)
-    return copy
+    return lake_copy(sample_lake_dir, tmp_path)
 
 
 @pytest.fixture
@@ -66,29 +62,8 @@ def keyring_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def audit(tmp_path: Path, keyring_path: Path) -> Iterator[AuditLog]:
-    with AuditLog.open(f"sqlite:///{tmp_path / 'audit.db'}", keyring=str(keyring_path)) as log:
+    with open_log(tmp_path, str(keyring_path)) as log:
         yield log
-
-
-def catalog_for(lake: Path | str, tmp_path: Path | None = None, edit: Any = None) -> Catalog:
-    """The example catalog over ``lake``; ``edit(data)`` may change the YAML data first."""
-    if edit is None:
-        return load_catalog(EXAMPLE, {"lake": str(lake)})
-    assert tmp_path is not None
-    data = yaml.safe_load(EXAMPLE.read_text())
-    edit(data)
-    path = tmp_path / "catalog.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return load_catalog(path, {"lake": str(lake)})
-
-
-def digests(root: Path) -> dict[str, str]:
-    """Relative path → SHA-256 of every visible file below ``root``."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
-    }
 
 
 def table(root: Path, dataset: str) -> pa.Table:
@@ -96,7 +71,7 @@ def table(root: Path, dataset: str) -> pa.Table:
 
 
 def instants(column: pa.ChunkedArray) -> pa.Array:
-    return core.to_instants(column.combine_chunks())
+    return to_instants(column.combine_chunks())
 
 
 def expired_mask(data: pa.Table, dataset: str, cutoff: dt.datetime) -> pa.Array:
@@ -280,11 +255,11 @@ def test_dates_of_every_kind_are_understood() -> None:
     )
     noon = dt.datetime(2020, 1, 1, 12, tzinfo=dt.UTC)
     midnight = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
-    assert core.to_instants(zoned).to_pylist() == [noon, None]
-    assert core.to_instants(naive).to_pylist() == [noon, dt.datetime(2021, 1, 1, tzinfo=dt.UTC)]
-    assert core.to_instants(dates).to_pylist() == [midnight, None]
-    assert core.to_instants(text).to_pylist() == [noon, noon, midnight, None, None, None]
-    assert core.to_instants(pa.array([1, 2])).null_count == 2  # numbers are no dates: bad, hence kept
+    assert to_instants(zoned).to_pylist() == [noon, None]
+    assert to_instants(naive).to_pylist() == [noon, dt.datetime(2021, 1, 1, tzinfo=dt.UTC)]
+    assert to_instants(dates).to_pylist() == [midnight, None]
+    assert to_instants(text).to_pylist() == [noon, noon, midnight, None, None, None]
+    assert to_instants(pa.array([1, 2])).null_count == 2  # numbers are no dates: bad, hence kept
 
 
 def test_csv_rewrite_keeps_values_as_written(lake: Path, tmp_path: Path, audit: AuditLog) -> None:
@@ -314,8 +289,8 @@ CHILD = r"""
 import contextlib, datetime as dt, os, signal, sys
 from airflow_aisec.audit import AuditLog
 from airflow_aisec.catalog import load_catalog
-from airflow_aisec import rewrite
-from airflow_aisec.retention import core
+from airflow_aisec.retention import apply_catalog, plan_catalog
+from airflow_aisec.rewrite import journal, source as rewrite
 
 catalog_path, lake, log_uri, keyring, mode, limit = sys.argv[1:]
 count = 0
@@ -328,7 +303,7 @@ def bump():
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-real_write, real_delete = rewrite.atomic_write, core.delete_file
+real_write, real_delete = rewrite.atomic_write, journal.delete_file
 
 
 @contextlib.contextmanager
@@ -354,20 +329,19 @@ def delete(*args, **kwargs):
     return gone
 
 
-rewrite.atomic_write, core.delete_file = write, delete
+rewrite.atomic_write, journal.delete_file = write, delete
 catalog = load_catalog(catalog_path, {"lake": lake})
 as_of = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 with AuditLog.open(log_uri, keyring=keyring) as log:
-    core.apply_catalog(core.plan_catalog(catalog, as_of), catalog, audit=log)
+    apply_catalog(plan_catalog(catalog, as_of), catalog, audit=log)
 print("finished without being killed")
 """
 
 
 def _uninterrupted(sample_lake_dir: Path, tmp_path: Path) -> dict[str, str]:
-    reference = tmp_path / "reference"
-    shutil.copytree(sample_lake_dir, reference)
+    reference = lake_copy(sample_lake_dir, tmp_path, "reference")
     catalog = catalog_for(reference)
-    with AuditLog.open(f"sqlite:///{tmp_path / 'ref.db'}", keyring=str(tmp_path / "ref.json")) as log:
+    with open_log(tmp_path, str(tmp_path / "ref.json"), "ref.db") as log:
         apply_catalog(plan_catalog(catalog, AS_OF), catalog, audit=log)
     return digests(reference)
 
@@ -448,7 +422,7 @@ def test_parquet_statistics_skip_reading_new_files_and_delete_old_ones_unread(
     customers = catalog.dataset("customers")
     reads: list[str] = []
     writes: list[str] = []
-    real_read, real_write = core.read_file, rewrite.atomic_write
+    real_read, real_write = retention_plan.read_file, rewrite.atomic_write
 
     def counting_read(location: Any, *args: Any, **kwargs: Any) -> Any:
         where = location.location if hasattr(location, "location") else location
@@ -459,7 +433,7 @@ def test_parquet_statistics_skip_reading_new_files_and_delete_old_ones_unread(
         writes.append(target.name)
         return real_write(target, *args, **kwargs)
 
-    monkeypatch.setattr(core, "read_file", counting_read)
+    monkeypatch.setattr(retention_plan, "read_file", counting_read)
     monkeypatch.setattr(rewrite, "atomic_write", counting_write)
     plan = plan_dataset(catalog, customers, AS_OF)
     by_name = {f.location.name: f for f in plan.files}
@@ -500,10 +474,10 @@ def test_encrypted_dataset_stays_encrypted_after_retention(
         location, location, "parquet", LocalKeyProvider(keyring), customers.encryption.key,
         columns=customers.encryption.columns,
     )  # fmt: skip
-    reader = reader_for(catalog, customers, keyring)
+    reader = reader_for(KeySource(catalog, keyring), customers)
     plan = plan_dataset(catalog, customers, AS_OF, reader=reader)
     assert all(f.encrypted and f.method == "scan" for f in plan.files)
-    result = apply_dataset(plan, catalog, customers, keyring=keyring, audit=audit)
+    result = apply_dataset(plan, catalog, customers, keys=KeySource(catalog, keyring), audit=audit)
     assert not result.failed and result.rows_removed == plan.rows_to_purge > 0
 
     remaining = list_files(location, "parquet")

@@ -20,10 +20,11 @@ from typer.testing import CliRunner
 from airflow_aisec.audit import AuditLog
 from airflow_aisec.cli.main import app
 from airflow_aisec.crypto.keyring import LocalKeyring
+from airflow_aisec.crypto.keysource import KeySource
 from airflow_aisec.dsr import make_request, verify_certificate
 from airflow_aisec.dsr.certificate import dumps
 from airflow_aisec.dsr.index import SubjectIndex, refresh_catalog
-from airflow_aisec.dsr.resolve import catalog_scanner
+from airflow_aisec.dsr.scan import catalog_scanner
 from airflow_aisec.exceptions import CatalogError, EmptyDatasetError
 from airflow_aisec.retention import plan_dataset
 from airflow_aisec.samples import FORMATS
@@ -59,7 +60,7 @@ def test_zeroed_index_bits_do_not_hide_a_file(
 ) -> None:
     catalog = catalog_for(lake)
     root = tmp_path / "index"
-    refresh_catalog(catalog, SubjectIndex(str(root), ring), catalog_scanner(catalog, ring))
+    refresh_catalog(catalog, SubjectIndex(str(root), ring), catalog_scanner(KeySource(catalog, ring)))
     # The attack needs no key: zero the Bloom bits of every orders file holding the subject.
     targets = {p.as_uri() for p in _holding(lake, "orders")}
     assert targets
@@ -93,7 +94,7 @@ def test_verification_reads_the_files_the_index_ruled_out(
 ) -> None:
     catalog = catalog_for(lake)
     root = tmp_path / "index"
-    refresh_catalog(catalog, SubjectIndex(str(root), ring), catalog_scanner(catalog, ring))
+    refresh_catalog(catalog, SubjectIndex(str(root), ring), catalog_scanner(KeySource(catalog, ring)))
     # With write access to the lake only: a ticket file without the subject gets one of their rows, written
     # in place with the same size, inode and modification time, so its version (etag) is unchanged and the
     # index's authentic entry still rules it out.
@@ -243,7 +244,9 @@ def test_a_wrong_path_is_an_error_not_an_empty_lake(
         run(catalog, request, ring, log, tmp_path)
     assert not any((e.data.get("details") or {}).get("stage") == "complete" for e in log.entries())
     with pytest.raises(EmptyDatasetError):
-        refresh_catalog(catalog, SubjectIndex(str(tmp_path / "index"), ring), catalog_scanner(catalog, ring))
+        refresh_catalog(
+            catalog, SubjectIndex(str(tmp_path / "index"), ring), catalog_scanner(KeySource(catalog, ring))
+        )
 
     # A dataset that may really be empty says so in the catalog.
     (lake / "chargebacks_archive").mkdir()

@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 from airflow_aisec.audit import AuditLog
 from airflow_aisec.catalog import Dataset
 from airflow_aisec.crypto.keyring import LocalKeyring
+from airflow_aisec.crypto.keysource import KeySource
 from airflow_aisec.dsr import (
     DsrContext,
     DsrRequest,
@@ -48,9 +49,9 @@ from airflow_aisec.dsr import (
 )
 from airflow_aisec.dsr.certificate import dumps
 from airflow_aisec.dsr.index import SubjectIndex, _normal, refresh_catalog
-from airflow_aisec.dsr.matching import fold, fold_text
-from airflow_aisec.dsr.resolve import Criteria, as_text, catalog_scanner, member
-from airflow_aisec.dsr.run import Binding
+from airflow_aisec.dsr.matching import Criteria, as_text, fold, fold_text, member
+from airflow_aisec.dsr.scan import catalog_scanner
+from airflow_aisec.dsr.state import Binding
 from airflow_aisec.exceptions import DsrError
 
 EXPORT_KEY = "pii-columns"
@@ -190,7 +191,7 @@ def test_an_email_the_two_sides_fold_differently_is_still_the_subjects(
     index = None
     if indexed:
         index = SubjectIndex(str(tmp_path / "index"), ring)
-        refresh_catalog(catalog, index, catalog_scanner(catalog, ring))
+        refresh_catalog(catalog, index, catalog_scanner(KeySource(catalog, ring)))
     # The request used to lower-case with Python and the data with Arrow: a verified `no_data_found`
     # certificate while the row stayed.
     request = make_request(catalog, "erasure", "email", asked, request_id="erase-unicode")

@@ -163,7 +163,8 @@ TABLE = pa.table(
 
 @pytest.fixture(scope="module")
 def data_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    from airflow_aisec.io.formats import FORMATS, open_writer
+    from airflow_aisec.io.formats import FORMATS
+    from airflow_aisec.io.writers import open_writer
 
     folder = tmp_path_factory.mktemp("formats")
     files = {}

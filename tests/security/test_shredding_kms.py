@@ -27,8 +27,8 @@ from typer.testing import CliRunner
 from airflow_aisec.audit import AuditLog
 from airflow_aisec.catalog import load_catalog
 from airflow_aisec.cli.main import app
-from airflow_aisec.crypto.factory import subject_keys_for
 from airflow_aisec.crypto.keyring import LocalKeyring
+from airflow_aisec.crypto.keysource import KeySource
 from airflow_aisec.crypto.kms import AwsKmsProvider, client_config
 from airflow_aisec.crypto.pseudonyms import Pseudonymizer
 from airflow_aisec.crypto.shredding import SubjectSealer, open_batch, seal_batch
@@ -236,7 +236,6 @@ def test_an_erasure_request_shreds_the_kms_wrapped_key_and_every_old_version_of_
     from dsr_support import SUBJECT, catalog_for, run
 
     from airflow_aisec.crypto.datasets import encrypt_files, reader_for, subject_columns
-    from airflow_aisec.crypto.factory import provider_for_key
     from airflow_aisec.dsr import make_request, verify_certificate
     from airflow_aisec.io import list_files
 
@@ -248,10 +247,11 @@ def test_an_erasure_request_shreds_the_kms_wrapped_key_and_every_old_version_of_
 
     catalog = catalog_for(lake, tmp_path, edit)
     customers = catalog.dataset("customers")
-    provider = provider_for_key(catalog, "pii-columns", keyring=str(ring.path))
+    keys = KeySource(catalog, ring)
+    provider = keys.provider("pii-columns")
     where = Location.parse(lake / "customers")
     encrypt_files(where, where, "parquet", provider, "pii-columns", columns=["email", "phone", "full_name"],
-                  subjects=subject_columns(catalog, customers, ring))  # fmt: skip
+                  subjects=subject_columns(keys, customers))  # fmt: skip
     shutil.copytree(lake / "customers", tmp_path / "backup")
     theirs = subject_key_name(
         Pseudonymizer(ring.get(catalog.subjects.pseudonym_key).material), SUBJECT.customer_id
@@ -267,7 +267,7 @@ def test_an_erasure_request_shreds_the_kms_wrapped_key_and_every_old_version_of_
     assert [(e["details"]["key"], e["details"]["provider"], e["outcome"]) for e in kms_shreds] == [
         (theirs, "aws-kms", "success")
     ]
-    reader = reader_for(catalog, customers, ring)
+    reader = reader_for(keys, customers)
     rows = [r for info in list_files(Location.parse(tmp_path / "backup"), "parquet")
             for b in reader(info, "parquet") for r in b.to_pylist()]  # fmt: skip
     (victim,) = [r for r in rows if r["customer_id"] == SUBJECT.customer_id]
@@ -383,6 +383,6 @@ def subject_pseudonym(tmp_path: Path, subject: str) -> str:
 
 def subject_keys(tmp_path: Path, catalog_path: Path, lake: Path) -> WrappedSubjectKeys:
     catalog = load_catalog(catalog_path, {"lake": str(lake)})
-    store = subject_keys_for(catalog, catalog.datasets["customers"], LocalKeyring(tmp_path / "k.json"))
+    store = KeySource(catalog, tmp_path / "k.json").subject_keys(catalog.datasets["customers"])
     assert isinstance(store, WrappedSubjectKeys)
     return store

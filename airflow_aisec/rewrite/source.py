@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from airflow_aisec.crypto.parquet import atomic_write_encrypted, encrypted_schema, read_encrypted_batches
 from airflow_aisec.exceptions import DatasetIOError, EncryptionError
-from airflow_aisec.io import Location, atomic_write, read_file
+from airflow_aisec.io import Location, atomic_write, read_file, text_schema
 
 if TYPE_CHECKING:
     from airflow_aisec.catalog import Dataset
@@ -32,18 +32,6 @@ class Rewrite:
     schema: pa.Schema
     batches: Iterator[pa.RecordBatch]
     sink: Any
-
-
-def text_schema(location: Location) -> pa.Schema | None:
-    """Every column of a CSV file as text (None for an empty file).
-
-    CSV types are guessed by Arrow; reading text instead keeps identifiers such as ``00123`` intact, both
-    when matching a subject and when a rewrite writes the rows back.
-    """
-    first = next(iter(read_file(location, "csv", batch_size=1)), None)
-    if first is None:
-        return None
-    return pa.schema([pa.field(name, pa.string()) for name in first.schema.names])
 
 
 def plain_source(fmt: str, location: Location) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:

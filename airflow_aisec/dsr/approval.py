@@ -1,0 +1,47 @@
+"""The approver's decision on a request, when a human approves it before anything changes (the DAGs)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow_aisec.dsr.state import Binding
+
+if TYPE_CHECKING:
+    from airflow_aisec.audit import AuditLog
+    from airflow_aisec.dsr.state import StateStore
+
+DECISIONS = ("approved", "rejected", "none")
+
+
+def record_decision(
+    audit: AuditLog,
+    request_type: str,
+    request: Mapping[str, Any],
+    *,
+    run_id: str,
+    decision: str,
+    responded_by: str | None,
+) -> int:
+    """Record ``decision`` (one of ``DECISIONS``) on the registered ``request`` once per run; its index.
+
+    ``request`` is the registration's public request (the subject as a pseudonym); ``responded_by`` names the
+    approver as the approval tool knows them.
+    """
+    request_id = request.get("request_id")
+    return audit.append(
+        f"dsr.{request_type}",
+        idempotency_key=f"dsr.{request_type}:{request_id}:approval:{run_id}",
+        outcome="success" if decision == "approved" else "skipped",
+        subject=request.get("subject"),  # already a pseudonym
+        details={
+            "request_id": request_id, "stage": "approval", "decision": decision, "responded_by": responded_by,
+        },
+    )  # fmt: skip
+
+
+def retire(store: StateStore, request_type: str, request: Mapping[str, Any]) -> None:
+    """A request that will not be carried out: the identifiers sealed for this run (XCom) stop opening; only
+    the state file, if any, keeps them for a rerun."""
+    binding = Binding(request["request_id"], request_type, request["identity_type"], request["subject"])
+    store.finish(binding, keep=True)
