@@ -290,15 +290,15 @@ def _validate(model: type[BaseModel], raw: Any, prefix: FieldPath, report: Repor
 
 def _message(err: Mapping[str, Any]) -> str:
     kind, value = err["type"], err.get("input")
-    ctx = err.get("ctx") or {}
+    extra = err.get("ctx") or {}
     if kind == "extra_forbidden":
         return "unknown field"
     if kind == "missing":
         return "required field missing"
     if kind == "literal_error":
-        return f"unknown value {value!r} (expected {ctx.get('expected')})"
+        return f"unknown value {value!r} (expected {extra.get('expected')})"
     if kind == "value_error":
-        return str(ctx.get("error", err["msg"]))
+        return str(extra.get("error", err["msg"]))
     if kind.startswith("date"):
         return f"invalid date {value!r} (expected YYYY-MM-DD)"
     return f"{err['msg']} (got {value!r})"

@@ -168,9 +168,9 @@ def encrypt_files(
             out = _target(info.location, source, target, ENVELOPE_SUFFIX)
             if out.path == info.location.path:
                 out = dataclasses.replace(out, path=out.path + ENVELOPE_SUFFIX)
-            ctx = {**(context or {}), "file": info.location.relative_to(source) or info.location.name}
+            about = {**(context or {}), "file": info.location.relative_to(source) or info.location.name}
             enveloped = encrypt_file(
-                info.location, out, provider, key_name, ctx, overwrite=True, sse_kms_key_id=sse_kms_key_id
+                info.location, out, provider, key_name, about, overwrite=True, sse_kms_key_id=sse_kms_key_id
             )
             item = CryptoFile(info.uri, out.uri, "envelope", before, enveloped.sha256)
         done.append(item)

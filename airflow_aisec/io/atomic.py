@@ -87,6 +87,10 @@ class AtomicWriter:
         """Append a batch (or every batch of a table) to the new version."""
         self._writer.write(data)
 
+    def committed(self, result: WriteResult) -> None:
+        """Record that the new version is in place (by the writer of its format, once published)."""
+        self._result = result
+
 
 @contextlib.contextmanager
 def atomic_write(
@@ -128,8 +132,8 @@ def atomic_write(
         if verify:
             verify_file(staging, fmt, schema, writer.rows, target.uri)
         published = publish(staging, publication)
-        writer._result = WriteResult(
-            target.uri, writer.rows, published.size, published.sha256, published.etag
+        writer.committed(
+            WriteResult(target.uri, writer.rows, published.size, published.sha256, published.etag)
         )
 
 

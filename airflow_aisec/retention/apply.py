@@ -85,8 +85,8 @@ class DatasetResult:
 
 
 @dataclasses.dataclass
-class _Apply:
-    """Everything one ``apply_dataset`` call needs."""
+class _Job:
+    """One ``apply_dataset`` call: its plan, catalog, dataset, audit log and keys."""
 
     plan: DatasetPlan
     catalog: Catalog
@@ -129,7 +129,7 @@ def apply_dataset(
     ``keys`` give the catalog key of encrypted files (default: ``KeySource(catalog)``, the local keyring).
     Files whose rewrite or delete fails are reported in ``errors`` (the others still proceed).
     """
-    ctx = _Apply(plan, catalog, dataset, audit, keys)
+    job = _Job(plan, catalog, dataset, audit, keys)
     result = DatasetResult(plan.dataset, plan.cutoff, errors=list(plan.errors), bad_dates=plan.bad_dates)
     if plan.legal_hold is not None:
         result.legal_hold = plan.legal_hold.reason
@@ -137,15 +137,15 @@ def apply_dataset(
     planned = {c.operation for c in changes}
     result.files.extend(
         recover(
-            ctx.journal, plan.root.s3, redone=planned.__contains__, purge_old_versions=plan.purge_versions
+            job.journal, plan.root.s3, redone=planned.__contains__, purge_old_versions=plan.purge_versions
         )
     )
     for change in changes:
-        done = _apply_file(ctx, change)
+        done = _apply_file(job, change)
         result.files.append(done)
         if done.error:
             result.errors.append(done.error)
-    _record_summary(ctx, result)
+    _record_summary(job, result)
     return result
 
 
@@ -173,13 +173,13 @@ def _rule(plan: DatasetPlan) -> dict[str, Any]:
             "as_of": plan.as_of.isoformat()}  # fmt: skip
 
 
-def _apply_file(ctx: _Apply, change: Change) -> FileChange:
+def _apply_file(job: _Job, change: Change) -> FileChange:
     try:
         return change_file(
-            ctx.journal, change, ctx.dataset, ctx.key_provider, purge_old_versions=ctx.plan.purge_versions
+            job.journal, change, job.dataset, job.key_provider, purge_old_versions=job.plan.purge_versions
         )
     except (DatasetIOError, EncryptionError) as exc:
-        message = f"dataset {ctx.plan.dataset}: {change.location.uri}: {exc}"
+        message = f"dataset {job.plan.dataset}: {change.location.uri}: {exc}"
         action = "delete" if change.edit is None else "rewrite"
         return FileChange(
             change.location.uri, action, change.rows, change.rows, sha256_before=change.sha256,
@@ -187,22 +187,22 @@ def _apply_file(ctx: _Apply, change: Change) -> FileChange:
         )  # fmt: skip
 
 
-def _record_summary(ctx: _Apply, result: DatasetResult) -> None:
+def _record_summary(job: _Job, result: DatasetResult) -> None:
     """One entry per dataset and cutoff when nothing was done, and one for rows with bad dates."""
-    plan = ctx.plan
+    plan = job.plan
     cutoff = plan.cutoff.isoformat()
     base = {"rule": plan.keep_for, "column": plan.column, "cutoff": cutoff, "files": len(plan.files)}
     if plan.legal_hold is not None:
         hold = {"reason": plan.legal_hold.reason, "until": plan.legal_hold.until.isoformat()}
-        ctx.record(
+        job.record(
             f"{ACTION}:{plan.dataset}:{cutoff}:skipped", "skipped", details={**base, "legal_hold": hold}
         )
     elif not result.files:
-        ctx.record(f"{ACTION}:{plan.dataset}:{cutoff}:noop", "noop", rows=0, details=base)
+        job.record(f"{ACTION}:{plan.dataset}:{cutoff}:noop", "noop", rows=0, details=base)
     bad = [{"uri": f.uri, "bad_dates": f.bad_dates} for f in plan.files if f.bad_dates]
     if bad:
         digest = hashlib.sha256(json.dumps(bad, sort_keys=True).encode()).hexdigest()[:32]
-        ctx.record(
+        job.record(
             f"{ACTION}:{plan.dataset}:{cutoff}:bad-dates:{digest}", "failure", rows=plan.bad_dates,
             details={**base, "bad_dates": bad, "error": "rows with a missing or unparseable date were kept"},
         )  # fmt: skip

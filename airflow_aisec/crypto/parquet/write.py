@@ -112,9 +112,6 @@ class EncryptedWriter(AtomicWriter):
         assert isinstance(result, EncryptedWriteResult)
         return result
 
-    def _commit(self, result: EncryptedWriteResult) -> None:
-        self._result = result
-
 
 @dataclass
 class _Staging:
@@ -226,7 +223,7 @@ def atomic_write_encrypted(
         except BaseException:
             sink.abort()
             raise
-        writer._commit(_commit(staging, plan, provider, writer.rows, verify, dict(kms.versions)))
+        writer.committed(_commit(staging, plan, provider, writer.rows, verify, dict(kms.versions)))
     finally:
         staging.cleanup()
 
