@@ -208,6 +208,23 @@ def test_dates_places_and_nationalities_need_a_reason_in_running_text() -> None:
     assert not plausible("NRP", "Together ball never pattern American.", 28, 36)
 
 
+@pytest.mark.parametrize(
+    ("text", "place", "masked"),
+    [
+        ("I live in Springfield", "Springfield", True),
+        ("we moved to Leeds in May", "Leeds", True),
+        ("Where can i live in new jersey?", "new jersey", False),  # a US state
+        ("she has lived in Ukraine ever since", "Ukraine", False),  # a country
+        ("my home in the Netherlands is small", "the Netherlands", False),
+        ("I was born in Bayern", "Bayern", False),  # a German Land
+        ("India", "India", True),  # a value standing alone (a column of countries) is still the value
+    ],
+)
+def test_a_country_or_first_level_region_is_no_residence_to_mask(text: str, place: str, masked: bool) -> None:
+    start = text.index(place)
+    assert plausible("LOCATION", text, start, start + len(place)) is masked
+
+
 # -- names by a person cue and the dictionary ---------------------------------------------------------------
 
 

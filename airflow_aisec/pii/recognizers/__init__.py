@@ -18,6 +18,7 @@ from airflow_aisec.pii.recognizers.cues import dictionary_at, find_cued_persons,
 from airflow_aisec.pii.recognizers.ibans import find_ibans
 from airflow_aisec.pii.recognizers.persons import PERSON, find_persons, plausible_person
 from airflow_aisec.pii.recognizers.phones import find_phones
+from airflow_aisec.pii.recognizers.regions import coarse_place
 
 __all__ = [
     "STREET_ADDRESS",
@@ -95,12 +96,13 @@ def plausible(entity: str, text: str, start: int, end: int) -> bool:
     """Whether a span of ``text`` found by a general recognizer is worth masking.
 
     In running text, dates, places and nationalities are personal data when they describe someone: a date
-    is kept near a birth word ("born", "DOB", "geboren", ...), a place near a residence word ("live in",
-    "address", "moved to"); a date, place or ``NRP`` standing as the whole value (a column of cities) is
-    kept; "shipped on 2024-03-15", "in 5 minutes", "delivery to New York" and "American" are not. Street
-    addresses are ``STREET_ADDRESS``, found by their own recognizer. A person from the model must be
-    ``plausible_person``, and one capitalised word written in lower case elsewhere in the text is none; one
-    capitalised word opening a sentence and followed by a lower-case word is no person nor place.
+    is kept near a birth word ("born", "DOB", "geboren", ...), a place smaller than a country's first-level
+    region near a residence word ("live in", "address", "moved to"); a date, place or ``NRP`` standing as
+    the whole value (a column of cities) is kept; "shipped on 2024-03-15", "in 5 minutes", "delivery to
+    New York", "I live in India" and "American" are not. Street addresses are ``STREET_ADDRESS``, found by
+    their own recognizer. A person from the model must be ``plausible_person``, and one capitalised word
+    written in lower case elsewhere in the text is none; one capitalised word opening a sentence and
+    followed by a lower-case word is no person nor place.
     """
     value = text[start:end]
     if entity in (PERSON, "LOCATION") and _sentence_start_word(text, start, end):
@@ -120,8 +122,10 @@ def plausible(entity: str, text: str, start: int, end: int) -> bool:
         if not text[:start].strip() and not text[end:].strip(" \t\n.,;:!"):
             return True
         before = text[max(0, start - 32) : start]
-        reason = _BIRTH if entity == "DATE_TIME" else _RESIDENCE if entity == "LOCATION" else None
-        return reason is not None and reason.search(before) is not None
+        if entity == "LOCATION":
+            # Where someone lives, unless the place is a whole country or region (``regions``).
+            return _RESIDENCE.search(before) is not None and not coarse_place(value)
+        return entity == "DATE_TIME" and _BIRTH.search(before) is not None
     return True
 
 
