@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from airflow_aisec import config
@@ -179,17 +182,16 @@ def _since(value: str | None) -> str | None:
 
 def _matches(entry: Entry, filters: dict[str, Any]) -> bool:
     data = entry.data
-    if filters["action"] and data.get("action") != filters["action"]:
-        return False
-    if filters["dataset"] and filters["dataset"] not in _datasets(data):
-        return False
-    if filters["subject"] and data.get("subject") != filters["subject"]:
-        return False
-    if filters["run_id"] and (data.get("actor") or {}).get("run_id") != filters["run_id"]:
-        return False
-    if filters["since"] and str(data.get("time")) < filters["since"]:
-        return False
-    return not (filters["until"] and str(data.get("time")) > filters["until"])
+    checks: tuple[tuple[Any, Callable[[Any], bool]], ...] = (
+        (filters["action"], lambda wanted: data.get("action") == wanted),
+        (filters["dataset"], lambda wanted: wanted in _datasets(data)),
+        (filters["subject"], lambda wanted: data.get("subject") == wanted),
+        (filters["run_id"], lambda wanted: (data.get("actor") or {}).get("run_id") == wanted),
+        (filters["request_id"], lambda wanted: (data.get("details") or {}).get("request_id") == wanted),
+        (filters["since"], lambda wanted: str(data.get("time")) >= wanted),
+        (filters["until"], lambda wanted: str(data.get("time")) <= wanted),
+    )
+    return all(check(wanted) for wanted, check in checks if wanted)
 
 
 def _datasets(data: dict[str, Any]) -> set[str]:
@@ -211,6 +213,9 @@ def show(
     since: Annotated[str | None, typer.Option("--since", help="ISO-8601 time.")] = None,
     until: Annotated[str | None, typer.Option("--until", help="ISO-8601 time.")] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Airflow DAG run id.")] = None,
+    request_id: Annotated[
+        str | None, typer.Option("--request-id", help="Entries of this data-subject request.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many (newest).")] = 200,
     catalog: CatalogOpt = None,
     var: VarOpt = None,
@@ -233,6 +238,7 @@ def show(
             "dataset": dataset,
             "subject": subject,
             "run_id": run_id,
+            "request_id": request_id,
             "since": _since(since),
             "until": _since(until),
         }
@@ -242,7 +248,7 @@ def show(
         return
     table = Table(title=f"audit log: {len(found)} entries")
     for column in ("#", "time", "action", "dataset", "rows", "outcome", "actor"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # nothing is ever cut off
     for e in found:
         d = e.data
         table.add_row(
@@ -250,11 +256,23 @@ def show(
             str(d.get("time", ""))[:19],
             e.action,
             ", ".join(sorted(_datasets(d))),
-            "" if d.get("rows") is None else str(d["rows"]),
+            _rows(d),
             str(d.get("outcome", "")),
             _actor(d.get("actor") or {}),
         )
-    console.print(table)
+    # In a terminal the table fits its width; piped or redirected, each entry stays on one whole line.
+    if console.is_terminal:
+        console.print(table)
+        return
+    wide = Measurement.get(console, console.options.update_width(100_000), table).maximum
+    Console(width=max(wide, console.width), highlight=False).print(table)
+
+
+def _rows(data: dict[str, Any]) -> str:
+    """An intent counts the rows of the file it is about to change; an outcome, the rows it affected."""
+    if data.get("rows") is None:
+        return ""
+    return f"{data['rows']} in file" if data.get("outcome") == "intent" else str(data["rows"])
 
 
 def _actor(actor: dict[str, Any]) -> str:

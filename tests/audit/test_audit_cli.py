@@ -53,6 +53,29 @@ def test_show_filters_by_subject_without_revealing_it(log_args: list[str]) -> No
     assert json.loads(invoke([*log_args, "audit", "show", "--until", "2000-01-01", "--json"])) == []
 
 
+def test_show_filters_by_request_and_prints_whole_lines_when_piped(tmp_path: Path) -> None:
+    uri, keyring = f"sqlite:///{tmp_path / 'audit.db'}", str(tmp_path / "keys.json")
+    long_name = "customer_support_tickets_landing_zone_eu_west_" + "x" * 40
+    with AuditLog.open(uri, keyring=keyring) as log:
+        for request in ("req-1", "req-2"):
+            log.append(
+                "dsr.erasure", idempotency_key=f"{request}:intent", dataset=long_name, rows=200,
+                outcome="intent", details={"request_id": request},
+            )  # fmt: skip
+            log.append(
+                "dsr.erasure", idempotency_key=f"{request}:success", dataset=long_name, rows=3,
+                details={"request_id": request},
+            )  # fmt: skip
+    args = ["--log", uri, "--keyring", keyring, "audit", "show"]
+    found = json.loads(invoke([*args, "--request-id", "req-2", "--json"]))
+    assert [(e["index"], e["details"]["request_id"]) for e in found] == [(2, "req-2"), (3, "req-2")]
+    text = invoke([*args, "--request-id", "req-1"])  # the test runner is no terminal: like a pipe
+    lines = [line for line in text.splitlines() if long_name in line]
+    assert len(lines) == 2 and all(len(line) > 120 for line in lines)  # neither cut nor wrapped at 80
+    assert "…" not in text
+    assert "200 in file" in lines[0] and "200" not in lines[1] and " 3 " in lines[1]
+
+
 def test_lineage_walks_upstream_and_downstream(log_args: list[str]) -> None:
     text = invoke([*log_args, "audit", "lineage", "tickets"])
     assert "raw_tickets -> tickets  (pii.mask #0)" in text
