@@ -86,7 +86,14 @@ def process_dataset(ctx: DsrContext, match: DatasetMatch, ids: Identifiers) -> D
     outcome.mentions_masked = sum(f.mentions for f in todo) if kind == "erasure" else 0
     journal = _journal(ctx, dataset)
     # An unchanged file of an open intent still holds the subject: this run finds it again and finishes it.
-    recovered = recover(journal, ctx.s3, redone=lambda op: True, purge_old_versions=_purges(dataset))
+    recovered = recover(
+        journal,
+        dataset,
+        ctx.key_provider,
+        ctx.s3,
+        redone=lambda op: True,
+        purge_old_versions=_purges(dataset),
+    )
     outcome.files.extend(recovered)
     hold = ctx.hold_of(dataset)
     details: dict[str, Any] = {

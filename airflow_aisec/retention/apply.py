@@ -135,11 +135,11 @@ def apply_dataset(
         result.legal_hold = plan.legal_hold.reason
     changes = [_change(plan, f) for f in plan.files if f.action != "keep"]
     planned = {c.operation for c in changes}
-    result.files.extend(
-        recover(
-            job.journal, plan.root.s3, redone=planned.__contains__, purge_old_versions=plan.purge_versions
-        )
-    )
+    recovered = recover(
+        job.journal, dataset, job.key_provider, plan.root.s3, redone=planned.__contains__,
+        purge_old_versions=plan.purge_versions,
+    )  # fmt: skip
+    result.files.extend(recovered)
     for change in changes:
         done = _apply_file(job, change)
         result.files.append(done)

@@ -20,8 +20,11 @@ finds every open intent of the scope by key, over the whole log, and settles it 
 * unchanged, and carried out again by this run: left to the run, which records it under the same keys;
 * unchanged and not carried out again, or changed by another operation on the same version: closed as
   ``skipped`` (``not_performed``);
-* changed: the swap happened. The key material of a deleted file and the old versions are deleted as the
-  intent said, and the outcome is recorded as ``recovered``.
+* changed, and holding the rows the intent announced (read back in full, decrypted): the swap happened. The
+  key material of a deleted file and the old versions are deleted as the intent said, and the outcome is
+  recorded as ``recovered``;
+* changed into anything else (another writer's version, an unreadable file): closed as a ``failure`` that
+  says so; the operation claims nothing.
 
 Entries carry URIs, digests and counts, never values.
 """
@@ -39,7 +42,7 @@ import pyarrow as pa
 from airflow_aisec.crypto.parquet import find_key_material
 from airflow_aisec.exceptions import DatasetIOError, EncryptionError, PIIError, VerificationError
 from airflow_aisec.io import Location, S3Options, delete_file, purge_versions, sha256_file
-from airflow_aisec.rewrite.source import open_rewrite
+from airflow_aisec.rewrite.source import count_rows, open_rewrite
 
 if TYPE_CHECKING:
     from airflow_aisec.audit.log import AuditLog
@@ -279,8 +282,22 @@ def _record_outcome(journal: Journal, op: str, done: FileChange, details: Mappin
 # --- crash recovery -----------------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class _Recovery:
+    """What settling the open intents of one scope needs."""
+
+    journal: Journal
+    dataset: Dataset
+    key_provider: Callable[[str], KeyProvider]
+    s3: S3Options | None
+    redone: Callable[[str], bool]
+    purge_old_versions: bool
+
+
 def recover(
     journal: Journal,
+    dataset: Dataset,
+    key_provider: Callable[[str], KeyProvider],
     s3: S3Options | None,
     *,
     redone: Callable[[str], bool],
@@ -293,33 +310,29 @@ def recover(
     """
     if journal.audit is None:
         return []
+    job = _Recovery(journal, dataset, key_provider, s3, redone, purge_old_versions)
     operations = journal.operations()
     done = []
     for op, states in operations.items():
         if "intent" in states and not _CLOSED & states.keys():
             intent = next(journal.audit.entries(states["intent"], states["intent"] + 1)).data
-            change = _settle(journal, s3, op, intent, operations, redone, purge_old_versions)
+            change = _settle(job, op, intent, operations)
             if change is not None:
                 done.append(change)
     return done
 
 
 def _settle(
-    journal: Journal,
-    s3: S3Options | None,
-    op: str,
-    intent: Mapping[str, Any],
-    operations: Mapping[str, Mapping[str, int]],
-    redone: Callable[[str], bool],
-    purge_old_versions: bool,
+    job: _Recovery, op: str, intent: Mapping[str, Any], operations: Mapping[str, Mapping[str, int]]
 ) -> FileChange | None:
+    journal, s3 = job.journal, job.s3
     source, details = intent["inputs"][0], intent["details"]
     location = Location.parse(source["uri"], s3)
     try:
         current: str | None = sha256_file(location)
     except DatasetIOError:
         current = None
-    if current == source["sha256"] and redone(op):
+    if current == source["sha256"] and job.redone(op):
         return None
     rule = {k: v for k, v in details.items() if k not in _OWN_INTENT}
     superseded = _superseded(op, operations)
@@ -329,20 +342,53 @@ def _settle(
             "superseded_by": superseded,
         })  # fmt: skip
         return None
-    material = Location.parse(details["key_material"], s3) if details.get("key_material") else None
+    return _claim(job, op, source, details, current, rule)
+
+
+def _claim(
+    job: _Recovery,
+    op: str,
+    source: Mapping[str, Any],
+    details: Mapping[str, Any],
+    current: str | None,
+    rule: Mapping[str, Any],
+) -> FileChange | None:
+    """The outcome of an operation whose file changed since its intent, once the file is what it wrote."""
+    location = Location.parse(source["uri"], job.s3)
+    rows_after = 0 if current is None else int(details.get("rows_after") or 0)
+    problem = None if current is None else _not_written_here(job, location, rows_after)
+    if problem is not None:  # someone else's version: this operation cannot claim it
+        job.journal.record(
+            op, "failure", inputs=[source], details={**rule, "operation": op, "error": problem}
+        )
+        return None
+    material = Location.parse(details["key_material"], job.s3) if details.get("key_material") else None
     if material is not None and current is None:
         delete_file(material)
-    rows = int(details.get("rows_before") or 0)
     change = FileChange(
-        source["uri"], "delete" if current is None else "rewrite", rows,
-        0 if current is None else int(details.get("rows_after") or 0), int(details.get("rows_affected") or 0),
-        rows_held=int(details.get("rows_held") or 0), sha256_before=source["sha256"], sha256_after=current,
-        recovered=True,
+        source["uri"], "delete" if current is None else "rewrite", int(details.get("rows_before") or 0),
+        rows_after, int(details.get("rows_affected") or 0), rows_held=int(details.get("rows_held") or 0),
+        sha256_before=source["sha256"], sha256_after=current, recovered=True,
     )  # fmt: skip
-    if purge_old_versions:
+    if job.purge_old_versions:
         change.versions_purged = _purge(location, material, gone=current is None)
-    _record_outcome(journal, op, change, rule)
+    _record_outcome(job.journal, op, change, rule)
     return change
+
+
+def _not_written_here(job: _Recovery, location: Location, rows_after: int) -> str | None:
+    """Why the file now in place cannot be this operation's new version (it holds another number of rows
+    than the intent announced, or cannot be read), or None."""
+    try:
+        rows = count_rows(location, job.dataset, job.key_provider)
+    except (DatasetIOError, EncryptionError) as exc:
+        return f"{location.uri} changed since the intent and cannot be read back ({type(exc).__name__})"
+    if rows != rows_after:
+        return (
+            f"{location.uri} changed since the intent but holds {rows} rows, not the {rows_after} this "
+            "operation writes: another writer changed it; nothing is claimed"
+        )
+    return None
 
 
 def _superseded(op: str, operations: Mapping[str, Mapping[str, int]]) -> str | None:

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from airflow_aisec.crypto.parquet import atomic_write_encrypted, encrypted_schema, read_encrypted_batches
+from airflow_aisec.crypto.parquet import (
+    atomic_write_encrypted,
+    encrypted_schema,
+    is_encrypted_parquet,
+    read_encrypted_batches,
+)
 from airflow_aisec.exceptions import DatasetIOError, EncryptionError
 from airflow_aisec.io import Location, atomic_write, read_file, text_schema
 
@@ -80,3 +85,14 @@ def open_rewrite(
     source_schema, batches = plain_source(dataset.format, location)
     sink = atomic_write(location, dataset.format, schema or source_schema, expected_etag=expected_etag)
     return Rewrite(source_schema, batches, sink)
+
+
+def count_rows(location: Location, dataset: Dataset, key_provider: Callable[[str], KeyProvider]) -> int:
+    """The rows of a dataset file as it is now, read in full (decrypted when it is encrypted)."""
+    if dataset.format == "parquet" and is_encrypted_parquet(location.filesystem(), location.path):
+        if dataset.encryption is None:
+            raise EncryptionError(f"{location.uri} is encrypted but the catalog has no encryption block")
+        batches = read_encrypted_batches(location, key_provider(dataset.encryption.key))
+    else:
+        _, batches = plain_source(dataset.format, location)
+    return sum(batch.num_rows for batch in batches)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from builders import catalog_for, lake_copy
 
@@ -143,13 +144,31 @@ def test_an_open_intent_is_recovered_however_many_entries_came_after_it(
     orders = catalog.dataset("orders")
     change = _killed_after_swap(monkeypatch, audit, orders)
     audit.append_many([{"action": "other.work", "details": {"n": i}} for i in range(10_050)])
-    recovered = recover(_journal(audit, orders), None, redone=lambda op: False)
+    recovered = recover(_journal(audit, orders), orders, print, None, redone=lambda op: False)
     assert [(c.uri, c.recovered, c.sha256_before) for c in recovered] == [
         (change.location.uri, True, change.sha256)
     ]
     assert recovered[0].sha256_after == sha256_file(change.location)
     assert _outcomes(audit, change.operation) == ["intent", "success"]
-    assert recover(_journal(audit, orders), None, redone=lambda op: False) == []  # settled once
+    assert (
+        recover(_journal(audit, orders), orders, print, None, redone=lambda op: False) == []
+    )  # settled once
+
+
+def test_a_version_someone_else_wrote_after_a_kill_is_not_claimed_as_recovered(
+    catalog: Catalog, audit: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orders = catalog.dataset("orders")
+    change = _killed_after_swap(monkeypatch, audit, orders)
+    # Another writer replaces the version this operation wrote with one of its own (its rows three times).
+    ours = pq.read_table(change.location.path)
+    pq.write_table(pa.concat_tables([ours, ours, ours]), change.location.path)
+    assert _rows(change.location, orders.format) == 3 * change.rows_after > 0
+    assert recover(_journal(audit, orders), orders, print, None, redone=lambda op: False) == []
+    outcomes = [e.data for e in audit.entries() if e.data["details"].get("operation") == change.operation]
+    assert [o["outcome"] for o in outcomes] == ["intent", "failure"]
+    assert "another writer" in outcomes[-1]["details"]["error"]
+    assert not any(o["details"].get("recovered") for o in outcomes)
 
 
 def test_an_unchanged_file_is_left_to_the_run_that_redoes_it_else_closed_as_skipped(
@@ -162,9 +181,9 @@ def test_an_unchanged_file_is_left_to_the_run_that_redoes_it_else_closed_as_skip
         patch.setattr(journal, "open_rewrite", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
         with pytest.raises(KeyboardInterrupt):
             change_file(_journal(audit, orders), change, orders, print)
-    assert recover(_journal(audit, orders), None, redone={change.operation}.__contains__) == []
+    assert recover(_journal(audit, orders), orders, print, None, redone={change.operation}.__contains__) == []
     assert _outcomes(audit, change.operation) == ["intent"]  # left open for this run to finish
-    assert recover(_journal(audit, orders), None, redone=lambda op: False) == []
+    assert recover(_journal(audit, orders), orders, print, None, redone=lambda op: False) == []
     assert _outcomes(audit, change.operation) == ["intent", "skipped"]
 
 
@@ -180,7 +199,7 @@ def test_an_intent_whose_version_another_operation_changed_is_skipped_not_claime
             change_file(_journal(audit, orders), first, orders, print)
     second = _change(location, orders.format, variant=("cutoff-2",))
     change_file(_journal(audit, orders), second, orders, print)  # the same version, changed by another
-    assert recover(_journal(audit, orders), None, redone=lambda op: False) == []
+    assert recover(_journal(audit, orders), orders, print, None, redone=lambda op: False) == []
     skipped = [e.data for e in audit.entries() if e.data["outcome"] == "skipped"]
     assert [s["details"]["superseded_by"] for s in skipped] == [second.operation]
 
