@@ -6,6 +6,7 @@ from airflow_aisec.audit.checkpoint import Checkpoint, CheckpointError, Signer, 
 from airflow_aisec.audit.entry import KNOWN_ACTIONS, canonical_json
 from airflow_aisec.audit.log import AuditLog, Entry
 from airflow_aisec.audit.merkle import MerkleTree, verify_consistency, verify_inclusion
+from airflow_aisec.audit.query import EntryPage, EntryQuery
 from airflow_aisec.audit.verify import Failure, Finding, VerifyReport
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "Entry",
+    "EntryPage",
+    "EntryQuery",
     "Failure",
     "Finding",
     "MerkleTree",

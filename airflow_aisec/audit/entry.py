@@ -102,3 +102,46 @@ def check_fields(action: str, fields: Mapping[str, Any]) -> None:
     outcome = fields.get("outcome", "success")
     if outcome not in OUTCOMES:
         raise AuditLogError(f"invalid outcome {outcome!r} (expected one of {', '.join(OUTCOMES)})")
+
+
+TERM_KINDS = ("subject", "request", "run", "dataset", "dag", "action", "outcome")
+"""What an entry is searchable by, from the usually most selective to the least."""
+
+
+def entry_terms(data: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """The (kind, value) search terms of an entry: its action (and each dotted prefix, ``dsr.``), outcome,
+    every dataset it names (its own, its inputs' and outputs'), its DAG and run, its request id, and every
+    subject pseudonym it carries (``subject`` and ``details.identities``)."""
+    found: set[tuple[str, str]] = set()
+
+    def add(kind: str, value: object) -> None:
+        if isinstance(value, str) and value:
+            found.add((kind, value))
+
+    action = data.get("action")
+    if isinstance(action, str):
+        add("action", action)
+        parts = action.split(".")
+        for i in range(1, len(parts)):
+            add("action", ".".join(parts[:i]) + ".")
+    add("outcome", data.get("outcome"))
+    add("dataset", data.get("dataset"))
+    for side in ("inputs", "outputs"):
+        for item in _dicts(data.get(side)):
+            add("dataset", item.get("dataset"))
+    actor = data.get("actor")
+    if isinstance(actor, Mapping):
+        add("dag", actor.get("dag_id"))
+        add("run", actor.get("run_id"))
+    add("subject", data.get("subject"))
+    details = data.get("details")
+    if isinstance(details, Mapping):
+        add("request", details.get("request_id"))
+        identities = details.get("identities")
+        for identity in identities if isinstance(identities, list) else ():
+            add("subject", identity)
+    return found
+
+
+def _dicts(value: object) -> list[Mapping[str, Any]]:
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,9 @@ from typing import Any
 from airflow_aisec import config
 from airflow_aisec.audit.checkpoint import Checkpoint, Signer, Verifier, open_checkpoint, sign_checkpoint
 from airflow_aisec.audit.entry import canonical_json, check_fields, current_actor, now
-from airflow_aisec.audit.merkle import CompactRange, MerkleTree, leaf_hash
+from airflow_aisec.audit.keys import open_keys
+from airflow_aisec.audit.merkle import CompactRange, MerkleTree, MissingTilesError, TiledTree, leaf_hash
+from airflow_aisec.audit.query import EntryPage, EntryQuery, search
 from airflow_aisec.audit.store import EntryBuilder, Store, StoredCheckpoint, open_store
 from airflow_aisec.audit.verify import VerifyReport, verify_store
 from airflow_aisec.audit.witness import Witness, Witnessed
@@ -124,7 +125,7 @@ class AuditLog:
         )
         store = open_store(target, create=create)
         try:
-            opened = _open_keys(store, ring, signing_key, pseudonym_key, create=create)
+            opened = open_keys(store, ring, signing_key, pseudonym_key, create=create)
         except BaseException:
             store.close()
             raise
@@ -171,7 +172,8 @@ class AuditLog:
 
     def append_many(self, records: Sequence[Mapping[str, Any]]) -> list[int]:
         """Append several entries in one transaction (contiguous indices); returns their indices."""
-        items = [self._item(dict(record)) for record in records]
+        actor = self.actor or current_actor()  # the same for every entry of one call
+        items = [self._item(dict(record), actor) for record in records]
         indices = self.store.append(items)
         if (
             self.checkpoint_every
@@ -181,7 +183,7 @@ class AuditLog:
             self.checkpoint()
         return indices
 
-    def _item(self, record: dict[str, Any]) -> tuple[str | None, EntryBuilder]:
+    def _item(self, record: dict[str, Any], actor: dict[str, Any]) -> tuple[str | None, EntryBuilder]:
         key = record.pop("idempotency_key", None)
         action = record.pop("action")
         check_fields(action, {"action": action, **record})
@@ -189,7 +191,7 @@ class AuditLog:
         fields.setdefault("outcome", "success")
         if "subject" in fields:
             fields["subject"] = self.pseudonym(str(fields["subject"]))
-        fields["actor"] = fields.get("actor") or self.actor or current_actor()
+        fields["actor"] = fields.get("actor") or actor
         fields["action"] = action
         canonical_json(fields)  # reject non-JSON data before taking the appenders' lock
 
@@ -400,7 +402,6 @@ class AuditLog:
                 )
             raise AuditLogError(f"entry {index} is not in the log")
         checkpoint, note = latest
-        tree = MerkleTree.from_leaf_hashes(leaf_hash(e.body) for e in self.store.entries(0, checkpoint.size))
         entry = self.store.entry(index)
         assert entry is not None
         return {
@@ -408,10 +409,26 @@ class AuditLog:
             "size": checkpoint.size,
             "entry": base64.b64encode(entry.body).decode(),
             "leaf_hash": leaf_hash(entry.body).hex(),
-            "proof": [h.hex() for h in tree.inclusion_proof(index, checkpoint.size)],
+            "proof": [h.hex() for h in self.inclusion_proof(index, checkpoint.size)],
             "root": checkpoint.root.hex(),
             "checkpoint": note,
         }
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """The audit path of entry ``index`` in the tree of the first ``size`` entries, from the stored tiles
+        (O(log n) reads); a log written before tiles existed, opened read-only, is read whole instead."""
+        try:
+            return TiledTree(size, self.store.tiles).inclusion_proof(index)
+        except MissingTilesError:
+            log.info("audit log %s has no tiles yet (open it for writing once): reading every entry", self)
+        hashes = (leaf_hash(e.body) for e in self.store.entries(0, size))
+        return MerkleTree.from_leaf_hashes(hashes).inclusion_proof(index)
+
+    def search(self, query: EntryQuery, *, before: int | None = None, limit: int = 50) -> EntryPage:
+        """One page of the entries matching ``query``, newest first, below index ``before`` (keyset
+        pagination through the search terms: the same cost on any size of log)."""
+        found, next_before = search(self.store, query, before=before, limit=limit)
+        return EntryPage([Entry(index, data, leaf) for index, data, leaf in found], next_before)
 
     def sign_text(self, text: bytes) -> str:
         """The signature line of ``text`` (a signed-note text ending in a newline) under the signing key."""
@@ -424,72 +441,3 @@ class AuditLog:
         if self._signer is None:
             raise AuditLogError("this audit log has no signing key")
         return self._signer.verifier_key()
-
-
-def _open_keys(
-    store: Store, ring: LocalKeyring, signing_key: str, pseudonym_key: str, *, create: bool
-) -> tuple[str, Signer, list[Verifier], Pseudonymizer | None]:
-    """The log's origin, signer, verifiers and pseudonymizer. A keyring that did not sign an existing log
-    is refused before any key is made in it, so a wrong keyring never gains a second signing key."""
-    if create:
-        origin = store.meta("origin")
-        if origin is None:
-            proposed = f"airflow-aisec.audit/{uuid.uuid4()}"
-            origin = store.set_meta_once("origin", proposed)
-            if origin == proposed:
-                Witness.beside(ring.path).record_created(origin)
-        _check_keyring_signed(store, ring, signing_key, origin)
-        ring.ensure(signing_key, "ed25519")
-    else:
-        origin = store.meta("origin")
-        if origin is None:
-            raise AuditLogError(f"audit log {store.uri} was never written (it has no origin): no entries")
-        if not ring.path.is_file():
-            raise AuditLogError(
-                f"keyring {ring.path} does not exist: point --keyring, AISEC_KEYRING or [aisec] keyring at "
-                f"the keyring that signs audit log {store.uri}"
-            )
-        if signing_key not in ring.names():
-            raise AuditLogError(
-                f"keyring {ring.path} has no key {signing_key!r}, so it cannot check audit log {store.uri}: "
-                "point --keyring, AISEC_KEYRING or [aisec] keyring at the keyring that signs this log"
-            )
-    signer = Signer(origin, ring.get(signing_key).signing_key())
-    verifiers = [Signer(origin, v.signing_key()).verifier() for v in ring.versions(signing_key) if v.material]
-    if create:
-        _check_signed_by(store, ring, verifiers)
-        pseudonymizer: Pseudonymizer | None = Pseudonymizer(ring.ensure(pseudonym_key, "symmetric").material)
-    elif pseudonym_key in ring.names():
-        pseudonymizer = Pseudonymizer(ring.get(pseudonym_key).material)
-    else:
-        pseudonymizer = None
-    return origin, signer, verifiers, pseudonymizer
-
-
-def _mismatch(store: Store, ring: LocalKeyring, found: str) -> AuditLogError:
-    return AuditLogError(
-        f"keyring {ring.path} and audit log {store.uri} do not belong together: {found}. Point "
-        "AISEC_KEYRING, [aisec] keyring or --keyring at the keyring that signed this log, or use a new "
-        "audit log ([aisec] audit_log, --log)"
-    )
-
-
-def _check_keyring_signed(store: Store, ring: LocalKeyring, signing_key: str, origin: str) -> None:
-    """An existing log needs the keyring's signing key before anything is created in the keyring."""
-    if (store.size() or store.checkpoints()) and signing_key not in ring.names():
-        raise _mismatch(store, ring, f"the log already holds entries, the keyring has no key {signing_key!r}")
-
-
-def _check_signed_by(store: Store, ring: LocalKeyring, verifiers: Sequence[Verifier]) -> None:
-    """The newest checkpoint of the log must verify with one of the keyring's signing keys."""
-    rows = store.checkpoints()
-    if not rows:
-        return
-    for verifier in verifiers:
-        try:
-            verifier.open(rows[-1].note)
-            return
-        except ValueError:
-            continue
-    found = "the newest checkpoint of the log is not signed by the keyring's signing key (or was forged)"
-    raise _mismatch(store, ring, found)

@@ -9,9 +9,10 @@ recursion and lets whole perfect subtrees be cached once and reused.
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 HASH_SIZE = 32
 """Length in bytes of every hash: leaf hashes, node hashes, roots and proof elements."""
@@ -70,71 +71,19 @@ def _check_hash(value: bytes) -> bytes:
     return bytes(value)
 
 
-class MerkleTree:
-    """An append-only RFC 6962 Merkle tree that keeps every perfect subtree root for fast proofs.
+class _Tree(abc.ABC):
+    """Roots and proofs over perfect-subtree roots, wherever those are kept."""
 
-    ``_levels[k][i]`` is the root of leaves ``[i·2^k, (i+1)·2^k)``; level 0 holds the leaf hashes. Those
-    roots never change once complete, so the root and proofs at any earlier size are read from the same
-    cache in O(log² n) hashing, and appending costs amortised O(1) hashes.
-    """
-
-    __slots__ = ("_levels",)
-
-    def __init__(self) -> None:
-        self._levels: list[list[bytes]] = [[]]
-
-    @classmethod
-    def from_leaves(cls, leaves: Iterable[bytes]) -> MerkleTree:
-        """A tree over ``leaves``, the entry bytes (not hashes), in log order."""
-        sha, prefix = _sha256, _LEAF_PREFIX
-        return cls._build([sha(prefix + data).digest() for data in leaves])
-
-    @classmethod
-    def from_leaf_hashes(cls, hashes: Iterable[bytes]) -> MerkleTree:
-        """A tree over already computed leaf hashes (see :func:`leaf_hash`), in log order."""
-        return cls._build([_check_hash(h) for h in hashes])
-
-    @classmethod
-    def _build(cls, level: list[bytes]) -> MerkleTree:
-        tree = cls()
-        tree._levels = [level]
-        sha, prefix = _sha256, _NODE_PREFIX
-        while len(level) >= 2:
-            # zip over one iterator pairs neighbours; an odd last hash waits for a later append.
-            pairs = iter(level)
-            level = [sha(prefix + left + right).digest() for left, right in zip(pairs, pairs, strict=False)]
-            tree._levels.append(level)
-        return tree
+    __slots__ = ()
 
     @property
+    @abc.abstractmethod
     def size(self) -> int:
         """The number of leaves."""
-        return len(self._levels[0])
 
-    def __len__(self) -> int:
-        return self.size
-
-    def append(self, data: bytes) -> int:
-        """Append a leaf holding the entry bytes ``data``; return its index."""
-        return self.append_hash(leaf_hash(data))
-
-    def append_hash(self, hash_: bytes) -> int:
-        """Append a leaf by its leaf hash; return its index."""
-        levels = self._levels
-        levels[0].append(_check_hash(hash_))
-        k = 0
-        while len(levels[k]) % 2 == 0:
-            if k + 1 == len(levels):
-                levels.append([])
-            levels[k + 1].append(node_hash(levels[k][-2], levels[k][-1]))
-            k += 1
-        return self.size - 1
-
-    def leaf_hash_at(self, index: int) -> bytes:
-        """The leaf hash at ``index``."""
-        if not 0 <= index < self.size:
-            raise IndexError(f"leaf index {index} is outside a tree of {self.size} leaves")
-        return self._levels[0][index]
+    @abc.abstractmethod
+    def _perfect_root(self, level: int, index: int) -> bytes:
+        """The root of leaves ``[index·2^level, (index+1)·2^level)``, a complete perfect subtree."""
 
     def root(self) -> bytes:
         """The root of the whole tree."""
@@ -216,12 +165,177 @@ class MerkleTree:
             k = (end - start).bit_length() - 1
             if start:
                 k = min(k, (start & -start).bit_length() - 1)
-            roots.append(self._levels[k][start >> k])
+            roots.append(self._perfect_root(k, start >> k))
             start += 1 << k
         return roots
 
     def _subtree_root(self, start: int, end: int) -> bytes:
         return _fold(self._perfect_roots(start, end))
+
+
+class MerkleTree(_Tree):
+    """An append-only RFC 6962 Merkle tree that keeps every perfect subtree root for fast proofs.
+
+    ``_levels[k][i]`` is the root of leaves ``[i·2^k, (i+1)·2^k)``; level 0 holds the leaf hashes. Those
+    roots never change once complete, so the root and proofs at any earlier size are read from the same
+    cache in O(log² n) hashing, and appending costs amortised O(1) hashes.
+    """
+
+    __slots__ = ("_levels",)
+
+    def __init__(self) -> None:
+        self._levels: list[list[bytes]] = [[]]
+
+    @classmethod
+    def from_leaves(cls, leaves: Iterable[bytes]) -> MerkleTree:
+        """A tree over ``leaves``, the entry bytes (not hashes), in log order."""
+        sha, prefix = _sha256, _LEAF_PREFIX
+        return cls._build([sha(prefix + data).digest() for data in leaves])
+
+    @classmethod
+    def from_leaf_hashes(cls, hashes: Iterable[bytes]) -> MerkleTree:
+        """A tree over already computed leaf hashes (see :func:`leaf_hash`), in log order."""
+        return cls._build([_check_hash(h) for h in hashes])
+
+    @classmethod
+    def _build(cls, level: list[bytes]) -> MerkleTree:
+        tree = cls()
+        tree._levels = [level]
+        sha, prefix = _sha256, _NODE_PREFIX
+        while len(level) >= 2:
+            # zip over one iterator pairs neighbours; an odd last hash waits for a later append.
+            pairs = iter(level)
+            level = [sha(prefix + left + right).digest() for left, right in zip(pairs, pairs, strict=False)]
+            tree._levels.append(level)
+        return tree
+
+    @property
+    def size(self) -> int:
+        """The number of leaves."""
+        return len(self._levels[0])
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _perfect_root(self, level: int, index: int) -> bytes:
+        return self._levels[level][index]
+
+    def append(self, data: bytes) -> int:
+        """Append a leaf holding the entry bytes ``data``; return its index."""
+        return self.append_hash(leaf_hash(data))
+
+    def append_hash(self, hash_: bytes) -> int:
+        """Append a leaf by its leaf hash; return its index."""
+        levels = self._levels
+        levels[0].append(_check_hash(hash_))
+        k = 0
+        while len(levels[k]) % 2 == 0:
+            if k + 1 == len(levels):
+                levels.append([])
+            levels[k + 1].append(node_hash(levels[k][-2], levels[k][-1]))
+            k += 1
+        return self.size - 1
+
+    def leaf_hash_at(self, index: int) -> bytes:
+        """The leaf hash at ``index``."""
+        if not 0 <= index < self.size:
+            raise IndexError(f"leaf index {index} is outside a tree of {self.size} leaves")
+        return self._levels[0][index]
+
+
+TILE_HEIGHT = 8
+"""Levels per tile: a log stores the roots of its perfect subtrees of 2^8, 2^16, 2^24... leaves only."""
+
+TILE_WIDTH = 1 << TILE_HEIGHT
+"""Hashes per full tile: the nodes of one stored level that make one node of the next stored level."""
+
+# (level, start, end) -> the stored hashes of that level for nodes [start, end); level 0 is the leaf hashes.
+TileReader = Callable[[int, int, int], Sequence[bytes]]
+
+
+class MissingTilesError(LookupError):
+    """A tiled tree lacks stored hashes that a computation needs (a log written before tiles existed)."""
+
+
+def perfect_root(hashes: Sequence[bytes]) -> bytes:
+    """The root over ``hashes`` of one level, whose count is a power of two (RFC 6962 perfect subtree)."""
+    level = list(hashes)
+    if not level or len(level) & (len(level) - 1):
+        raise ValueError(f"a perfect subtree has a power-of-two number of nodes, not {len(level)}")
+    sha, prefix = _sha256, _NODE_PREFIX
+    while len(level) > 1:
+        pairs = iter(level)
+        level = [sha(prefix + left + right).digest() for left, right in zip(pairs, pairs, strict=True)]
+    return level[0]
+
+
+class TiledTree(_Tree):
+    """Roots and proofs of a tree of ``size`` leaves read from stored tiles, as Trillian's tlog tiles do.
+
+    Only the roots of perfect subtrees of 2^(8·j) leaves are stored (level 0 being the leaf hashes), so any
+    perfect subtree root is at most 128 stored hashes folded; an inclusion or consistency proof costs
+    O(log n) range reads however long the log, instead of every leaf.
+    """
+
+    __slots__ = ("_cache", "_read", "_size")
+
+    def __init__(self, size: int, read: TileReader) -> None:
+        if not _is_count(size):
+            raise ValueError(f"size must be a non-negative integer, not {size!r}")
+        self._size = size
+        self._read = read
+        self._cache: dict[tuple[int, int], bytes] = {}
+
+    @property
+    def size(self) -> int:
+        """The number of leaves."""
+        return self._size
+
+    def _perfect_root(self, level: int, index: int) -> bytes:
+        found = self._cache.get((level, index))
+        if found is None:
+            stored = level - level % TILE_HEIGHT
+            width = 1 << (level - stored)
+            hashes = self._read(stored, index * width, (index + 1) * width)
+            if len(hashes) != width:
+                raise MissingTilesError(
+                    f"the log stores {len(hashes)} of the {width} hashes of level {stored} needed"
+                )
+            found = self._cache[(level, index)] = perfect_root(hashes)
+        return found
+
+
+class TileBuilder:
+    """Computes, from leaf hashes fed in order, the stored-level hashes a tiled log keeps.
+
+    ``feed`` returns the ``(level, index, hash)`` of every stored node the leaf completes; memory stays at
+    one partial tile per level.
+    """
+
+    __slots__ = ("_counts", "_pending")
+
+    def __init__(self) -> None:
+        self._pending: list[list[bytes]] = []  # per stored level: the hashes of its unfinished tile
+        self._counts: list[int] = []  # per stored level above: how many nodes it completed
+
+    def feed(self, hash_: bytes) -> list[tuple[int, int, bytes]]:
+        """Add the next leaf hash; the stored nodes it completes, lowest level first."""
+        done: list[tuple[int, int, bytes]] = []
+        node, depth = hash_, 0
+        counts = self._counts
+        while True:
+            if depth == len(self._pending):
+                self._pending.append([])
+                counts.append(0)
+            row = self._pending[depth]
+            row.append(node)
+            if len(row) < TILE_WIDTH:
+                return done
+            node = perfect_root(row)
+            row.clear()
+            done.append(((depth + 1) * TILE_HEIGHT, counts[depth], node))
+            counts[depth] += 1
+            depth += 1
 
 
 class CompactRange:

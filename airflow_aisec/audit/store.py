@@ -1,6 +1,9 @@
 """Where audit entries and checkpoints are stored: SQLite (embedded default) or PostgreSQL.
 
-Both keep two append-only tables. Triggers reject UPDATE and DELETE (and TRUNCATE on PostgreSQL); the
+Both keep append-only tables of entries, signed checkpoints and settings, plus the tree's tiles: the roots
+of its perfect subtrees of 2^8, 2^16... entries, stored as entries are appended so that a proof costs
+O(log n) reads. Tiles are derived data: a proof built from altered tiles does not verify against the signed
+root, and ``verify`` recomputes them. Triggers reject UPDATE and DELETE (and TRUNCATE on PostgreSQL); the
 Merkle tree and signed checkpoints catch an attacker who drops the triggers first. Appenders serialise on
 one lock (SQLite's write lock, a PostgreSQL advisory lock) so indices stay contiguous across processes.
 """
@@ -17,20 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from airflow_aisec.audit.derived import ENTRY_COLUMNS, DerivedTables, StoredEntry
+from airflow_aisec.audit.merkle import TILE_HEIGHT
+from airflow_aisec.audit.schema import PG_DERIVED_SCHEMA, PG_SCHEMA, SQLITE_SCHEMA
 from airflow_aisec.exceptions import AuditLogError
 
-APPEND_ONLY_MESSAGE = "aisec audit log is append-only"
 _PG_LOCK_ID = 0x41495345  # "AISE": one advisory lock shared by every appender of a database
-
-
-@dataclass(frozen=True)
-class StoredEntry:
-    """One row of the entries table, as stored (nothing here is trusted by ``verify``)."""
-
-    index: int
-    body: bytes
-    leaf_hash: bytes
-    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +68,18 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def keyed(self, prefix: str) -> list[tuple[str, int]]:
         """(idempotency key, index) of the entries whose key starts with ``prefix``, by index."""
+
+    @abc.abstractmethod
+    def tiles(self, level: int, start: int, end: int) -> list[bytes]:
+        """The stored tree hashes of ``level`` (a multiple of ``TILE_HEIGHT``; 0 is the leaf hashes) for nodes
+        ``[start, end)``, in order; fewer when some are not stored (a log written before tiles existed)."""
+
+    @abc.abstractmethod
+    def search(
+        self, filters: Sequence[Sequence[tuple[str, str]]], lo: int, hi: int, limit: int
+    ) -> list[StoredEntry]:
+        """Entries with an index in ``[lo, hi)`` that carry, for every filter, at least one of its (kind,
+        value) search terms (``entry_terms``), newest first, at most ``limit``."""
 
     @abc.abstractmethod
     def checkpoints(self) -> list[StoredCheckpoint]:
@@ -127,44 +134,11 @@ def _scrub(text: str, uri: str) -> str:
     return text
 
 
-# ------------------------------------------------------------------------------------------ SQLite
-
-_SQLITE_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS aisec_entries (
-    idx INTEGER PRIMARY KEY,
-    idempotency_key TEXT UNIQUE,
-    body BLOB NOT NULL,
-    leaf_hash BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS aisec_checkpoints (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    size INTEGER NOT NULL,
-    root BLOB NOT NULL,
-    note TEXT NOT NULL,
-    compact_range TEXT NOT NULL,
-    created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-);
-CREATE TABLE IF NOT EXISTS aisec_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TRIGGER IF NOT EXISTS aisec_entries_no_update BEFORE UPDATE ON aisec_entries
-BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END;
-CREATE TRIGGER IF NOT EXISTS aisec_entries_no_delete BEFORE DELETE ON aisec_entries
-BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END;
-CREATE TRIGGER IF NOT EXISTS aisec_checkpoints_no_update BEFORE UPDATE ON aisec_checkpoints
-BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END;
-CREATE TRIGGER IF NOT EXISTS aisec_checkpoints_no_delete BEFORE DELETE ON aisec_checkpoints
-BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END;
-CREATE TRIGGER IF NOT EXISTS aisec_meta_no_update BEFORE UPDATE ON aisec_meta
-BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END;
-CREATE TRIGGER IF NOT EXISTS aisec_meta_no_delete BEFORE DELETE ON aisec_meta
-BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END;
-"""
-
-_ENTRY_COLUMNS = "idx, body, leaf_hash, idempotency_key"
 _INSERT_ENTRY = "INSERT INTO aisec_entries (idx, idempotency_key, body, leaf_hash) VALUES (?, ?, ?, ?)"
 _CHECKPOINT_COLUMNS = "id, size, root, note, compact_range, created"
 
 
-class _SqlStore(Store):
+class _SqlStore(DerivedTables, Store):
     """What SQLite and PostgreSQL share; subclasses provide the connection, placeholders and lock."""
 
     mark = "?"
@@ -186,7 +160,7 @@ class _SqlStore(Store):
             last = cur.fetchone()
             next_index = 0 if last is None else int(last[0]) + 1
             prev: bytes | None = None if last is None else bytes(last[1])
-            indices = []
+            indices, written = [], []
             for key, build in items:
                 existing = self._by_key(cur, key)
                 if existing is not None:
@@ -198,7 +172,12 @@ class _SqlStore(Store):
                     (next_index, key, body, leaf),
                 )
                 indices.append(next_index)
+                written.append((next_index, body))
                 prev, next_index = leaf, next_index + 1
+            first = 0 if last is None else int(last[0]) + 1
+            self._add_terms(cur, written)
+            if next_index >> TILE_HEIGHT > first >> TILE_HEIGHT:
+                self._fill_tiles(cur, next_index)
             return indices
 
     def _by_key(self, cur: Any, key: str | None) -> int | None:
@@ -209,7 +188,7 @@ class _SqlStore(Store):
         return None if row is None else int(row[0])
 
     def entries(self, start: int = 0, end: int | None = None) -> Iterator[StoredEntry]:
-        query = f"SELECT {_ENTRY_COLUMNS} FROM aisec_entries WHERE idx >= ?"
+        query = f"SELECT {ENTRY_COLUMNS} FROM aisec_entries WHERE idx >= ?"
         params: list[int] = [start]
         if end is not None:
             query += " AND idx < ?"
@@ -235,9 +214,7 @@ class _SqlStore(Store):
 
     def size(self) -> int:
         with self._cursor() as cur:
-            cur.execute("SELECT MAX(idx) FROM aisec_entries")
-            row = cur.fetchone()
-            return 0 if row is None or row[0] is None else int(row[0]) + 1
+            return self._size(cur)
 
     def checkpoints(self) -> list[StoredCheckpoint]:
         with self._cursor() as cur:
@@ -252,9 +229,7 @@ class _SqlStore(Store):
                 f"SELECT {_CHECKPOINT_COLUMNS} FROM aisec_checkpoints ORDER BY size DESC, id DESC LIMIT 1"
             )
             row = cur.fetchone()
-            cur.execute("SELECT MAX(idx) FROM aisec_entries")
-            top = cur.fetchone()
-            size = 0 if top is None or top[0] is None else int(top[0]) + 1
+            size = self._size(cur)
             made = make(None if row is None else _checkpoint(row), size)
             if made is None:
                 return None
@@ -310,9 +285,10 @@ class SQLiteStore(_SqlStore):
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=FULL")
                 with self._locked() as cur:
-                    for statement in _SQLITE_SCHEMA.split(";\n"):
+                    for statement in SQLITE_SCHEMA.split(";\n"):
                         if statement.strip():
                             cur.execute(statement)
+                    self._fill_derived(cur)
             else:
                 # mode=ro: reading never creates the file, its tables or the origin.
                 location = f"file:{urllib.parse.quote(str(self.path.resolve()))}?mode=ro"
@@ -325,6 +301,13 @@ class SQLiteStore(_SqlStore):
                 if not found[0]:
                     self._conn.close()
                     raise AuditLogError(f"{self.path} is not an aisec audit log (no aisec_entries table)")
+                self._has_tiles = (
+                    self._conn.execute(
+                        "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                        "AND name IN ('aisec_tiles', 'aisec_terms')"
+                    ).fetchone()[0]
+                    == 2
+                )
         except sqlite3.Error as e:
             raise AuditLogError(f"cannot open audit log {self.path}: {e}") from None
 
@@ -355,44 +338,6 @@ class SQLiteStore(_SqlStore):
         self._conn.close()
 
 
-# -------------------------------------------------------------------------------------- PostgreSQL
-
-_PG_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS aisec_entries (
-    idx BIGINT PRIMARY KEY,
-    idempotency_key TEXT UNIQUE,
-    body BYTEA NOT NULL,
-    leaf_hash BYTEA NOT NULL
-);
-CREATE TABLE IF NOT EXISTS aisec_checkpoints (
-    id BIGSERIAL PRIMARY KEY,
-    size BIGINT NOT NULL,
-    root BYTEA NOT NULL,
-    note TEXT NOT NULL,
-    compact_range TEXT NOT NULL,
-    created TEXT NOT NULL DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-);
-CREATE TABLE IF NOT EXISTS aisec_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE OR REPLACE FUNCTION aisec_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN RAISE EXCEPTION '{APPEND_ONLY_MESSAGE}'; END $$;
-DROP TRIGGER IF EXISTS aisec_entries_append_only ON aisec_entries;
-CREATE TRIGGER aisec_entries_append_only BEFORE UPDATE OR DELETE ON aisec_entries
-FOR EACH ROW EXECUTE FUNCTION aisec_append_only();
-DROP TRIGGER IF EXISTS aisec_entries_no_truncate ON aisec_entries;
-CREATE TRIGGER aisec_entries_no_truncate BEFORE TRUNCATE ON aisec_entries
-FOR EACH STATEMENT EXECUTE FUNCTION aisec_append_only();
-DROP TRIGGER IF EXISTS aisec_checkpoints_append_only ON aisec_checkpoints;
-CREATE TRIGGER aisec_checkpoints_append_only BEFORE UPDATE OR DELETE ON aisec_checkpoints
-FOR EACH ROW EXECUTE FUNCTION aisec_append_only();
-DROP TRIGGER IF EXISTS aisec_checkpoints_no_truncate ON aisec_checkpoints;
-CREATE TRIGGER aisec_checkpoints_no_truncate BEFORE TRUNCATE ON aisec_checkpoints
-FOR EACH STATEMENT EXECUTE FUNCTION aisec_append_only();
-DROP TRIGGER IF EXISTS aisec_meta_append_only ON aisec_meta;
-CREATE TRIGGER aisec_meta_append_only BEFORE UPDATE OR DELETE ON aisec_meta
-FOR EACH ROW EXECUTE FUNCTION aisec_append_only();
-"""
-
-
 class PostgresStore(_SqlStore):
     """The production backend: PostgreSQL through psycopg 3."""
 
@@ -420,8 +365,17 @@ class PostgresStore(_SqlStore):
                 cur.execute("SELECT to_regclass('aisec_entries') IS NOT NULL")
                 exists = bool(cur.fetchone()[0])
                 if not exists and create:
-                    cur.execute(_PG_SCHEMA)
+                    cur.execute(PG_SCHEMA)
                     exists = True
+                cur.execute(
+                    "SELECT to_regclass('aisec_tiles') IS NOT NULL AND to_regclass('aisec_terms') IS NOT NULL"
+                )
+                self._has_tiles = bool(cur.fetchone()[0])
+                if exists and create:
+                    if not self._has_tiles:
+                        cur.execute(PG_DERIVED_SCHEMA)
+                        self._has_tiles = True
+                    self._fill_derived(cur)
         except psycopg.Error as e:
             self._conn.close()
             message = _scrub(f"{e.__class__.__name__}: {e}", uri)
@@ -443,6 +397,11 @@ class PostgresStore(_SqlStore):
     def _cursor(self) -> Iterator[Any]:
         # A server-side cursor streams a million entries without loading them all into memory.
         with self._conn.transaction(), self._conn.cursor(name=f"aisec_{uuid.uuid4().hex}") as cur:
+            yield cur
+
+    @contextlib.contextmanager
+    def _small_cursor(self) -> Iterator[Any]:
+        with self._conn.cursor() as cur:
             yield cur
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from airflow_aisec.audit.checkpoint import Checkpoint, CheckpointError, Verifier
-from airflow_aisec.audit.merkle import CompactRange, leaf_hash
+from airflow_aisec.audit.merkle import CompactRange, TileBuilder, leaf_hash
 from airflow_aisec.audit.store import Store, StoredCheckpoint
 
 
@@ -80,6 +80,8 @@ class _EntryScan:
         self.range = CompactRange()
         self.expected = 0
         self.prev: bytes | None = None
+        self.tile_builder = TileBuilder()
+        self.tiles: dict[int, list[bytes]] = {}  # stored level -> the hashes recomputed for it, in order
 
     def feed(self, index: int, body: bytes, stored_hash: bytes) -> None:
         if index != self.expected:
@@ -90,6 +92,8 @@ class _EntryScan:
         computed = leaf_hash(body)
         self._check_body(index, body, computed, stored_hash)
         self.range.append_hash(computed)
+        for level, _, node in self.tile_builder.feed(computed):
+            self.tiles.setdefault(level, []).append(node)
         self.prev = computed
         self.expected = index + 1
         if self.range.size in self.sizes:
@@ -133,6 +137,7 @@ def verify_store(
     _check_roots(signed, scan, report, "checkpoint")
     _check_roots([cp for cp in trusted_cps if cp is not None], scan, report, "trusted checkpoint")
     _check_forks(checkpoints, report)
+    _check_tiles(store, scan, report)
     if report.size and not any(cp is not None for cp in signed):
         report.add(
             Failure.UNCHECKPOINTED,
@@ -141,6 +146,27 @@ def verify_store(
             "entries that were written (were the checkpoints deleted?)",
         )
     return report
+
+
+def _check_tiles(store: Store, scan: _EntryScan, report: VerifyReport, chunk: int = 65536) -> None:
+    """Compare the stored tiles with those recomputed from the entries. Proofs are read from the tiles, so an
+    altered tile would make an honest entry's proof fail; tiles not stored (yet) are no finding."""
+    for level, computed in sorted(scan.tiles.items()):
+        for start in range(0, len(computed), chunk):
+            stored = store.tiles(level, start, start + chunk)
+            for offset, node in enumerate(stored):
+                if node == computed[start + offset]:
+                    continue
+                first = (start + offset) << level
+                last = first + (1 << level) - 1
+                if not _explained(report, last + 1):
+                    report.add(
+                        Failure.MODIFIED,
+                        first,
+                        f"the stored tree hash of entries {first}-{last} differs from the entries: the tiles "
+                        "table was altered (inclusion proofs read from it would not verify)",
+                    )
+                return
 
 
 def _notes(rows: list[StoredCheckpoint]) -> list[tuple[StoredCheckpoint, str]]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +15,7 @@ from airflow_aisec import config
 from airflow_aisec.audit import AuditLog, Entry
 from airflow_aisec.audit.lineage import LineageGraph, to_openlineage
 from airflow_aisec.audit.log import PSEUDONYM_KEY
+from airflow_aisec.audit.query import MAX_LIMIT, EntryQuery
 from airflow_aisec.cli.common import (
     EXIT_BAD_INPUT,
     CatalogOpt,
@@ -169,31 +168,6 @@ def public_key(ctx: typer.Context, log_uri: LogOpt = None, keyring: KeyringOpt =
         typer.echo(log.verifier_key())
 
 
-def _since(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value).astimezone(dt.UTC).isoformat(timespec="microseconds")
-    except ValueError:
-        raise fail(
-            f"invalid time {value!r}: use ISO-8601, e.g. 2026-11-01 or 2026-11-01T12:00:00+00:00"
-        ) from None
-
-
-def _matches(entry: Entry, filters: dict[str, Any]) -> bool:
-    data = entry.data
-    checks: tuple[tuple[Any, Callable[[Any], bool]], ...] = (
-        (filters["action"], lambda wanted: data.get("action") == wanted),
-        (filters["dataset"], lambda wanted: wanted in _datasets(data)),
-        (filters["subject"], lambda wanted: data.get("subject") == wanted),
-        (filters["run_id"], lambda wanted: (data.get("actor") or {}).get("run_id") == wanted),
-        (filters["request_id"], lambda wanted: (data.get("details") or {}).get("request_id") == wanted),
-        (filters["since"], lambda wanted: str(data.get("time")) >= wanted),
-        (filters["until"], lambda wanted: str(data.get("time")) <= wanted),
-    )
-    return all(check(wanted) for wanted, check in checks if wanted)
-
-
 def _datasets(data: dict[str, Any]) -> set[str]:
     names = {str(data["dataset"])} if data.get("dataset") else set()
     for ref in (data.get("inputs") or []) + (data.get("outputs") or []):
@@ -212,7 +186,11 @@ def show(
     action: Annotated[str | None, typer.Option("--action", help="e.g. pii.mask")] = None,
     since: Annotated[str | None, typer.Option("--since", help="ISO-8601 time.")] = None,
     until: Annotated[str | None, typer.Option("--until", help="ISO-8601 time.")] = None,
+    dag_id: Annotated[str | None, typer.Option("--dag-id", help="Airflow DAG id.")] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Airflow DAG run id.")] = None,
+    outcome: Annotated[
+        str | None, typer.Option("--outcome", help="success, failure, skipped, intent or noop.")
+    ] = None,
     request_id: Annotated[
         str | None, typer.Option("--request-id", help="Entries of this data-subject request.")
     ] = None,
@@ -223,8 +201,10 @@ def show(
     keyring: KeyringOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List entries, filtered; the subject id never leaves this process unpseudonymized (under the
-    --catalog's subjects.pseudonym_key when a catalog is given)."""
+    """List entries, filtered (an action ending in a dot, like dsr., is a prefix). A subject is found under
+    any of their identities: the entries naming it, and every entry of their data-subject requests. The
+    subject id never leaves this process unpseudonymized (under the --catalog's subjects.pseudonym_key when
+    a catalog is given)."""
     key = PSEUDONYM_KEY
     if subject_id and (catalog or global_options(ctx).catalog):
         key = load_catalog_option(ctx, catalog, var).subjects.pseudonym_key
@@ -233,21 +213,27 @@ def show(
             subject = log.pseudonym(subject_id) if subject_id else None
         except AisecError as error:
             raise fail(str(error)) from None
-        filters = {
-            "action": action,
-            "dataset": dataset,
-            "subject": subject,
-            "run_id": run_id,
-            "request_id": request_id,
-            "since": _since(since),
-            "until": _since(until),
-        }
-        found = [e for e in log.entries() if _matches(e, filters)][-limit:]
+        query = EntryQuery(
+            action=action, dataset=dataset, dag_id=dag_id, run_id=run_id, request_id=request_id,
+            outcome=outcome, since=since, until=until, subject=subject,
+        )  # fmt: skip
+        found: list[Entry] = []
+        before: int | None = None
+        try:
+            while len(found) < limit:
+                page = log.search(query, before=before, limit=min(MAX_LIMIT, limit - len(found)))
+                found += page.entries
+                if page.next_before is None:
+                    break
+                before = page.next_before
+        except AisecError as error:
+            raise fail(str(error)) from None
+        found.reverse()  # oldest first, as the log reads
     if as_json:
         print_json([{"index": e.index, **e.data} for e in found])
         return
     table = Table(title=f"audit log: {len(found)} entries")
-    for column in ("#", "time", "action", "dataset", "rows", "outcome", "actor"):
+    for column in ("#", "time", "action", "dataset", "rows read", "rows affected", "outcome", "actor"):
         table.add_column(column, overflow="fold")  # nothing is ever cut off
     for e in found:
         d = e.data
@@ -256,7 +242,7 @@ def show(
             str(d.get("time", ""))[:19],
             e.action,
             ", ".join(sorted(_datasets(d))),
-            _rows(d),
+            *_rows(d),
             str(d.get("outcome", "")),
             _actor(d.get("actor") or {}),
         )
@@ -268,11 +254,16 @@ def show(
     Console(width=max(wide, console.width), highlight=False).print(table)
 
 
-def _rows(data: dict[str, Any]) -> str:
-    """An intent counts the rows of the file it is about to change; an outcome, the rows it affected."""
-    if data.get("rows") is None:
-        return ""
-    return f"{data['rows']} in file" if data.get("outcome") == "intent" else str(data["rows"])
+def _rows(data: dict[str, Any]) -> tuple[str, str]:
+    """(rows read, rows affected): an intent counts the rows of the file it is about to change, an outcome
+    the rows it affected (and the file's rows before, when it says)."""
+    rows, details = data.get("rows"), data.get("details") or {}
+    if rows is None:
+        return "", ""
+    if data.get("outcome") == "intent":
+        return str(rows), ""
+    before = details.get("rows_before") if isinstance(details, dict) else None
+    return ("" if before is None else str(before)), str(rows)
 
 
 def _actor(actor: dict[str, Any]) -> str:

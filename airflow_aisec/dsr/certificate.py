@@ -52,21 +52,21 @@ def proofs(audit: AuditLog, indices: Sequence[int]) -> dict[str, Any]:
     if latest is None:
         raise DsrError("the audit log has no signed checkpoint to prove the request's entries against")
     checkpoint, note = latest
-    hashes = [leaf_hash(row.body) for row in audit.store.entries(0, checkpoint.size)]
-    tree = MerkleTree.from_leaf_hashes(hashes)
     entries = []
     for index in sorted(set(indices)):
         if index >= checkpoint.size:
             raise DsrError(f"audit entry {index} is not covered by the latest checkpoint")
-        body = json.loads(audit.store.entry(index).body)  # type: ignore[union-attr]  # index < size
+        row = audit.store.entry(index)
+        assert row is not None  # index < size
+        body = json.loads(row.body)
         entries.append(
             {
                 "index": index,
                 "action": body.get("action"),
                 "outcome": body.get("outcome"),
                 "dataset": body.get("dataset"),
-                "leaf_hash": hashes[index].hex(),
-                "proof": [h.hex() for h in tree.inclusion_proof(index, checkpoint.size)],
+                "leaf_hash": leaf_hash(row.body).hex(),
+                "proof": [h.hex() for h in audit.inclusion_proof(index, checkpoint.size)],
             }
         )
     return {

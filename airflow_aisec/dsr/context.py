@@ -92,6 +92,7 @@ class DsrContext:
         self.holds = dict(holds or {})
         self.index = index
         self.subject_held: str | None = None
+        self.identities: list[str] = []  # pseudonyms of every identity of the subject, once resolved
         self.today = today or dt.datetime.now(dt.UTC).date()
         self._find_spans = find_spans
         self._pseudonymize: Callable[[str], str] | None = None
@@ -164,6 +165,8 @@ class DsrContext:
         if self.audit is None:
             return None
         details = {"request_id": self.request.request_id, **fields.pop("details", {})}
+        if self.identities:
+            details.setdefault("identities", self.identities)
         return self.audit.append(
             self.request.action, idempotency_key=key, outcome=outcome, subject=self.subject,
             details=details, **fields,
@@ -173,6 +176,8 @@ class DsrContext:
         """Once the subject is resolved: find a per-subject hold under any of their identities, and scrub
         every identifier of theirs from the request's free-text reason (it is logged and certified)."""
         values = sorted({v for found in ids.identities.values() for v in found})
+        # Recorded with each later entry, so the subject is found in the log by any of their identities.
+        self.identities = sorted({self.pseudonym(v) for v in values})
         for value in values:
             hold = self.holds.get(self.pseudonym(value))
             if hold is not None:

@@ -22,7 +22,7 @@ from dsr_support import (
     run,
 )
 
-from airflow_aisec.audit import AuditLog
+from airflow_aisec.audit import AuditLog, EntryQuery
 from airflow_aisec.catalog import Catalog
 from airflow_aisec.crypto.envelope import MAGIC, decrypt_file
 from airflow_aisec.crypto.keyring import LocalKeyring
@@ -81,6 +81,10 @@ def test_access_exports_only_the_subjects_rows_encrypted_with_a_manifest(
     manifest = json.loads(_open(catalog, ring, package / "manifest.json.aisec", "access-1", tmp_path))
     assert manifest["format"] == "aisec-dsr-access-package"
     assert manifest["request"]["subject"] == log.pseudonym(SUBJECT.email)
+    # Asked for by e-mail, the request is found in the log by the subject's customer id as well.
+    by_id = log.search(EntryQuery(subject=log.pseudonym(SUBJECT.customer_id)), limit=1000).entries
+    of_request = log.search(EntryQuery(request_id="access-1"), limit=1000).entries
+    assert by_id and [e.index for e in by_id] == [e.index for e in of_request]
     datasets = manifest["datasets"]
     assert datasets["customers"]["purposes"] == ["billing", "support"]
     assert datasets["customers"]["retention"] == {"column": "created_at", "keep_for": "P3Y"}

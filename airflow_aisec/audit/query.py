@@ -1,0 +1,164 @@
+"""Filtered, paginated reading of an audit log, newest first, through its search terms.
+
+A page is found by keyset pagination on the entry index over the ``aisec_terms`` index, so the first page
+costs the same on a million entries as on a hundred. Terms are derived data: every entry a page returns is
+checked against the query from its own bytes, so an altered index can hide entries from a filter but never
+pass off an entry as matching one it does not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+from airflow_aisec.audit.entry import entry_terms
+from airflow_aisec.exceptions import AuditLogError
+
+if TYPE_CHECKING:
+    from airflow_aisec.audit.log import Entry
+    from airflow_aisec.audit.store import Store
+
+MAX_LIMIT = 1000
+_KINDS = {
+    "subject": "subject",
+    "request_id": "request",
+    "run_id": "run",
+    "dataset": "dataset",
+    "dag_id": "dag",
+    "action": "action",
+    "outcome": "outcome",
+}
+
+
+@dataclass(frozen=True)
+class EntryQuery:
+    """What entries to show; every field set must match (an empty query matches every entry)."""
+
+    action: str | None = None
+    """An exact action, or a prefix ending in a dot (``dsr.``)."""
+    dataset: str | None = None
+    """The entry's dataset or the dataset of any of its inputs or outputs."""
+    dag_id: str | None = None
+    run_id: str | None = None
+    request_id: str | None = None
+    outcome: str | None = None
+    since: str | None = None
+    """ISO-8601 date or time (UTC when it has no offset), inclusive."""
+    until: str | None = None
+    """ISO-8601 date or time, exclusive."""
+    subject: str | None = None
+    """A subject pseudonym (``AuditLog.pseudonym``): entries about the subject under any of their identities,
+    and every entry of their data-subject requests."""
+
+    def is_empty(self) -> bool:
+        """True when no field is set."""
+        return all(getattr(self, f.name) in (None, "") for f in fields(self))
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    """One page of entries, newest first; ``next_before`` is the ``before`` of the next page (None: last)."""
+
+    entries: list[Entry]
+    next_before: int | None
+
+
+def parse_time(value: str) -> str:
+    """``value`` (an ISO-8601 date or time) as the log writes times: UTC, microseconds."""
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise AuditLogError(
+            f"not an ISO-8601 date or time: {value!r} (e.g. 2026-12-01 or 2026-12-01T08:00)"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def search(
+    store: Store, query: EntryQuery, *, before: int | None = None, limit: int = 50
+) -> tuple[list[tuple[int, dict[str, Any], bytes]], int | None]:
+    """The entries matching ``query`` with an index below ``before``, newest first, at most ``limit``:
+    ``(index, data, leaf hash)`` triples and the ``before`` of the next page."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise AuditLogError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
+    size = store.size()
+    hi = size if before is None else max(0, min(before, size))
+    since = parse_time(query.since) if query.since else None
+    until = parse_time(query.until) if query.until else None
+    lo = _first_at(store, since, 0, hi) if since else 0
+    if until:
+        hi = _first_at(store, until, lo, hi)
+    filters = _filters(store, query)
+    if lo >= hi:
+        return [], None
+    found = store.search(filters, lo, hi, limit)
+    wanted = _wanted(filters, since, until)
+    page = [(e.index, data, e.leaf_hash) for e in found if wanted(data := json.loads(e.body))]
+    next_before = found[-1].index if len(found) == limit and found[-1].index > lo else None
+    return page, next_before
+
+
+# A filter: the (kind, value) terms of which an entry must carry at least one.
+Filter = tuple[tuple[str, str], ...]
+
+
+def _filters(store: Store, query: EntryQuery) -> list[Filter]:
+    """One filter per field set."""
+    filters: list[Filter] = []
+    for name, kind in _KINDS.items():
+        value = getattr(query, name)
+        if value and name != "subject":
+            filters.append(((kind, str(value)),))
+    if query.subject:
+        identities = _identities(store, query.subject)
+        requests = sorted(_requests(store, identities))
+        # About the subject: entries naming any of their pseudonyms, and every entry of their requests.
+        filters.append(tuple([("subject", p) for p in identities] + [("request", r) for r in requests]))
+    return filters
+
+
+def _identities(store: Store, pseudonym: str) -> tuple[str, ...]:
+    """``pseudonym`` and every other pseudonym an entry records for the same subject."""
+    known = {pseudonym}
+    for entry in store.search([(("subject", pseudonym),)], 0, store.size(), MAX_LIMIT):
+        known |= {v for k, v in entry_terms(json.loads(entry.body)) if k == "subject"}
+    return tuple(sorted(known))
+
+
+def _requests(store: Store, identities: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for entry in store.search([tuple(("subject", p) for p in identities)], 0, store.size(), MAX_LIMIT):
+        found |= {v for k, v in entry_terms(json.loads(entry.body)) if k == "request"}
+    return found
+
+
+def _wanted(
+    filters: Sequence[Filter], since: str | None, until: str | None
+) -> Callable[[Mapping[str, Any]], bool]:
+    def wanted(data: Mapping[str, Any]) -> bool:
+        terms = entry_terms(data)
+        if not all(any(term in terms for term in accepted) for accepted in filters):
+            return False
+        time = str(data.get("time", ""))
+        return (since is None or time >= since) and (until is None or time < until)
+
+    return wanted
+
+
+def _first_at(store: Store, time: str, lo: int, hi: int) -> int:
+    """The first index in ``[lo, hi)`` whose entry's time is ``time`` or later (entries are appended in time
+    order under the appenders' lock), by binary search: O(log n) reads."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        entry = store.entry(mid)
+        written = str(json.loads(entry.body).get("time", "")) if entry is not None else ""
+        if written < time:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
