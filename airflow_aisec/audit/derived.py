@@ -82,6 +82,17 @@ class DerivedTables(abc.ABC):
         if rows:
             cur.executemany(self._sql("INSERT INTO aisec_terms (kind, value, idx) VALUES (?, ?, ?)"), rows)
 
+    def terms(self, start: int, end: int) -> dict[int, set[tuple[str, str]]]:
+        """The stored search terms of entries ``[start, end)`` by index (entries without any are absent)."""
+        found: dict[int, set[tuple[str, str]]] = {}
+        query = "SELECT idx, kind, value FROM aisec_terms WHERE idx >= ? AND idx < ?"
+        with self._cursor() as cur:
+            cur.execute(self._sql(query), (start, end))
+            while rows := cur.fetchmany(10_000):
+                for index, kind, value in rows:
+                    found.setdefault(int(index), set()).add((str(kind), str(value)))
+        return found
+
     def search(
         self, filters: Sequence[Sequence[tuple[str, str]]], lo: int, hi: int, limit: int
     ) -> list[StoredEntry]:

@@ -40,6 +40,7 @@ KNOWN_ACTIONS = (
     "catalog.validate",
     "dataset.inventory",
     "audit.verify",
+    "purpose.check",
 )
 # Fields an entry may carry besides those the log fills in (index, time, prev).
 FIELDS = (

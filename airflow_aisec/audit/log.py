@@ -24,7 +24,7 @@ from airflow_aisec.audit.keys import open_keys
 from airflow_aisec.audit.merkle import CompactRange, MerkleTree, MissingTilesError, TiledTree, leaf_hash
 from airflow_aisec.audit.query import EntryPage, EntryQuery, search
 from airflow_aisec.audit.store import EntryBuilder, Store, StoredCheckpoint, open_store
-from airflow_aisec.audit.verify import VerifyReport, verify_store
+from airflow_aisec.audit.verify import VerifyReport, verify_store, verify_terms
 from airflow_aisec.audit.witness import Witness, Witnessed
 from airflow_aisec.catalog.models import DEFAULT_PSEUDONYM_KEY
 from airflow_aisec.crypto.keyring import LocalKeyring
@@ -382,12 +382,16 @@ class AuditLog:
         note = rows[-1].note
         return self._open_note(note), note
 
-    def verify(self, trusted: Sequence[str] = ()) -> VerifyReport:
-        """Recompute every leaf and root and check every checkpoint, any ``trusted`` signed notes, and the
-        newest checkpoint this keyring's record says it signed."""
+    def verify(self, trusted: Sequence[str] = (), *, index: bool = False) -> VerifyReport:
+        """Recompute every leaf, root and tile and check every checkpoint, any ``trusted`` signed notes, and
+        the newest checkpoint this keyring's record says it signed; with ``index``, every entry's search
+        terms too (a second pass over the log)."""
         witnessed = self._witnessed()
         notes = [*trusted, witnessed[0].note] if witnessed is not None else list(trusted)
-        return verify_store(self.store, self.verifiers, self.origin, notes)
+        report = verify_store(self.store, self.verifiers, self.origin, notes)
+        if index:
+            verify_terms(self.store, report)
+        return report
 
     def prove(self, index: int) -> dict[str, Any]:
         """An inclusion proof of entry ``index`` against the latest checkpoint that covers it."""

@@ -75,6 +75,10 @@ class Store(abc.ABC):
         ``[start, end)``, in order; fewer when some are not stored (a log written before tiles existed)."""
 
     @abc.abstractmethod
+    def terms(self, start: int, end: int) -> dict[int, set[tuple[str, str]]]:
+        """The stored search terms of entries ``[start, end)`` by index."""
+
+    @abc.abstractmethod
     def search(
         self, filters: Sequence[Sequence[tuple[str, str]]], lo: int, hi: int, limit: int
     ) -> list[StoredEntry]:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from airflow_aisec.audit.checkpoint import Checkpoint, CheckpointError, Verifier
+from airflow_aisec.audit.entry import entry_terms
 from airflow_aisec.audit.merkle import CompactRange, TileBuilder, leaf_hash
 from airflow_aisec.audit.store import Store, StoredCheckpoint
 
@@ -146,6 +147,30 @@ def verify_store(
             "entries that were written (were the checkpoints deleted?)",
         )
     return report
+
+
+def verify_terms(store: Store, report: VerifyReport, chunk: int = 50_000) -> None:
+    """Compare every entry's stored search terms with those of its bytes (``aisec audit verify --index``).
+
+    The terms only decide which entries a filter shows: a page never shows an entry its terms falsely claim
+    (entries are checked against the query from their own bytes), but deleted or changed terms hide an entry
+    from a filter, e.g. a subject's lookup. This pass finds that; it reads every term, so it is optional.
+    """
+    size = report.size
+    for start in range(0, size, chunk):
+        stored = store.terms(start, start + chunk)
+        for entry in store.entries(start, min(start + chunk, size)):
+            try:
+                expected = entry_terms(json.loads(entry.body))
+            except ValueError:
+                continue  # an entry that is no JSON is already a finding of its own
+            if stored.get(entry.index, set()) != expected and not _explained(report, entry.index + 1):
+                report.add(
+                    Failure.MODIFIED,
+                    entry.index,
+                    f"the search terms of entry {entry.index} differ from the entry: the terms table was "
+                    "altered, so filters (a subject's lookup among them) would hide or misplace it",
+                )
 
 
 def _check_tiles(store: Store, scan: _EntryScan, report: VerifyReport, chunk: int = 65536) -> None:

@@ -67,11 +67,19 @@ def verify(
             "that file exists). Repeatable.",
         ),
     ] = None,
+    index: Annotated[
+        bool,
+        typer.Option(
+            "--index",
+            help="Also check every entry's search terms (what filters and subject lookups use): a second "
+            "pass over the log.",
+        ),
+    ] = False,
     log_uri: LogOpt = None,
     keyring: KeyringOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Recompute every entry hash and root and check every checkpoint signature, read-only.
+    """Recompute every entry hash, root and tile and check every checkpoint signature, read-only.
 
     Exit codes: 0 verified, 10 modified entry, 11 deleted entry, 12 reordered entries, 13 truncated tail,
     14 forked history, 15 invalid checkpoint signature, 16 no signed checkpoint, 2 bad input (also a
@@ -81,7 +89,7 @@ def verify(
     notes = [_read(path) for path in paths]
     with _open(ctx, log_uri, keyring) as log:
         try:
-            report = log.verify(notes)
+            report = log.verify(notes, index=index)
         except AisecError as e:
             raise fail(str(e)) from None
     if as_json:

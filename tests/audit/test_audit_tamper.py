@@ -32,7 +32,7 @@ class Attacker:
             import psycopg
 
             self.conn = psycopg.connect(uri, autocommit=True)
-            for table in ("aisec_entries", "aisec_checkpoints", "aisec_tiles"):
+            for table in ("aisec_entries", "aisec_checkpoints", "aisec_tiles", "aisec_terms"):
                 self.conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
             self.mark = "%s"
 

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_audit_cli import invoke
+from test_audit_cli import app, invoke, runner
 from test_audit_tamper import tamper
 
-from airflow_aisec.audit import AuditLog, EntryQuery
+from airflow_aisec.audit import AuditLog, EntryQuery, Failure
 from airflow_aisec.exceptions import AuditLogError
 
 ACTIONS = ("pii.mask", "dataset.encrypt", "dsr.erasure", "dsr.access", "retention.delete")
@@ -147,3 +147,24 @@ def test_cli_show_finds_a_request_made_by_email_from_the_user_id(tmp_path: Path)
     assert [e["index"] for e in found] == [0, 1]
     assert json.loads(invoke([*args, "--outcome", "intent"]))[0]["index"] == 0
     assert [e["index"] for e in json.loads(invoke([*args, "--action", "dsr.", "--limit", "1"]))] == [1]
+
+
+def test_verify_with_index_finds_an_entry_hidden_from_a_subject_lookup(
+    log_uri: str, keyring_path: Path
+) -> None:
+    with AuditLog.open(log_uri, keyring=str(keyring_path)) as log:
+        log.append("pii.mask", dataset="a")
+        log.append("dsr.erasure", subject="jane@example.com", details={"request_id": "r1"})
+        log.append("pii.mask", dataset="b")
+        log.checkpoint()
+        assert log.verify(index=True).ok
+        subject = log.pseudonym("jane@example.com")
+    tamper(log_uri, lambda a: a.run("DELETE FROM aisec_terms WHERE kind = 'subject' AND idx = 1"))
+    with AuditLog.open(log_uri, keyring=str(keyring_path), create=False) as log:
+        assert [e.index for e in log.search(EntryQuery(subject=subject)).entries] == []  # hidden...
+        assert log.verify().ok  # the entries themselves are intact
+        report = log.verify(index=True)  # ...and found
+        assert report.exit_code == Failure.MODIFIED and [f.index for f in report.findings] == [1]
+    args = ["--log", log_uri, "--keyring", str(keyring_path), "audit", "verify"]
+    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, [*args, "--index"]).exit_code == Failure.MODIFIED
