@@ -110,6 +110,13 @@ OPTIONS: tuple[Option, ...] = (
         "30",
     ),
     Option(
+        "require_purpose",
+        "Whether every read of a catalog dataset through aisec must declare its purpose (True/False); when "
+        "False, a read without one is allowed and recorded with no purpose.",
+        "False",
+        "True",
+    ),
+    Option(
         "spacy_model",
         "Installed spaCy model used for named-entity PII detection; it is never downloaded at run time.",
         "en_core_web_lg",

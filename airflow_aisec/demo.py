@@ -1,10 +1,11 @@
 """``make demo``: the main job on the embedded defaults, start to finish, printing what happened.
 
 Writes a sample lake, validates the example catalog against it, migrates an Airflow home on SQLite and runs
-every example DAG once with ``dag.test()``, then an erasure request for one sample customer through the DAG
+every example DAG once with ``dag.test()``, an erasure request for one sample customer through the DAG
 ``aisec_dsr_erasure`` (approval off: ``[aisec] dsr_approval = False``), whose signed certificate it shows and
-verifies before reviewing the audit log. Everything lives under ``demo-output/`` in the current folder,
-recreated at each run. The customer is shown only as their pseudonym, never by e-mail or id.
+verifies, then the privacy pipeline (which publishes an encrypted copy), before reviewing the audit log.
+Everything lives under ``demo-output/`` in the current folder, recreated at each run. The customer is shown
+only as their pseudonym, never by e-mail or id.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +101,22 @@ def _encrypt_customers(root: Path, lake: Path) -> None:
     console.print("the catalog-check DAG below still reads it: it decrypts with the key the catalog names")
 
 
+def _read_for_purposes() -> bool:
+    """Customers read for a purpose they serve, then for one they do not: True when that one is refused."""
+    from airflow_aisec.exceptions import PurposeError
+    from airflow_aisec.governance import read_dataset
+
+    rows = sum(batch.num_rows for batch in read_dataset("customers", "billing", task="demo"))
+    console.print(f"read customers for 'billing': {rows} rows, decrypted", highlight=False, soft_wrap=True)
+    try:
+        read_dataset("customers", "marketing.advertising", task="demo")
+    except PurposeError as e:
+        console.print(f"refused: {e}", highlight=False, markup=False, soft_wrap=True)
+        return True
+    console.print("[red]a read for marketing.advertising was not refused![/red]")
+    return False
+
+
 def _first_line_with_pii(folder: Path) -> tuple[str, int] | None:
     for path in sorted(folder.glob("*.jsonl")):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
@@ -126,13 +143,16 @@ def _dag_bag(root: Path) -> DagBag | None:
     return bag
 
 
-def _run_dags(bag: DagBag) -> bool:
-    """Every example DAG but the data-subject-request ones (they need a request: the next step)."""
+PIPELINE_DAG = "aisec_privacy_pipeline"
+
+
+def _run_dags(bag: DagBag, wanted: Callable[[str], bool]) -> bool:
+    """The example DAGs ``wanted`` picks, never the data-subject-request ones (they need a request)."""
     table = Table(title="Example DAGs run with dag.test()")
     for column in ("dag", "task", "state", "seconds"):
         table.add_column(column)
     ok = True
-    for dag_id in sorted(d for d in bag.dags if not d.startswith(DAG_PREFIX)):
+    for dag_id in sorted(d for d in bag.dags if not d.startswith(DAG_PREFIX) and wanted(d)):
         run = bag.dags[dag_id].test()
         for ti in sorted(run.get_task_instances(), key=lambda t: t.start_date or t.end_date):
             seconds = f"{ti.duration:.1f}" if ti.duration is not None else "-"
@@ -286,24 +306,32 @@ def main() -> int:
     _mask_tickets(root, lake, out)
     _step("4. Encryption: the customers' PII columns, per the catalog")
     _encrypt_customers(root, lake)
-    _step("5. Retention: what today's run of the retention DAG will purge")
+    _step("5. Purpose limitation: customers read for billing, refused for advertising")
+    refused = _read_for_purposes()
+    _step("6. Retention: what today's run of the retention DAG will purge")
     _aisec("retention", "plan", "--catalog", str(root / "dags" / "catalog.yaml"), "--var", f"lake={lake}")
-    _step("6. Airflow on SQLite, every example DAG run once")
+    _step("7. Airflow on SQLite, every example DAG run once (the privacy pipeline after the erasure)")
     _migrate()
     bag = _dag_bag(root)
-    ok = bag is not None and _run_dags(bag)
-    _step("7. A customer asks to be erased: the erasure DAG and its signed certificate")
+    ok = bag is not None and _run_dags(bag, lambda dag_id: dag_id != PIPELINE_DAG) and refused
+    _step("8. A customer asks to be erased: the erasure DAG and its signed certificate")
     erasure_run = _erasure_request(bag, out) if bag is not None else None
     ok = ok and erasure_run is not None
-    _step("8. The audit log of everything above, verified")
+    # Published copies are encrypted whole files outside the catalog: an erasure cannot reach into them, so a
+    # certificate names any such copy made before the request as not covered. The pipeline publishes from
+    # the lake as the erasure left it.
+    _step("9. The privacy pipeline: landing -> masked -> published (encrypted), after the erasure")
+    ok = bag is not None and _run_dags(bag, lambda dag_id: dag_id == PIPELINE_DAG) and ok
+    _step("10. The audit log of everything above, verified")
     _aisec("audit", "show", "--action", "retention.delete", "--limit", "12")
     if erasure_run is not None:
         _aisec("audit", "show", "--action", "dsr.erasure", "--run-id", erasure_run)
     _aisec("audit", "show", "--limit", "15")
-    _aisec("audit", "lineage", "support_tickets_masked")
+    _aisec("audit", "lineage", "support_tickets_masked")  # landing -> masked -> published
     _aisec("audit", "verify")
     _step("Done" if ok else "Failed")
     console.print(f"Everything the demo wrote is under {out}")
+    console.print("Review it in the Airflow UI (Privacy): see docs/review-in-airflow-ui.md", highlight=False)
     return 0 if ok else 1
 
 

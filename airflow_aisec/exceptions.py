@@ -63,3 +63,9 @@ class DsrError(AisecError, ValueError):
 class FieldPathError(PIIError):
     """A path to a field inside a struct or list column (``payload.ip``, ``items[].email``) is malformed, or
     does not exist in the data."""
+
+
+class PurposeError(AisecError, ValueError):
+    """A read of a catalog dataset was refused: the task's purpose is unknown, missing where one is required,
+    or not among the purposes the dataset may serve. The message names dataset, purpose, task and the allowed
+    purposes, never data."""

@@ -7,12 +7,26 @@ into entry fields, and the OpenLineage adapter turns it into datasets with colum
 from __future__ import annotations
 
 import dataclasses
+import posixpath
 from collections.abc import Collection, Mapping
 from typing import Any, Final
 
 # Masking strategies after which a column no longer holds personal data; any other (pseudonymize, encrypt,
 # partial, generalize) leaves data that can still be linked to the person, which is still personal data.
 ANONYMIZING: Final = frozenset({"redact", "replace", "drop"})
+
+# The namespace of the symlink naming a dataset by its catalog name (OpenLineage ``symlinks`` facet).
+CATALOG_NAMESPACE: Final = "aisec-catalog"
+
+
+def openlineage_name(uri: str) -> tuple[str, str]:
+    """A location named as OpenLineage's dataset naming spec says: ``s3://bucket`` + key, or ``file`` + the
+    absolute path; no trailing slash, so a folder has one name however it was written."""
+    if uri.startswith(("s3://", "s3a://")):
+        bucket, _, key = uri.split("://", 1)[1].partition("/")
+        return f"s3://{bucket}", key.strip("/")
+    path = uri.removeprefix("file://") if uri.startswith("file://") else uri.removeprefix("file:")
+    return "file", posixpath.normpath(path) if path else path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +88,7 @@ class DatasetRef:
     sha256: str | None = None
     columns: tuple[str, ...] = ()
     classification: tuple[ColumnClass, ...] | None = None
+    location: str | None = None  # the dataset's folder or prefix, when ``uri`` is one file of it
 
     @property
     def holds_pii(self) -> bool | None:
@@ -84,17 +99,13 @@ class DatasetRef:
 
     def as_entry(self) -> dict[str, Any]:
         """The form stored in audit entries (no column values, only names and digests)."""
-        return {
-            k: v for k, v in {"uri": self.uri, "dataset": self.dataset, "sha256": self.sha256}.items() if v
-        }
+        fields = {"uri": self.uri, "dataset": self.dataset, "sha256": self.sha256, "location": self.location}
+        return {k: v for k, v in fields.items() if v}
 
     @property
     def namespace_and_name(self) -> tuple[str, str]:
-        """OpenLineage naming: ``s3://bucket`` + key, or ``file`` + absolute path."""
-        if self.uri.startswith("s3://"):
-            bucket, _, key = self.uri[len("s3://") :].partition("/")
-            return f"s3://{bucket}", key
-        return "file", self.uri.removeprefix("file://")
+        """The OpenLineage name of the dataset (its location, else the file): ``openlineage_name``."""
+        return openlineage_name(self.location or self.uri)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +150,22 @@ class StepLineage:
             self.inputs = [dataclasses.replace(ref, classification=inputs) for ref in self.inputs]
         if outputs is not None:
             self.outputs = [dataclasses.replace(ref, classification=outputs) for ref in self.outputs]
+
+    def locate(
+        self,
+        inputs: tuple[str | None, str] | None = None,
+        outputs: tuple[str | None, str] | None = None,
+    ) -> None:
+        """Name every input (every output) as ``(dataset, location)``: the catalog dataset, or None to keep
+        the name it has, and the folder or prefix its files are in."""
+        for side, given in (("inputs", inputs), ("outputs", outputs)):
+            if given is None:
+                continue
+            name, where = given
+            refs = getattr(self, side)
+            setattr(
+                self, side, [dataclasses.replace(r, dataset=name or r.dataset, location=where) for r in refs]
+            )
 
     def identity(self, source: DatasetRef, output: DatasetRef, masked: dict[str, str]) -> None:
         """Record that ``output`` keeps every column of ``source``, those in ``masked`` transformed."""

@@ -91,6 +91,14 @@ def log_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
+def _outside_airflow_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dag.test() runs tasks in this process and leaves their AIRFLOW_CTX_* variables behind: a later test's
+    audit entries would name that task as their actor."""
+    for key in [k for k in os.environ if k.startswith("AIRFLOW_CTX_")]:
+        monkeypatch.delenv(key)
+
+
+@pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """boto3 and pyarrow never find real credentials nor reach AWS or an instance metadata service."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY)

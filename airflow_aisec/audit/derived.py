@@ -80,7 +80,10 @@ class DerivedTables(abc.ABC):
                 continue  # not an entry: verify names it; it is found by no filter
             rows.extend((kind, value, index) for kind, value in entry_terms(data))
         if rows:
-            cur.executemany(self._sql("INSERT INTO aisec_terms (kind, value, idx) VALUES (?, ?, ?)"), rows)
+            # A conflict only happens when someone removed entries and left their terms: the stale terms stay
+            # (``verify --index`` names them) and pages re-check every entry against its own bytes.
+            insert = "INSERT INTO aisec_terms (kind, value, idx) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+            cur.executemany(self._sql(insert), rows)
 
     def terms(self, start: int, end: int) -> dict[int, set[tuple[str, str]]]:
         """The stored search terms of entries ``[start, end)`` by index (entries without any are absent)."""

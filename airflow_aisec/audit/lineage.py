@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_aisec import __version__
 from airflow_aisec.audit.log import Entry
+from airflow_aisec.lineage import CATALOG_NAMESPACE, openlineage_name
 
 PRODUCER = f"urn:airflow-aisec:{__version__}"
-RUN_EVENT_SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/definitions/RunEvent"
+RUN_EVENT_SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+SYMLINKS_SCHEMA = (
+    "https://openlineage.io/spec/facets/1-0-1/SymlinksDatasetFacet.json#/$defs/SymlinksDatasetFacet"
+)
 _NAMESPACE = uuid.UUID("5b0c3c48-6c2c-4d57-9d57-8f4a5c1e2a11")
 
 
 def _ref_name(ref: Any) -> str | None:
+    """A node of the graph: the catalog dataset, else the location of the files, else the file."""
     if isinstance(ref, dict):
-        return str(ref.get("dataset") or ref.get("uri") or "") or None
+        return str(ref.get("dataset") or ref.get("location") or ref.get("uri") or "") or None
     return str(ref) if ref else None
 
 
@@ -29,6 +34,7 @@ class LineageGraph:
     nodes: set[str] = field(default_factory=set)
     edges: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
     operations: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    locations: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def from_entries(cls, entries: Iterable[Entry]) -> LineageGraph:
@@ -47,12 +53,29 @@ class LineageGraph:
         outputs = list(dict.fromkeys(n for n in map(_ref_name, data.get("outputs") or []) if n))
         own = _ref_name(data.get("dataset"))
         self.nodes.update(inputs + outputs + ([own] if own else []))
+        for ref in [*(data.get("inputs") or []), *(data.get("outputs") or [])]:
+            if isinstance(ref, dict) and ref.get("dataset") and ref.get("location"):
+                self.locations.setdefault(str(ref["dataset"]), openlineage_name(str(ref["location"])))
         for source in inputs:
             for target in outputs:
                 if source != target:
                     self.edges[(source, target)].append(label)
-        for name in {own, *(o for o in outputs if o in inputs)} - {None}:
-            self.operations[str(name)].append(label)
+        # An entry operates on what it wrote, and on its own dataset when it read or wrote that one or lists
+        # nothing else (an encryption of a masked copy under a dataset's rules does not touch the dataset).
+        mine = {own} if own and (own in inputs + outputs or not inputs + outputs) else set()
+        for name in sorted(mine | set(outputs)):
+            self.operations[name].append(label)
+
+    def resolve(self, dataset: str) -> str | None:
+        """The node ``dataset`` names: a node itself, or a location (path, ``file://`` or ``s3://`` URI,
+        OpenLineage ``namespace/name``) of one; None when the graph has no such dataset."""
+        if dataset in self.nodes:
+            return dataset
+        wanted = openlineage_name(dataset)
+        for node in sorted(self.nodes):
+            if openlineage_name(node) == wanted or self.locations.get(node) == wanted:
+                return node
+        return None
 
     def _walk(self, start: str, forward: bool) -> list[tuple[str, str, list[str]]]:
         seen, order, frontier = {start}, [], [start]
@@ -108,24 +131,62 @@ def _touches(node: str, edges: list[tuple[str, str, list[str]]], dataset: str) -
     return node == dataset or any(node in (s, t) for s, t, _ in edges)
 
 
-def _ol_dataset(ref: Any) -> dict[str, Any]:
-    name = _ref_name(ref) or "unknown"
-    uri = str(ref.get("uri", "")) if isinstance(ref, dict) else ""
-    if uri.startswith("s3://"):
-        bucket, _, key = uri[5:].partition("/")
-        namespace, path = f"s3://{bucket}", key
-    elif uri:
-        namespace, path = "file", uri
+def _facet(schema: str = PRODUCER, **fields: Any) -> dict[str, Any]:
+    return {"_producer": PRODUCER, "_schemaURL": schema, **fields}
+
+
+def dataset_name(ref: Any, locations: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The OpenLineage ``(namespace, name)`` of an entry's input or output: its dataset's location (folder or
+    prefix: recorded, or the catalog's in ``locations``, dataset → URI), else its file, else (nothing but a
+    name recorded) the catalog name in ``aisec-catalog``."""
+    if isinstance(ref, dict):
+        known = (locations or {}).get(str(ref.get("dataset") or ""))
+        uri = str(ref.get("uri") or "")
+        if known and uri and not _within(uri, known):
+            known = None  # a file elsewhere (a copy under the dataset's name) keeps its own name
+        where = str(ref.get("location") or known or uri)
+        if where.startswith(("s3://", "s3a://", "file:", "/")):
+            return openlineage_name(where)
+        name = str(ref.get("dataset") or where or "unknown")
     else:
-        namespace, path = "aisec", name
-    facets: dict[str, Any] = {}
-    if isinstance(ref, dict) and ref.get("sha256"):
-        facets["aisec_digest"] = {"_producer": PRODUCER, "_schemaURL": PRODUCER, "sha256": ref["sha256"]}
-    return {"namespace": namespace, "name": path, "facets": facets}
+        name = str(ref or "unknown")
+    return CATALOG_NAMESPACE, name
 
 
-def to_openlineage(entry: Entry) -> dict[str, Any]:
-    """One entry as an OpenLineage ``RunEvent`` (COMPLETE, or FAIL for failed outcomes)."""
+def _within(uri: str, root: str) -> bool:
+    (namespace, name), (root_ns, root_name) = openlineage_name(uri), openlineage_name(root)
+    return namespace == root_ns and (name == root_name or name.startswith(root_name.rstrip("/") + "/"))
+
+
+def openlineage_datasets(
+    refs: Iterable[Any], locations: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """An entry's inputs (or outputs) as OpenLineage datasets: one per dataset however many of its files the
+    entry lists (their digests in the ``aisec_files`` facet), its catalog name as a ``symlinks`` facet."""
+    grouped: dict[tuple[str, str], list[Any]] = {}
+    for ref in refs:
+        grouped.setdefault(dataset_name(ref, locations), []).append(ref)
+    found = []
+    for (namespace, name), group in grouped.items():
+        facets: dict[str, Any] = {}
+        catalog = next((str(r["dataset"]) for r in group if isinstance(r, dict) and r.get("dataset")), None)
+        if catalog and namespace != CATALOG_NAMESPACE:
+            link = {"namespace": CATALOG_NAMESPACE, "name": catalog, "type": "DATASET"}
+            facets["symlinks"] = _facet(SYMLINKS_SCHEMA, identifiers=[link])
+        files = [
+            {"uri": str(r["uri"]), "sha256": str(r["sha256"])}
+            for r in group
+            if isinstance(r, dict) and r.get("uri") and r.get("sha256")
+        ]
+        if files:
+            facets["aisec_files"] = _facet(files=files)
+        found.append({"namespace": namespace, "name": name, "facets": facets})
+    return found
+
+
+def to_openlineage(entry: Entry, locations: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One entry as an OpenLineage ``RunEvent`` (COMPLETE, or FAIL for failed outcomes); ``locations``
+    (catalog dataset → URI) names the datasets of entries that recorded only their files."""
     data = entry.data
     actor = data.get("actor") or {}
     job = f"{actor['dag_id']}.{actor['task_id']}" if actor.get("kind") == "airflow" else data.get("action")
@@ -147,6 +208,6 @@ def to_openlineage(entry: Entry) -> dict[str, Any]:
             },
         },
         "job": {"namespace": "airflow-aisec", "name": str(job)},
-        "inputs": [_ol_dataset(ref) for ref in data.get("inputs") or []],
-        "outputs": [_ol_dataset(ref) for ref in data.get("outputs") or []],
+        "inputs": openlineage_datasets(data.get("inputs") or [], locations),
+        "outputs": openlineage_datasets(data.get("outputs") or [], locations),
     }

@@ -22,7 +22,7 @@ from airflow_aisec.audit.checkpoint import Checkpoint, Signer, Verifier, open_ch
 from airflow_aisec.audit.entry import canonical_json, check_fields, current_actor, now
 from airflow_aisec.audit.keys import open_keys
 from airflow_aisec.audit.merkle import CompactRange, MerkleTree, MissingTilesError, TiledTree, leaf_hash
-from airflow_aisec.audit.query import EntryPage, EntryQuery, search
+from airflow_aisec.audit.query import MAX_LIMIT, EntryPage, EntryQuery, search
 from airflow_aisec.audit.store import EntryBuilder, Store, StoredCheckpoint, open_store
 from airflow_aisec.audit.verify import VerifyReport, verify_store, verify_terms
 from airflow_aisec.audit.witness import Witness, Witnessed
@@ -433,6 +433,18 @@ class AuditLog:
         pagination through the search terms: the same cost on any size of log)."""
         found, next_before = search(self.store, query, before=before, limit=limit)
         return EntryPage([Entry(index, data, leaf) for index, data, leaf in found], next_before)
+
+    def newest(self, query: EntryQuery, limit: int) -> list[Entry]:
+        """Up to ``limit`` entries matching ``query``, newest first, over as many pages as it takes."""
+        found: list[Entry] = []
+        before: int | None = None
+        while len(found) < limit:
+            page = self.search(query, before=before, limit=min(MAX_LIMIT, limit - len(found)))
+            found += page.entries
+            if page.next_before is None:
+                break
+            before = page.next_before
+        return found
 
     def sign_text(self, text: bytes) -> str:
         """The signature line of ``text`` (a signed-note text ending in a newline) under the signing key."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from airflow_aisec.catalog.graph import ReferenceCycleError, ReferenceGraph
 from airflow_aisec.catalog.models import Catalog, Dataset
 from airflow_aisec.catalog.problems import Report
+from airflow_aisec.catalog.purposes import check_purposes
 from airflow_aisec.exceptions import FieldPathError
 from airflow_aisec.io.nested import FieldPath, looks_nested, parse_path
 
@@ -20,6 +21,7 @@ def check_catalog(catalog: Catalog, report: Report) -> None:
         for check in _DATASET_CHECKS:
             check(catalog, name, dataset, report)
     _check_graph(catalog, report)
+    check_purposes(catalog, report)
 
 
 def _check_keys(catalog: Catalog, report: Report) -> None:

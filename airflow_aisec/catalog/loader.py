@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airflow_aisec.catalog.checks import check_catalog
-from airflow_aisec.catalog.models import Catalog, Dataset, KeySpec, RecognizerSpec, Subjects
+from airflow_aisec.catalog.models import Catalog, Dataset, KeySpec, PurposeSpec, RecognizerSpec, Subjects
 from airflow_aisec.catalog.problems import FieldPath, Report
 from airflow_aisec.exceptions import CatalogError
 
@@ -234,6 +234,7 @@ class _TopLevel(BaseModel):
     version: Literal[1]
     subjects: Subjects
     keys: dict[str, KeySpec] = Field(default_factory=dict)
+    purposes: dict[str, PurposeSpec] = Field(default_factory=dict)
     recognizers: list[RecognizerSpec] = Field(default_factory=list)
     datasets: Any = None
 
@@ -257,6 +258,7 @@ def _build(data: dict[str, Any], report: Report) -> Catalog | None:
         version=top.version,
         subjects=top.subjects,
         keys=top.keys,
+        purposes=top.purposes,
         datasets=datasets,
         recognizers=top.recognizers,
         source=report.source,

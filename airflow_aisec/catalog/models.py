@@ -356,12 +356,24 @@ def _recognizer_problem(err: ErrorDetails) -> str:
     return f"{'.'.join(str(part) for part in loc)}: {err['msg']}"
 
 
+class PurposeSpec(_Model):
+    """A purpose the catalog adds to the Fides data uses: what it means, and the data use it refines.
+
+    A dataset allowing ``parent`` (or any data use above it) allows this purpose too.
+    """
+
+    description: str = ""
+    parent: str | None = None
+
+
 class Catalog(_Model):
     """The whole privacy catalog."""
 
     version: Literal[1]
     subjects: Subjects
     keys: dict[str, KeySpec] = Field(default_factory=dict)
+    # Purposes of the catalog's own (``billing``), beside the Fides data uses (``essential.service``).
+    purposes: dict[str, PurposeSpec] = Field(default_factory=dict)
     datasets: dict[str, Dataset] = Field(min_length=1)
     recognizers: list[RecognizerSpec] = Field(default_factory=list)
     source: str = ""

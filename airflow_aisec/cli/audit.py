@@ -12,10 +12,10 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from airflow_aisec import config
-from airflow_aisec.audit import AuditLog, Entry
+from airflow_aisec.audit import AuditLog
 from airflow_aisec.audit.lineage import LineageGraph, to_openlineage
 from airflow_aisec.audit.log import PSEUDONYM_KEY
-from airflow_aisec.audit.query import MAX_LIMIT, EntryQuery
+from airflow_aisec.audit.query import EntryQuery
 from airflow_aisec.cli.common import (
     EXIT_BAD_INPUT,
     CatalogOpt,
@@ -225,15 +225,8 @@ def show(
             action=action, dataset=dataset, dag_id=dag_id, run_id=run_id, request_id=request_id,
             outcome=outcome, since=since, until=until, subject=subject,
         )  # fmt: skip
-        found: list[Entry] = []
-        before: int | None = None
         try:
-            while len(found) < limit:
-                page = log.search(query, before=before, limit=min(MAX_LIMIT, limit - len(found)))
-                found += page.entries
-                if page.next_before is None:
-                    break
-                before = page.next_before
+            found = log.newest(query, limit)
         except AisecError as error:
             raise fail(str(error)) from None
         found.reverse()  # oldest first, as the log reads
@@ -299,7 +292,7 @@ def prove(
 @app.command("lineage")
 def lineage(
     ctx: typer.Context,
-    dataset: Annotated[str, typer.Argument(help="Dataset name or URI.")],
+    dataset: Annotated[str, typer.Argument(help="Catalog dataset name, or its location (path or URI).")],
     fmt: Annotated[str, typer.Option("--format", help="text, dot or mermaid.")] = "text",
     log_uri: LogOpt = None,
     keyring: KeyringOpt = None,
@@ -309,9 +302,10 @@ def lineage(
         raise fail(f"unknown format {fmt!r}: use text, dot or mermaid")
     with _open(ctx, log_uri, keyring) as log:
         graph = LineageGraph.from_entries(log.entries())
-    if dataset not in graph.nodes:
+    node = graph.resolve(dataset)
+    if node is None:
         raise fail(f"dataset {dataset!r} appears in no audit entry")
-    typer.echo(graph.render(dataset, fmt))
+    typer.echo(graph.render(node, fmt))
 
 
 @app.command("export")
@@ -321,13 +315,20 @@ def export(
     out: Annotated[Path | None, typer.Option("--out", help="File to write (default: stdout).")] = None,
     log_uri: LogOpt = None,
     keyring: KeyringOpt = None,
+    catalog: CatalogOpt = None,
+    var: VarOpt = None,
 ) -> None:
-    """Export every entry as JSON Lines, or as OpenLineage run events."""
+    """Export every entry as JSON Lines, or as OpenLineage run events (each dataset named by its catalog
+    location, from the catalog when given or configured)."""
     if fmt not in ("jsonl", "openlineage"):
         raise fail(f"unknown format {fmt!r}: use jsonl or openlineage")
+    locations = _catalog_locations(ctx, catalog, var) if fmt == "openlineage" else {}
     with _open(ctx, log_uri, keyring) as log:
         lines = [
-            json.dumps({"index": e.index, **e.data} if fmt == "jsonl" else to_openlineage(e), sort_keys=True)
+            json.dumps(
+                {"index": e.index, **e.data} if fmt == "jsonl" else to_openlineage(e, locations),
+                sort_keys=True,
+            )
             for e in log.entries()
         ]
     text = "\n".join(lines) + ("\n" if lines else "")
@@ -336,3 +337,19 @@ def export(
     else:
         out.write_text(text, encoding="utf-8")
         console.print(f"{len(lines)} entries written to {out}")
+
+
+def _catalog_locations(ctx: typer.Context, catalog: str | None, var: list[str] | None) -> dict[str, str]:
+    """Catalog dataset → location, to name the datasets of entries that recorded only files: the catalog
+    given (a bad one is an error), else the configured one when it loads (else none: files keep their
+    names)."""
+    if catalog or global_options(ctx).catalog:
+        found = load_catalog_option(ctx, catalog, var)
+    else:
+        try:
+            from airflow_aisec.catalog import load_catalog
+
+            found = load_catalog(config.catalog_path(None), config.catalog_vars())
+        except (AisecError, OSError):
+            return {}
+    return {name: dataset.uri for name, dataset in found.datasets.items()}

@@ -11,7 +11,12 @@ if TYPE_CHECKING:
     from airflow_aisec.audit import AuditLog
     from airflow_aisec.dsr.state import StateStore
 
-DECISIONS = ("approved", "rejected", "none")
+DECISIONS = ("approved", "rejected", "none", "dry_run")
+
+
+def needs_approval(params: Mapping[str, Any] | None) -> bool:
+    """Whether a request waits for an approver: every request but a dry run, which changes nothing."""
+    return not bool((params or {}).get("dry_run", False))
 
 
 def record_decision(
@@ -23,7 +28,8 @@ def record_decision(
     decision: str,
     responded_by: str | None,
 ) -> int:
-    """Record ``decision`` (one of ``DECISIONS``) on the registered ``request`` once per run; its index.
+    """Record ``decision`` (one of ``DECISIONS``; ``dry_run``: not asked, as a dry run changes nothing) on the
+    registered ``request`` once per run; its index.
 
     ``request`` is the registration's public request (the subject as a pseudonym); ``responded_by`` names the
     approver as the approval tool knows them.
@@ -32,7 +38,7 @@ def record_decision(
     return audit.append(
         f"dsr.{request_type}",
         idempotency_key=f"dsr.{request_type}:{request_id}:approval:{run_id}",
-        outcome="success" if decision == "approved" else "skipped",
+        outcome="success" if decision in ("approved", "dry_run") else "skipped",
         subject=request.get("subject"),  # already a pseudonym
         details={
             "request_id": request_id, "stage": "approval", "decision": decision, "responded_by": responded_by,

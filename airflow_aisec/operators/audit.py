@@ -55,7 +55,11 @@ class AuditVerifyOperator(AisecBaseOperator):
             for finding in report.findings:
                 self.log.error("%s", finding)
             try:
-                details = {"exit_code": report.exit_code}
+                details: dict[str, Any] = {
+                    "exit_code": report.exit_code,
+                    "checkpoints": report.checkpoints,
+                    "trusted_checkpoints": len(notes),
+                }
                 self.record(context, "audit.verify", outcome="failure", details=details)
             except AuditLogError as e:  # e.g. the log refuses to sign over the history that failed
                 self.log.error("%s", e)
@@ -65,7 +69,12 @@ class AuditVerifyOperator(AisecBaseOperator):
             )
         self.log.info("audit log verified: %d entries, %d checkpoints", report.size, report.checkpoints)
         with self.audited(context) as log:
-            self.record(context, "audit.verify", rows=report.size, details={"root": report.root.hex()})
+            details_ok: dict[str, Any] = {
+                "root": report.root.hex(),
+                "checkpoints": report.checkpoints,
+                "trusted_checkpoints": len(notes),
+            }
+            self.record(context, "audit.verify", rows=report.size, details=details_ok)
             log.checkpoint()
             latest = log.latest_checkpoint()
         if trusted is not None and self.update_trusted and latest is not None:

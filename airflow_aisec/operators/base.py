@@ -94,6 +94,10 @@ class AisecCatalogOperator(AisecBaseOperator):
     :param variables: Values of ``{name}`` placeholders, over ``[aisec] catalog_vars``. (templated in
         subclasses)
     :param aws_conn_id: Airflow AWS connection for ``s3://`` datasets; None uses the boto3 chain.
+    :param purpose: Why the task reads catalog data (a Fides data use or a catalog purpose), checked against
+        each dataset's ``purposes`` by the operators that read dataset contents; default ``aisec_purpose``.
+    :param aisec_purpose: The purpose of every task of a DAG, given in its ``default_args``; without either,
+        ``aisec_purpose`` in the run's params.
     """
 
     def __init__(
@@ -102,12 +106,38 @@ class AisecCatalogOperator(AisecBaseOperator):
         catalog: str | None = None,
         variables: dict[str, str] | None = None,
         aws_conn_id: str | None = "aws_default",
+        purpose: str | None = None,
+        aisec_purpose: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.catalog = catalog
         self.variables = variables
         self.aws_conn_id = aws_conn_id
+        self.purpose = purpose
+        self.aisec_purpose = aisec_purpose
+
+    def _task_purpose(self, context: Context) -> str | None:
+        """The purpose this task reads for: ``purpose``, else ``aisec_purpose``, else the run's params'."""
+        params = context.get("params") or {}
+        declared = self.purpose or self.aisec_purpose or params.get("aisec_purpose")
+        return str(declared) if declared else None
+
+    def _check_purpose(self, context: Context, catalog: Catalog, dataset: str) -> None:
+        """Record whether the task may read ``dataset`` for its purpose; a refusal fails the task with a
+        ``PurposeError`` before anything is read."""
+        from airflow_aisec.governance import decide_purpose
+
+        decision = decide_purpose(
+            catalog, dataset, self._task_purpose(context), task=self._task_name(context)
+        )
+        self.record(context, "purpose.check", step=dataset, **decision.audit_fields())
+        if not decision.allowed:
+            raise decision.error()
+
+    def _task_name(self, context: Context) -> str:
+        dag_id = task_actor(context).get("dag_id")
+        return f"{dag_id}.{self.task_id}" if dag_id else self.task_id
 
     def _catalog_path(self) -> str:
         """The catalog file: ``catalog``, else ``[aisec] catalog``."""
@@ -138,6 +168,18 @@ class AisecCatalogOperator(AisecBaseOperator):
         from airflow_aisec.hooks.lake import LakeHook
 
         return LakeHook(aws_conn_id=self.aws_conn_id).location(uri)
+
+    @staticmethod
+    def _dataset_at(catalog: Catalog, uri: str) -> str | None:
+        """The catalog dataset whose location is ``uri`` or holds it (a file of it), for lineage names."""
+        from airflow_aisec.lineage import openlineage_name
+
+        namespace, name = openlineage_name(uri)
+        for dataset in catalog.datasets.values():
+            root_ns, root = openlineage_name(dataset.uri)
+            if root_ns == namespace and (name == root or name.startswith(root.rstrip("/") + "/")):
+                return dataset.name
+        return None
 
     def _catalog_keys(
         self, catalog: Catalog, keyring: str | None = None, s3: S3Options | None = None

@@ -38,32 +38,45 @@ class _EncryptionOperator(_CatalogDatasetOperator):
         where = key.subject_keys if key is not None and key.provider == "aws-kms" else None
         return self._catalog_keys(catalog, self.keyring, self._location(where).s3 if where else None)
 
+    def _named(self, catalog: Catalog, spec: Dataset, uri: str) -> tuple[str, str | None]:
+        """``(uri, name)``: the catalog dataset at ``uri``; ``spec``'s name at its own location; None
+        elsewhere (lineage then names the location)."""
+        if uri.rstrip("/") == spec.uri.rstrip("/"):
+            return uri, spec.name
+        return uri, self._dataset_at(catalog, uri)
+
     def _record_files(
         self,
         context: Context,
         action: str,
         spec: Dataset,
         files: list[Any],
+        where: tuple[tuple[str, str | None], tuple[str, str | None]],
         *,
         columns: Sequence[str] | None = None,
         **extra: Any,
     ) -> None:
-        """Record the files and their lineage; ``columns``: the Parquet columns encrypted (None: all)."""
+        """Record the files and their lineage; ``where``: (location, catalog dataset) of the input and of the
+        output; ``columns``: the Parquet columns encrypted (None: all)."""
         from airflow_aisec.crypto.datasets import describe
 
         fields = describe(files)
         fields["details"].update(extra)
         plain = classify(spec.pii_columns)
         self.lineage.inputs, self.lineage.outputs = [], []
+        # Each side is named by the catalog dataset at its location: encrypting a masked copy into a published
+        # folder is an edge from the one to the other, encrypting in place an operation on the dataset.
+        (source_uri, source_name), (target_uri, target_name) = where
         for f in files:
             sealed = classify(spec.pii_columns, _encrypted_pii(spec, f.method, columns))
             source, target = (plain, sealed) if action == "dataset.encrypt" else (sealed, plain)
             self.lineage.inputs.append(
-                DatasetRef(f.source, spec.name, f.source_sha256, classification=source)
+                DatasetRef(f.source, source_name, f.source_sha256, classification=source, location=source_uri)
             )
             self.lineage.outputs.append(
-                DatasetRef(f.target, spec.name, f.target_sha256, classification=target)
+                DatasetRef(f.target, target_name, f.target_sha256, classification=target, location=target_uri)
             )
+        fields.update(self.lineage.entry_fields())
         self.record(context, action, dataset=spec.name, **fields)
 
 
@@ -109,6 +122,7 @@ class EncryptDatasetOperator(_EncryptionOperator):
         keys = self._key_source(catalog, spec)
         key = self._key_name(spec)
         provider = keys.provider(key)
+        self._check_purpose(context, catalog, spec.name)
         source = self._location(self.input_uri or spec.uri)
         target = self._location(self.output_uri) if self.output_uri else source
         columns = self.columns or (spec.encryption.columns if spec.encryption else None)
@@ -117,7 +131,8 @@ class EncryptDatasetOperator(_EncryptionOperator):
             subjects=subject_columns(keys, spec) if not self.input_uri else None,
             sse_kms_key_id=sse_kms_key(catalog, key),
         )  # fmt: skip
-        self._record_files(context, "dataset.encrypt", spec, files, columns=columns, key=key)
+        where = self._named(catalog, spec, source.uri), self._named(catalog, spec, target.uri)
+        self._record_files(context, "dataset.encrypt", spec, files, where, columns=columns, key=key)
         return {"files": [f.target for f in files]}
 
 
@@ -144,11 +159,14 @@ class DecryptDatasetOperator(_EncryptionOperator):
         catalog, spec = self._catalog_dataset()
         keys = self._key_source(catalog, spec)
         provider = keys.provider(self._key_name(spec))
+        self._check_purpose(context, catalog, spec.name)
         source = self._location(self.input_uri or spec.uri)
         subjects = subject_columns(keys, spec)
-        files = decrypt_files(source, self._location(self.output_uri), provider, subjects=subjects)
+        target = self._location(self.output_uri)
+        files = decrypt_files(source, target, provider, subjects=subjects)
         encrypted = spec.encryption.columns if spec.encryption else None
-        self._record_files(context, "dataset.decrypt", spec, files, columns=encrypted)
+        where = self._named(catalog, spec, source.uri), self._named(catalog, spec, target.uri)
+        self._record_files(context, "dataset.decrypt", spec, files, where, columns=encrypted)
         return {"files": [f.target for f in files]}
 
 
@@ -184,8 +202,8 @@ class RotateDatasetKeysOperator(_EncryptionOperator):
                 retire_old=self.retire_old_versions,
                 on_file=lambda f: self.record(
                     context, "key.rotate", step=f.source, dataset=spec.name,
-                    inputs=[{"uri": f.source, "sha256": f.source_sha256}],
-                    outputs=[{"uri": f.target, "sha256": f.target_sha256}],
+                    inputs=[{"uri": f.source, "sha256": f.source_sha256, "dataset": spec.name}],
+                    outputs=[{"uri": f.target, "sha256": f.target_sha256, "dataset": spec.name}],
                     details={"key": key, "method": f.method},
                 ),
             )  # fmt: skip

@@ -8,7 +8,8 @@ the tasks hand each other is ``dsr.registration``, the approver's decision ``dsr
   map over, where the subject was found (files and counts), and the subject's identifiers *sealed* under a
   keyring key of the request's own, destroyed when the request is done — XCom never holds a raw identifier,
   and once the request is done not even the keyring opens what it holds.
-* ``DsrApprovalOperator`` is Airflow's ``ApprovalOperator`` that also records the decision and who made it.
+* ``DsrApprovalOperator`` is Airflow's ``ApprovalOperator`` that also records the decision and who made it;
+  a dry run does not wait for one.
 * ``DsrDatasetOperator`` is mapped over the datasets (dynamic task mapping): it brings its dataset's match
   up to date and erases, rectifies or exports the subject there.
 * ``DsrCompleteOperator`` verifies by re-reading, shreds per-subject keys, records the outcome and writes the
@@ -166,6 +167,22 @@ class DsrApprovalOperator(ApprovalOperator):
         super().__init__(**kwargs)
         self.request_type = request_type
         self.audit_conn_id = audit_conn_id
+
+    def execute(self, context: Context) -> Any:
+        """Wait for the approver, except on a dry run (it changes nothing): recorded as such, no wait."""
+        from airflow_aisec.dsr.approval import needs_approval, record_decision
+        from airflow_aisec.hooks.audit import AuditLogHook
+
+        if needs_approval(context.get("params")):
+            return super().execute(context)
+        registered = context["ti"].xcom_pull(task_ids=REGISTER_TASK, key=REGISTRATION_KEY) or {}
+        with AuditLogHook(self.audit_conn_id).get_log(actor=task_actor(context)) as audit:
+            record_decision(
+                audit, self.request_type, registered.get("request") or {}, run_id=context["run_id"],
+                decision="dry_run", responded_by=None,
+            )  # fmt: skip
+        self.log.info("dry run: nothing changes, no approval asked")
+        return None
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Record who approved or rejected, then let ``ApprovalOperator`` proceed or skip."""

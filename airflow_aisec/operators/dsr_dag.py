@@ -5,7 +5,8 @@ so a bad request is rejected when it is triggered. Shape::
 
     register >> approve >> process_dataset[one mapped task per dataset] >> complete
 
-``approve`` (human in the loop) is left out when ``[aisec] dsr_approval`` is False. Runs of one DAG are
+``approve`` (human in the loop) is left out when ``[aisec] dsr_approval`` is False, and does not wait for a
+decision on a dry run, which changes nothing. The DAGs are manual-only and start unpaused. Runs of one DAG are
 serialized (``max_active_runs=1``); should requests of two DAGs change the same file at once, the later
 replacement sees the file changed, is refused, and its task is retried on the new version.
 """
@@ -122,6 +123,8 @@ def build_dsr_dag(request_type: str, *, approval: bool | None = None, **dag_args
         "start_date": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         "catchup": False,
         "max_active_runs": 1,
+        # Manual-only: a paused DAG would queue a submitted request until someone unpauses it.
+        "is_paused_upon_creation": False,
         "default_args": {"owner": "privacy-office", "retries": 0},
         "tags": ["aisec", "dsr", "privacy"],
         "params": dsr_params(request_type),

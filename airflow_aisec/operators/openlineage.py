@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from airflow_aisec.lineage import ColumnFlow, DatasetRef, StepLineage
+from airflow_aisec.lineage import CATALOG_NAMESPACE, ColumnFlow, DatasetRef, StepLineage, openlineage_name
 
 
-def _dataset(ref: DatasetRef, flows: list[ColumnFlow] | None = None) -> Any:
+def _dataset(
+    ref: DatasetRef, flows: list[ColumnFlow] | None = None, names: dict[str, tuple[str, str]] | None = None
+) -> Any:
     from openlineage.client.event_v2 import Dataset
     from openlineage.client.generated.column_lineage_dataset import (
         ColumnLineageDatasetFacet,
@@ -22,9 +24,15 @@ def _dataset(ref: DatasetRef, flows: list[ColumnFlow] | None = None) -> Any:
         Transformation,
     )
     from openlineage.client.generated.schema_dataset import SchemaDatasetFacet, SchemaDatasetFacetFields
+    from openlineage.client.generated.symlinks_dataset import Identifier, SymlinksDatasetFacet
 
     namespace, name = ref.namespace_and_name
+    names = names or {}
     facets: dict[str, Any] = {}
+    if ref.dataset:
+        facets["symlinks"] = SymlinksDatasetFacet(
+            identifiers=[Identifier(namespace=CATALOG_NAMESPACE, name=ref.dataset, type="DATASET")]
+        )
     if ref.columns:
         facets["schema"] = SchemaDatasetFacet(fields=[SchemaDatasetFacetFields(name=c) for c in ref.columns])
     if flows:
@@ -35,7 +43,7 @@ def _dataset(ref: DatasetRef, flows: list[ColumnFlow] | None = None) -> Any:
         for column, sources in by_column.items():
             inputs = []
             for flow in sources:
-                source_ns, source_name = DatasetRef(flow.source).namespace_and_name
+                source_ns, source_name = names.get(flow.source) or openlineage_name(flow.source)
                 kind = Transformation(
                     type="DIRECT",
                     subtype="TRANSFORMATION" if flow.masking else "IDENTITY",
@@ -67,14 +75,29 @@ def _tags(ref: DatasetRef) -> Any:
     return TagsDatasetFacet(tags=tags)
 
 
+def _one_per_dataset(refs: list[DatasetRef]) -> dict[tuple[str, str], DatasetRef]:
+    """The first ref of each dataset: the files of one dataset are one OpenLineage dataset, named as the
+    audit log's export names it."""
+    found: dict[tuple[str, str], DatasetRef] = {}
+    for ref in refs:
+        found.setdefault(ref.namespace_and_name, ref)
+    return found
+
+
 def operator_lineage(lineage: StepLineage) -> Any:
-    """An ``OperatorLineage`` of the step's inputs and outputs."""
+    """An ``OperatorLineage`` of the step's inputs and outputs, one dataset each however many files."""
     from airflow.providers.openlineage.extractors import OperatorLineage
 
-    flows: dict[str, list[ColumnFlow]] = defaultdict(list)
+    names = {ref.uri: ref.namespace_and_name for ref in [*lineage.inputs, *lineage.outputs]}
+    flows: dict[tuple[str, str], dict[tuple[str, str, str], ColumnFlow]] = defaultdict(dict)
     for flow in lineage.columns:
-        flows[flow.output].append(flow)
+        output = names.get(flow.output) or openlineage_name(flow.output)
+        source = names.get(flow.source) or openlineage_name(flow.source)
+        flows[output].setdefault((flow.column, *source), flow)  # one input field per source dataset
     return OperatorLineage(
-        inputs=[_dataset(ref) for ref in lineage.inputs],
-        outputs=[_dataset(ref, flows.get(ref.uri)) for ref in lineage.outputs],
+        inputs=[_dataset(ref, names=names) for ref in _one_per_dataset(lineage.inputs).values()],
+        outputs=[
+            _dataset(ref, list(flows.get(key, {}).values()), names)
+            for key, ref in _one_per_dataset(lineage.outputs).items()
+        ],
     )

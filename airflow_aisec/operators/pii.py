@@ -92,6 +92,7 @@ class PIIScanOperator(_CatalogDatasetOperator):
         from airflow_aisec.pii.scan import as_json, scan_dataset, undeclared
 
         catalog, spec = self._catalog_dataset()
+        self._check_purpose(context, catalog, spec.name)
         location = self._location(self.input_uri or spec.uri)
         findings = scan_dataset(
             location,
@@ -104,10 +105,15 @@ class PIIScanOperator(_CatalogDatasetOperator):
         # A column reviewed as not personal (pii: none) is not tagged as PII, whatever the scan matched.
         reviewed = set(spec.reviewed_columns)
         entities = {name: f.entity for name, f in findings.items() if f.entity and name not in reviewed}
+        name = self._dataset_at(catalog, location.uri) or spec.name
         self.lineage.inputs = [
-            DatasetRef(location.uri, spec.name, columns=tuple(findings), classification=classify(entities))
-        ]
-        self.record(context, "pii.scan", **scan_entry(spec.name, location.uri, findings, drift))
+            DatasetRef(
+                location.uri, name, columns=tuple(findings), classification=classify(entities),
+                location=location.uri,
+            )
+        ]  # fmt: skip
+        fields = scan_entry(spec.name, location.uri, findings, drift)
+        self.record(context, "pii.scan", **{**fields, **self.lineage.entry_fields()})
         for finding in findings.values():
             self.log.info("%s: %s (confidence %.2f)", finding.column, finding.entity, finding.confidence)
         result = {**as_json(findings), "undeclared": [f.column for f in drift]}
@@ -178,11 +184,14 @@ class PIIMaskOperator(_CatalogDatasetOperator):
         plans = plan_from_catalog(spec, catalog.subjects.pseudonym_key)
         if not plans:
             raise PIIError(f"dataset {spec.name} declares no PII column to mask")
+        self._check_purpose(context, catalog, spec.name)
         engine = self._engine(catalog)
         masker = Masker(plans, keyring, find_spans=engine.find_spans)
         source, target = self._location(self.input_uri or spec.uri), self._location(self.output_uri)
         result = mask_dataset(source, target, masker, fmt=spec.format)
-        return self._report(context, spec.name, self.output_name or f"{spec.name}_masked", result, plans)
+        names = (self._dataset_at(catalog, source.uri), self._dataset_at(catalog, target.uri))
+        output = self.output_name or names[1] or f"{spec.name}_masked"
+        return self._report(context, spec.name, output, result, plans, (names[0], source.uri, target.uri))
 
     def _mask_without_catalog(self, context: Context, keyring: Any) -> dict[str, Any]:
         """Mask ``input_uri`` by the column rules, or by what a scan of it finds."""
@@ -212,14 +221,25 @@ class PIIMaskOperator(_CatalogDatasetOperator):
             engine = self._engine(None)
         masker = Masker(plans, keyring, find_spans=engine.find_spans if engine is not None else None)
         result = mask_dataset(source, target, masker, fmt=fmt)
-        return self._report(context, None, self.output_name, result, plans)
+        return self._report(context, None, self.output_name, result, plans, (None, source.uri, target.uri))
 
     def _report(
-        self, context: Context, name: str | None, output_name: str | None, result: Any, plans: list[Any]
+        self,
+        context: Context,
+        name: str | None,
+        output_name: str | None,
+        result: Any,
+        plans: list[Any],
+        where: tuple[str | None, str, str],
     ) -> dict[str, Any]:
+        """Record the masking; ``where``: the input's catalog dataset (None: ``name``), input and output
+        locations, so lineage names each side as one dataset."""
         from airflow_aisec.pii.pipeline import mask_entry
 
         self.lineage, fields = mask_entry(name, output_name, result, plans)
+        source_name, source, target = where
+        self.lineage.locate(inputs=(source_name, source), outputs=(output_name, target))
+        fields.update(self.lineage.entry_fields())
         self.record(context, "pii.mask", **fields)
         self.log.info("masked %d rows in %d files: %s", result.rows, len(result.files), fields["details"])
         return {"rows": result.rows, "files": [f.target for f in result.files], "masked": result.counts}

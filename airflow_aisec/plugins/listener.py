@@ -15,13 +15,38 @@ from airflow.listeners import hookimpl
 log = logging.getLogger(__name__)
 
 
-def _refs(objects: Any) -> list[dict[str, str]]:
-    found = []
-    for obj in objects or []:
-        uri, name = getattr(obj, "uri", None), getattr(obj, "name", None)
-        if uri or name:
-            found.append({k: str(v) for k, v in {"uri": uri, "dataset": name}.items() if v})
-    return found
+def _catalog_locations() -> dict[str, str]:
+    """Catalog dataset → its location, so an Asset named after a dataset is recorded where the data is (the
+    same name as the aisec operators give it); empty when the catalog cannot be read."""
+    try:
+        from airflow_aisec import config
+        from airflow_aisec.catalog import load_catalog
+
+        catalog = load_catalog(config.catalog_path(), config.catalog_vars())
+    except Exception:
+        log.debug("aisec: no catalog to name Assets by", exc_info=True)
+        return {}
+    return {name: dataset.uri for name, dataset in catalog.datasets.items()}
+
+
+def _ref(obj: Any, locations: dict[str, str]) -> dict[str, str] | None:
+    """An Asset as an entry's input or output: a catalog dataset by name, or the Asset's own URI."""
+    from airflow_aisec.lineage import openlineage_name
+
+    uri, name = getattr(obj, "uri", None), getattr(obj, "name", None)
+    if name and name in locations:
+        return {"uri": locations[name], "dataset": str(name), "location": locations[name]}
+    if uri and "://" in str(uri):
+        wanted = openlineage_name(str(uri))
+        for dataset, where in locations.items():
+            if openlineage_name(where) == wanted:
+                return {"uri": str(uri), "dataset": dataset, "location": where}
+    return {k: str(v) for k, v in {"uri": uri, "dataset": name}.items() if v} or None
+
+
+def _refs(objects: Any, locations: dict[str, str] | None = None) -> list[dict[str, str]]:
+    found = [_ref(obj, locations or {}) for obj in objects or []]
+    return [ref for ref in found if ref]
 
 
 def record_task_outcome(task_instance: Any, outcome: str, error: object = None) -> int | None:
@@ -32,7 +57,11 @@ def record_task_outcome(task_instance: Any, outcome: str, error: object = None) 
     task = getattr(task_instance, "task", None)
     if task is None or isinstance(task, AisecBaseOperator):
         return None
-    inputs, outputs = _refs(getattr(task, "inlets", None)), _refs(getattr(task, "outlets", None))
+    inlets, outlets = getattr(task, "inlets", None), getattr(task, "outlets", None)
+    if not inlets and not outlets:
+        return None
+    locations = _catalog_locations()
+    inputs, outputs = _refs(inlets, locations), _refs(outlets, locations)
     if not inputs and not outputs:
         return None
     actor = task_actor({"ti": task_instance})

@@ -53,6 +53,13 @@ def test_dsr_dags_have_the_documented_shape(lake: Path, monkeypatch: pytest.Monk
     assert {"approve"} <= set(_dag("erasure").task_ids)
 
 
+@pytest.mark.parametrize("request_type", ["access", "erasure", "rectification"])
+def test_dsr_dags_are_manual_only_and_start_unpaused(lake: Path, request_type: str) -> None:
+    dag = _dag(request_type)
+    assert dag.timetable.can_be_scheduled is False  # schedule=None: runs only when a request is triggered
+    assert dag.is_paused_upon_creation is False
+
+
 @pytest.mark.parametrize(
     ("conf", "field"),
     [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,13 +11,6 @@ import pytest
 def keyring_path(tmp_path: Path) -> Path:
     """A keyring file path (created on first use)."""
     return tmp_path / "keys" / "keyring.json"
-
-
-@pytest.fixture(autouse=True)
-def outside_airflow_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """dag.test() runs tasks in this process and leaves their AIRFLOW_CTX_* variables behind."""
-    for key in [k for k in os.environ if k.startswith("AIRFLOW_CTX_")]:
-        monkeypatch.delenv(key)
 
 
 @pytest.fixture(autouse=True)

@@ -107,11 +107,13 @@ def test_export_jsonl_and_openlineage(log_args: list[str], tmp_path: Path) -> No
     invoke([*log_args, "audit", "export", "--format", "openlineage", "--out", str(out)])
     events = [json.loads(line) for line in out.read_text().splitlines()]
     assert events[0]["eventType"] == "COMPLETE"
-    assert events[0]["inputs"][0] == {
-        "namespace": "file",
-        "name": "/lake/raw",
-        "facets": {"aisec_digest": events[0]["inputs"][0]["facets"]["aisec_digest"]},
-    }
+    facets = events[0]["inputs"][0]["facets"]
+    assert events[0]["inputs"][0] == {"namespace": "file", "name": "/lake/raw", "facets": facets}
+    assert facets["symlinks"]["identifiers"] == [
+        {"namespace": "aisec-catalog", "name": "raw_tickets", "type": "DATASET"}
+    ]
+    assert facets["aisec_files"]["files"] == [{"uri": "/lake/raw", "sha256": "aa" * 32}]
+    assert events[1]["inputs"][0]["namespace"] == "aisec-catalog"  # only a name was recorded
     assert events[0]["run"]["facets"]["aisec_audit"]["index"] == 0
 
 

@@ -204,6 +204,35 @@ def test_a_rejection_is_recorded_and_the_sealed_identifiers_stop_opening(
         _process(run, ["orders"])
 
 
+def test_a_dry_run_does_not_wait_for_approval(
+    run: TaskRun, audit: AuditReader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _request(run, dry_run=True)
+    _register(run)
+    operator = DsrApprovalOperator(task_id=APPROVAL_TASK, request_type="erasure", subject="Approve?")
+    monkeypatch.setattr(type(operator).__mro__[1], "execute", _no_wait)
+
+    assert operator.execute(run.context(APPROVAL_TASK)) is None
+
+    (entry,) = [e.data for e in audit.entries("dsr.erasure") if e.data["details"].get("stage") == "approval"]
+    assert entry["outcome"] == "success" and entry["details"]["decision"] == "dry_run"
+    _process(run, ["orders"])  # the identifiers still open: the run goes on
+
+
+def test_a_real_request_still_waits_for_approval(run: TaskRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    _request(run)
+    _register(run)
+    operator = DsrApprovalOperator(task_id=APPROVAL_TASK, request_type="erasure", subject="Approve?")
+    monkeypatch.setattr(type(operator).__mro__[1], "execute", _no_wait)
+
+    with pytest.raises(RuntimeError, match="waits for the approver"):
+        operator.execute(run.context(APPROVAL_TASK))
+
+
+def _no_wait(self: Any, context: Any) -> None:
+    raise RuntimeError("waits for the approver")
+
+
 def test_the_index_operator_indexes_the_catalog_and_records_it(
     run: TaskRun, settings: dict[str, str], audit: AuditReader
 ) -> None:
