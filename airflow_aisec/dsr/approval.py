@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 DECISIONS = ("approved", "rejected", "none", "dry_run")
 
 
-def needs_approval(params: Mapping[str, Any] | None) -> bool:
-    """Whether a request waits for an approver: every request but a dry run, which changes nothing."""
-    return not bool((params or {}).get("dry_run", False))
+def needs_approval(request: Mapping[str, Any] | None) -> bool:
+    """Whether a registered request (its public form) waits for an approver: every request but a dry run,
+    which changes nothing; a request that cannot be read waits."""
+    return (request or {}).get("dry_run") is not True
 
 
 def record_decision(

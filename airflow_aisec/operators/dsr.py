@@ -173,9 +173,10 @@ class DsrApprovalOperator(ApprovalOperator):
         from airflow_aisec.dsr.approval import needs_approval, record_decision
         from airflow_aisec.hooks.audit import AuditLogHook
 
-        if needs_approval(context.get("params")):
-            return super().execute(context)
+        # Decided on the request as registered (and checked), not on the raw run parameters.
         registered = context["ti"].xcom_pull(task_ids=REGISTER_TASK, key=REGISTRATION_KEY) or {}
+        if needs_approval(registered.get("request")):
+            return super().execute(context)
         with AuditLogHook(self.audit_conn_id).get_log(actor=task_actor(context)) as audit:
             record_decision(
                 audit, self.request_type, registered.get("request") or {}, run_id=context["run_id"],

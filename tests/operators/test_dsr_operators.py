@@ -229,6 +229,19 @@ def test_a_real_request_still_waits_for_approval(run: TaskRun, monkeypatch: pyte
         operator.execute(run.context(APPROVAL_TASK))
 
 
+def test_run_parameters_changed_after_registration_do_not_skip_approval(
+    run: TaskRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _request(run)
+    _register(run)  # registered as a real request
+    run.params = {**run.params, "dry_run": True}
+    operator = DsrApprovalOperator(task_id=APPROVAL_TASK, request_type="erasure", subject="Approve?")
+    monkeypatch.setattr(type(operator).__mro__[1], "execute", _no_wait)
+
+    with pytest.raises(RuntimeError, match="waits for the approver"):
+        operator.execute(run.context(APPROVAL_TASK))
+
+
 def _no_wait(self: Any, context: Any) -> None:
     raise RuntimeError("waits for the approver")
 
