@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -98,7 +98,9 @@ def search(
         return [], None
     found = store.search(filters, lo, hi, limit)
     wanted = _wanted(filters, since, until)
-    page = [(e.index, data, e.leaf_hash) for e in found if wanted(data := json.loads(e.body))]
+    page = [
+        (e.index, data, e.leaf_hash) for e in found if (data := _data(e.body)) is not None and wanted(data)
+    ]
     next_before = found[-1].index if len(found) == limit and found[-1].index > lo else None
     return page, next_before
 
@@ -125,16 +127,42 @@ def _filters(store: Store, query: EntryQuery) -> list[Filter]:
 def _identities(store: Store, pseudonym: str) -> tuple[str, ...]:
     """``pseudonym`` and every other pseudonym an entry records for the same subject."""
     known = {pseudonym}
-    for entry in store.search([(("subject", pseudonym),)], 0, store.size(), MAX_LIMIT):
-        known |= {v for k, v in entry_terms(json.loads(entry.body)) if k == "subject"}
+    for terms in _terms_of_all(store, (("subject", pseudonym),)):
+        known |= {value for kind, value in terms if kind == "subject"}
     return tuple(sorted(known))
 
 
 def _requests(store: Store, identities: Sequence[str]) -> set[str]:
     found: set[str] = set()
-    for entry in store.search([tuple(("subject", p) for p in identities)], 0, store.size(), MAX_LIMIT):
-        found |= {v for k, v in entry_terms(json.loads(entry.body)) if k == "request"}
+    for terms in _terms_of_all(store, tuple(("subject", p) for p in identities)):
+        found |= {value for kind, value in terms if kind == "request"}
     return found
+
+
+def _terms_of_all(store: Store, accepted: Filter) -> Iterator[set[tuple[str, str]]]:
+    """The search terms, read from the entries' own bytes, of every entry carrying one of ``accepted``: all
+    of them, page after page (a subject's identities must not stop at the newest thousand entries), and only
+    those whose bytes carry the term (an altered index must not tie someone else to the subject)."""
+    hi = store.size()
+    while hi > 0:
+        found = store.search([accepted], 0, hi, MAX_LIMIT)
+        for entry in found:
+            data = _data(entry.body)
+            terms = entry_terms(data) if data is not None else set()
+            if any(term in terms for term in accepted):
+                yield terms
+        if len(found) < MAX_LIMIT:
+            return
+        hi = found[-1].index
+
+
+def _data(body: bytes) -> dict[str, Any] | None:
+    """An entry's fields; None for bytes that are no entry (``verify`` names them), which match nothing."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _wanted(

@@ -168,3 +168,27 @@ def test_verify_with_index_finds_an_entry_hidden_from_a_subject_lookup(
     args = ["--log", log_uri, "--keyring", str(keyring_path), "audit", "verify"]
     assert runner.invoke(app, args).exit_code == 0
     assert runner.invoke(app, [*args, "--index"]).exit_code == Failure.MODIFIED
+
+
+def test_a_subject_is_linked_across_any_number_of_entries_and_only_by_what_entries_say(
+    log_uri: str, keyring_path: Path
+) -> None:
+    with AuditLog.open(log_uri, keyring=str(keyring_path)) as log:
+        email, user_id = log.pseudonym("jane@example.com"), log.pseudonym("user-42")
+        log.append("dsr.erasure", outcome="intent", subject="jane@example.com", details={"request_id": "r1"})
+        log.append("dsr.erasure", subject=email, details={"request_id": "r1", "identities": [email, user_id]})
+        # More than a page of later entries about the same person, under the other identity.
+        log.append_many([{"action": "hold.add", "subject": "user-42"} for _ in range(1_100)])
+        other = log.append("dsr.access", subject="someone@else.org", details={"request_id": "r2"})
+        found = {e.index for e in log.newest(EntryQuery(subject=user_id), 5_000)}
+        assert {0, 1} <= found and len(found) == 1_102 and other not in found
+    # An index row claiming the other person's entry is about this subject ties nobody to them.
+    tamper(
+        log_uri,
+        lambda a: a.run(
+            "INSERT INTO aisec_terms (kind, value, idx) VALUES ('subject', ?, ?)", user_id, other
+        ),
+    )
+    with AuditLog.open(log_uri, keyring=str(keyring_path), create=False) as log:
+        found = {e.index for e in log.newest(EntryQuery(subject=user_id), 5_000)}
+        assert other not in found and len(found) == 1_102
