@@ -115,9 +115,10 @@ def test_erasure_submitted_with_the_cli_approved_through_the_api_and_certified(
         try:
             run_id = _poll("the submitted run", lambda: _latest_run(client, DSR_DAG), 60, proc)
             _poll("the approval request", lambda: api.pending_approvals(DSR_DAG, run_id), 180, proc)
-            # A person takes seconds to answer; answering within milliseconds of the task parking itself
-            # races the executor's report of that try (Airflow then marks the task failed).
-            time.sleep(5)
+            # A person takes seconds to answer; answering within seconds of the task parking itself races
+            # the executor's report of that try (Airflow then marks the task failed): 5 s was once not
+            # enough on a loaded 2-core machine.
+            time.sleep(15)
             api.approve(DSR_DAG, run_id)
             output, _ = submit.communicate(timeout=300)
         finally:
