@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install test lint typecheck pytest fuzz demo bench constraints clean
+.PHONY: install test lint typecheck compliance pytest fuzz demo bench constraints clean
 
 install: $(STAMP)
 
@@ -27,7 +27,26 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+# The compliance gate of docs/gate-a-ci-pipeline.md on this repository: the example catalog and the DAGs over a
+# fresh sample lake, bandit over the package, and a CycloneDX SBOM of the venv; reports in build/compliance.
+COMPLIANCE := build/compliance
+compliance: install
+	rm -rf $(COMPLIANCE) && mkdir -p $(COMPLIANCE)
+	work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && \
+	export AIRFLOW_HOME="$$work/airflow" AIRFLOW__AISEC__CATALOG="$(CURDIR)/dags/catalog.yaml" \
+		AIRFLOW__AISEC__CATALOG_VARS="lake=$$work/lake" AIRFLOW__AISEC__AUDIT_LOG="sqlite:///$$work/audit.db" \
+		AISEC_KEYRING="$$work/keyring.json" && \
+	$(BIN)/aisec sample-lake --customers 300 "$$work/lake" > /dev/null && \
+	$(BIN)/aisec compliance check --dags dags --scan --mode patterns \
+		--junit $(COMPLIANCE)/compliance.xml --sarif $(COMPLIANCE)/compliance.sarif
+	$(BIN)/bandit -q -c pyproject.toml -r airflow_aisec -f json -o $(COMPLIANCE)/bandit.json 2> /dev/null || \
+		{ $(BIN)/bandit -q -c pyproject.toml -r airflow_aisec 2>&1 | grep -v "nosec encountered"; exit 1; }
+	$(BIN)/cyclonedx-py environment --no-validate --pyproject pyproject.toml --output-reproducible \
+		--of JSON -o $(COMPLIANCE)/sbom.cdx.json $(BIN)/python
+	$(BIN)/python -c "import json, sys; bom = json.load(open(sys.argv[1])); \
+		assert bom['bomFormat'] == 'CycloneDX' and bom['components'], 'empty SBOM'" $(COMPLIANCE)/sbom.cdx.json
+
+test: lint typecheck compliance pytest
 
 # The fuzz tests with many more examples than a CI run (same derandomized inputs, continued much further).
 FUZZ_EXAMPLES ?= 2000

@@ -75,6 +75,13 @@ OPTIONS: tuple[Option, ...] = (
         "/var/lib/aisec/holds.json",
     ),
     Option(
+        "governance_reports",
+        "Folder where the aisec_dpia DAG writes the DPIA, the records of processing and what changed since "
+        "the previous run.",
+        "{AIRFLOW_HOME}/aisec_governance",
+        "/var/lib/aisec/governance",
+    ),
+    Option(
         "dsr_exports",
         "Folder or s3:// prefix where data-subject access requests write their encrypted export packages.",
         "{AIRFLOW_HOME}/aisec_dsr_exports",
@@ -113,6 +120,14 @@ OPTIONS: tuple[Option, ...] = (
         "require_purpose",
         "Whether every read of a catalog dataset through aisec must declare its purpose (True/False); when "
         "False, a read without one is allowed and recorded with no purpose.",
+        "False",
+        "True",
+    ),
+    Option(
+        "policies",
+        "Whether aisec's cluster policies judge every DAG as it is parsed (True/False): purposes of catalog "
+        "Asset inlets, an owner for DAGs touching personal data, no raw personal data published outside the "
+        "catalog; a DAG that breaks one is an import error listing every violation.",
         "False",
         "True",
     ),

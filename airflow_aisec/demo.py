@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
+import subprocess  # nosec B404 # runs the aisec and airflow commands only, with fixed arguments
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -63,10 +63,18 @@ def _step(title: str) -> None:
     console.rule(f"[bold]{title}")
 
 
-def _aisec(*args: str, check: bool = True) -> None:
-    exe = Path(sys.executable).parent / "aisec"
+def _run_aisec(*args: str) -> int:
+    """An ``aisec`` command's exit code; a fixed argument list, never a shell (bandit B603)."""
     console.print(f"$ aisec {' '.join(args)}", style="dim", soft_wrap=True)
-    subprocess.run([str(exe), *args], check=check, env={**os.environ, "COLUMNS": "150"})
+    exe = Path(sys.executable).parent / "aisec"
+    env = {**os.environ, "COLUMNS": "150"}
+    return subprocess.run([str(exe), *args], check=False, env=env).returncode  # nosec B603
+
+
+def _aisec(*args: str, check: bool = True) -> None:
+    code = _run_aisec(*args)
+    if check and code:
+        raise subprocess.CalledProcessError(code, ["aisec", *args])
 
 
 def _mask_tickets(root: Path, lake: Path, out: Path) -> None:
@@ -128,7 +136,7 @@ def _first_line_with_pii(folder: Path) -> tuple[str, int] | None:
 def _migrate() -> None:
     started = time.perf_counter()
     airflow = Path(sys.executable).parent / "airflow"
-    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)  # nosec B603
     console.print(f"Airflow metadata database migrated on SQLite in {time.perf_counter() - started:.1f}s")
 
 
@@ -144,6 +152,9 @@ def _dag_bag(root: Path) -> DagBag | None:
 
 
 PIPELINE_DAG = "aisec_privacy_pipeline"
+# Trained on the pipeline's masked tickets: it runs after the pipeline.
+RELEASE_DAG = "aisec_model_release"
+LATE_DAGS = (PIPELINE_DAG, RELEASE_DAG)
 
 
 def _run_dags(bag: DagBag, wanted: Callable[[str], bool]) -> bool:
@@ -289,6 +300,37 @@ def _show_certificate(path: Path, out: Path) -> bool:
     return report.ok and body["status"] in ("completed", "completed_with_holds")
 
 
+def _governance(root: Path, lake: Path, out: Path) -> bool:
+    catalog, reports = root / "dags" / "catalog.yaml", out / "governance"
+    reports.mkdir(exist_ok=True)
+    # What a CI pipeline runs before a DAG or catalog change merges (docs/gate-a-ci-pipeline.md).
+    gate = ["compliance", "check", "--catalog", str(catalog), "--var", f"lake={lake}", "--dags", "dags"]
+    passed = _run_aisec(*gate, "--scan", "--junit", str(reports / "compliance.xml"),
+                        "--sarif", str(reports / "compliance.sarif")) == 0  # fmt: skip
+    _aisec("dpia", "--out", str(reports))
+    _aisec("ropa", "--out", str(reports))
+    console.print(f"DPIA (Markdown, HTML, PDF, CNIL PIA JSON) and records of processing in {reports}")
+    return passed
+
+
+def _sign_model(root: Path, lake: Path, out: Path) -> bool:
+    model = out / "models" / "churn-model"
+    model.mkdir(parents=True)
+    (model / "weights.bin").write_bytes(bytes(range(256)) * 64)
+    (model / "config.json").write_text('{"features": ["orders_per_month", "tenure_days"]}\n')
+    catalog = ["--catalog", str(root / "dags" / "catalog.yaml"), "--var", f"lake={lake}"]
+    _aisec("keys", "create", "model-signing", "--kind", "ec-p256")
+    _aisec("model", "sign", str(model), "--key", "model-signing", "--input", "customers", "--input", "orders",
+           *catalog)  # fmt: skip
+    verified = _run_aisec("model", "verify", str(model), "--key", "model-signing") == 0
+    (model / "weights.bin").write_bytes(b"changed after signing")
+    refused = _run_aisec("model", "verify", str(model), "--key", "model-signing") == 1
+    _aisec("audit", "lineage", "model://churn-model")
+    # The card: what the model was trained on, and that the newest verification (the changed copy) failed.
+    _aisec("model", "card", "churn-model", "--out", str(out / "models"), *catalog)
+    return verified and refused
+
+
 def main() -> int:
     """Run the demo; exit code 0 when every step succeeded."""
     root = Path.cwd()
@@ -313,15 +355,16 @@ def main() -> int:
     _step("7. Airflow on SQLite, every example DAG run once (the privacy pipeline after the erasure)")
     _migrate()
     bag = _dag_bag(root)
-    ok = bag is not None and _run_dags(bag, lambda dag_id: dag_id != PIPELINE_DAG) and refused
+    ok = bag is not None and _run_dags(bag, lambda dag_id: dag_id not in LATE_DAGS) and refused
     _step("8. A customer asks to be erased: the erasure DAG and its signed certificate")
     erasure_run = _erasure_request(bag, out) if bag is not None else None
     ok = ok and erasure_run is not None
     # Published copies are encrypted whole files outside the catalog: an erasure cannot reach into them, so a
     # certificate names any such copy made before the request as not covered. The pipeline publishes from
     # the lake as the erasure left it.
-    _step("9. The privacy pipeline: landing -> masked -> published (encrypted), after the erasure")
-    ok = bag is not None and _run_dags(bag, lambda dag_id: dag_id == PIPELINE_DAG) and ok
+    _step("9. The privacy pipeline (landing -> masked -> published, encrypted) after the erasure; a model")
+    for late in LATE_DAGS:  # in this order: the model is trained on the pipeline's masked tickets
+        ok = bag is not None and _run_dags(bag, late.__eq__) and ok
     _step("10. The audit log of everything above, verified")
     _aisec("audit", "show", "--action", "retention.delete", "--limit", "12")
     if erasure_run is not None:
@@ -329,6 +372,10 @@ def main() -> int:
     _aisec("audit", "show", "--limit", "15")
     _aisec("audit", "lineage", "support_tickets_masked")  # landing -> masked -> published
     _aisec("audit", "verify")
+    _step("11. Governance: the compliance gate over the catalog, the DAGs and the data; a DPIA; the records")
+    ok = _governance(root, lake, out) and ok
+    _step("12. A model trained on customers and orders: signed, verified, a changed copy refused")
+    ok = _sign_model(root, lake, out) and ok
     _step("Done" if ok else "Failed")
     console.print(f"Everything the demo wrote is under {out}")
     console.print("Review it in the Airflow UI (Privacy): see docs/review-in-airflow-ui.md", highlight=False)

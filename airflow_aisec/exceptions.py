@@ -40,6 +40,11 @@ class ConcurrentModificationError(DatasetIOError):
     """The file changed between reading it and replacing it; the replacement was not made."""
 
 
+class FanOutError(DatasetIOError):
+    """The groups of a fanned-out step are missing, of another listing, or staged parts are not as written;
+    nothing was committed."""
+
+
 class KeyringError(AisecError, ValueError):
     """A key is missing, destroyed, of the wrong kind, or its store is unsafe or unreadable."""
 
@@ -69,3 +74,41 @@ class PurposeError(AisecError, ValueError):
     """A read of a catalog dataset was refused: the task's purpose is unknown, missing where one is required,
     or not among the purposes the dataset may serve. The message names dataset, purpose, task and the allowed
     purposes, never data."""
+
+
+class ConsentError(PurposeError):
+    """Consent cannot be checked or recorded as asked: no consent source, a dataset whose rows name no subject
+    the consent source knows, an unknown purpose or identity type. The message names dataset, purpose and
+    identity type, never a subject."""
+
+
+class FairnessError(AisecError, ValueError):
+    """A bias check cannot run as asked: no protected attribute declared, a missing column, an attribute with
+    too many distinct values to be groups, a bad threshold. The message names dataset and column, never a
+    value."""
+
+
+class BiasThresholdError(FairnessError):
+    """A bias check found a metric past its threshold; the message names dataset, attribute, metric, value
+    and threshold."""
+
+
+class ModelSignatureError(AisecError, ValueError):
+    """A model artifact cannot be signed or did not verify: unsigned, signed by another key, a signature file
+    altered, or files changed, missing or added since signing (named). The message names the model, its files
+    and the key, never key material or file contents."""
+
+
+class ModelCardError(AisecError, ValueError):
+    """A model card cannot be made: the model was never signed, a metrics or notes file is unreadable or
+    malformed, an unknown output format. The message names the model, file and field, never a value."""
+
+
+class DriftError(AisecError, ValueError):
+    """A drift or input anomaly check cannot run as asked: an unreadable or foreign profile file, an unknown
+    column or method, a bad threshold. The message names the dataset, file and column, never a value."""
+
+
+class DriftDetectedError(AisecError, RuntimeError):
+    """A drift or input anomaly check found more drifted (or anomalous) columns than allowed; the message
+    names the check, the columns and their share, never a value."""

@@ -111,7 +111,7 @@ class SampleLake:
 
     def _rng(self, dataset: str) -> random.Random:
         # One stream per dataset so adding rows to one never shifts the values of another.
-        return random.Random(f"{self.seed}:{dataset}")
+        return random.Random(f"{self.seed}:{dataset}")  # nosec B311 # deterministic sample data, not a secret
 
     def _moment(self, rng: random.Random, after: dt.datetime) -> dt.datetime:
         span = int((self.end - after).total_seconds())

@@ -2,8 +2,8 @@
 
 Rules come from the privacy catalog (``retention: {column, keep_for}``), measured from the run's logical date.
 Only files holding expired rows are rewritten; wholly expired files are deleted; held data is skipped and the
-skip recorded with its reason. Every deletion is in the audit log (``aisec audit show --action
-retention.delete``).
+skip recorded with its reason. Each dataset is enforced by a task of its own (dynamic task mapping). Every
+deletion is in the audit log (``aisec audit show --action retention.delete``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import datetime as dt
 
 from airflow.sdk import DAG
 
-from airflow_aisec.operators.retention import RetentionEnforcementOperator
+from airflow_aisec.operators.fanout import retention_in_parallel
 
 with DAG(
     dag_id="aisec_retention_enforcement",
@@ -25,4 +25,5 @@ with DAG(
     tags=["aisec", "retention", "privacy"],
     doc_md=__doc__,
 ):
-    RetentionEnforcementOperator(task_id="enforce_retention")
+    # One mapped task per dataset with a retention rule, spread over the executor's workers.
+    retention_in_parallel("enforce_retention")

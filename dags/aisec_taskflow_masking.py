@@ -1,8 +1,9 @@
 """Masking inside a task, for teams that shape their data in Python rather than with operators.
 
-``extract_customers`` reads rows of the catalog's ``customers`` dataset into a pandas DataFrame, masks them
-with ``mask_table`` by the catalog's rules and writes the extract; ``orders_report`` joins orders with
-customers into an Arrow table that no catalog dataset describes and masks it by explicit column rules.
+``extract_customers`` reads rows of the catalog's ``customers`` dataset (for billing, a purpose the catalog
+allows it: the read is checked and recorded) into a pandas DataFrame, masks them with ``mask_table`` by the
+catalog's rules and writes the extract; ``orders_report`` joins orders with customers into an Arrow table
+that no catalog dataset describes and masks it by explicit column rules.
 Pseudonyms come from the same keyring and key names as ``PIIMaskOperator``, so a customer has the same
 token in these extracts as in datasets the operator masked, and joins between them still work. Each task
 records a ``pii.mask`` audit entry (counts and digests, no values) and returns counts and paths only: rows,
@@ -19,6 +20,8 @@ from airflow.sdk import DAG, task
 from airflow_aisec import config
 
 LAKE = "{{ aisec_var('lake') }}"
+# Why these tasks read customers and orders (a purpose both datasets allow in the catalog).
+PURPOSE = "billing"
 # How many rows each run extracts (the team's own selection would go here).
 ROWS = 100
 # Rules for the joined report: the columns a reader needs, masked; no catalog dataset describes it.
@@ -36,17 +39,20 @@ def aisec_var(name: str) -> str:
 
 
 def _batches(name: str, columns: list[str] | None) -> Any:
-    """The batches of a catalog dataset, decrypted where the catalog says its files are encrypted."""
-    from airflow_aisec.catalog import load_catalog
-    from airflow_aisec.crypto.datasets import reader_for
+    """The batches of a catalog dataset read for ``PURPOSE``: checked against the dataset's purposes and
+    recorded (``purpose.check``), decrypted where the catalog says its files are encrypted."""
+    from airflow_aisec.governance import read_dataset
     from airflow_aisec.hooks.kms import key_source
-    from airflow_aisec.io import Location, list_files
 
-    catalog = load_catalog(config.catalog_path(), config.catalog_vars())
-    spec = catalog.dataset(name)
-    reader = reader_for(key_source(catalog), spec)
-    for info in list_files(Location.parse(spec.uri), spec.format):
-        yield from reader(info, spec.format, columns)
+    catalog = load_catalog()
+    return read_dataset(name, PURPOSE, catalog=catalog, columns=columns, keys=key_source(catalog))
+
+
+def load_catalog() -> Any:
+    """The configured catalog (``[aisec] catalog`` with ``[aisec] catalog_vars``)."""
+    from airflow_aisec.catalog import load_catalog as load
+
+    return load(config.catalog_path(), config.catalog_vars())
 
 
 def _read(name: str, columns: list[str] | None = None) -> Any:

@@ -1,4 +1,5 @@
-"""The core never imports Airflow: only the adapters (operators, hooks, plugins, the CLI, the demo) do.
+"""The core never imports Airflow: only the adapters (operators, hooks, plugins, the cluster policies, the
+CLI, the demo) do.
 
 Two checks: every core module imports in a fresh interpreter where ``airflow`` cannot be imported at all,
 and no core module names Airflow or an adapter in any import statement, lazy ones inside functions
@@ -16,7 +17,7 @@ from pathlib import Path
 import airflow_aisec
 
 PACKAGE = Path(airflow_aisec.__file__).resolve().parent
-ADAPTERS = ("operators", "hooks", "plugins", "cli", "demo")
+ADAPTERS = ("operators", "hooks", "plugins", "policies", "cli", "demo")
 # Reads Airflow's own configuration parser only when Airflow is already loaded (inside Airflow), so that
 # `_CMD`/`_SECRET` settings and secrets backends apply there; elsewhere it reads airflow.cfg itself.
 ALLOWED = {("config", "airflow.configuration")}

@@ -26,8 +26,10 @@ COMPOSE = DOCKER / "docker-compose.yaml"
 ENV_EXAMPLE = DOCKER / ".env.example"
 BASE_AIRFLOW_HOME = "/opt/airflow"  # AIRFLOW_HOME of the official apache/airflow image
 
-AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
-LONG_RUNNING = ("postgres", "minio", *AIRFLOW_SERVICES)
+AIRFLOW_SERVICES = (
+    "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker",
+)  # fmt: skip
+LONG_RUNNING = ("postgres", "redis", "minio", *AIRFLOW_SERVICES)
 SECRET_KEY_RE = re.compile(r"password|secret|fernet|key|token", re.IGNORECASE)
 REQUIRED_REF_RE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:\?[^}]+\}")
 VAR_RE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)|([A-Za-z_][A-Za-z0-9_]*))")
@@ -232,9 +234,9 @@ def test_every_airflow_service_uses_the_common_image_settings_and_environment() 
         assert "../dags:/opt/airflow/dags:ro" in service.get("volumes", []), name
 
 
-def test_airflow_runs_with_local_executor_on_postgres_and_the_aisec_settings() -> None:
+def test_airflow_runs_with_celery_executor_on_postgres_and_the_aisec_settings() -> None:
     env = _environment(_compose()["x-airflow-common"])
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
     assert urlsplit(_fill(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])).hostname == "postgres"
     assert urlsplit(_fill(env["AIRFLOW__AISEC__AUDIT_LOG"])).scheme == "postgresql"
@@ -261,6 +263,7 @@ def test_each_airflow_component_runs_its_own_command() -> None:
     assert services["airflow-scheduler"]["command"] == ["airflow", "scheduler"]
     assert services["airflow-dag-processor"]["command"] == ["airflow", "dag-processor"]
     assert services["airflow-triggerer"]["command"] == ["airflow", "triggerer"]
+    assert services["airflow-worker"]["command"] == ["airflow", "celery", "worker"]
     apiserver_command = services["airflow-apiserver"]["command"]
     assert apiserver_command[-1].strip().splitlines()[-1].strip() == "exec airflow api-server"
 
@@ -277,6 +280,8 @@ def test_long_running_services_have_healthchecks() -> None:
     assert "--job-type SchedulerJob" in joined["airflow-scheduler"]
     assert "--job-type DagProcessorJob" in joined["airflow-dag-processor"]
     assert "--job-type TriggererJob" in joined["airflow-triggerer"]
+    assert "inspect ping" in joined["airflow-worker"] and "celery@$${HOSTNAME}" in joined["airflow-worker"]
+    assert "redis-cli" in joined["redis"] and "PONG" in joined["redis"]
 
 
 def test_api_server_and_minio_console_are_published_on_localhost_only() -> None:
@@ -287,6 +292,44 @@ def test_api_server_and_minio_console_are_published_on_localhost_only() -> None:
         for port in service.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
     assert "ports" not in services["postgres"]
+    assert "ports" not in services["redis"]
+
+
+# --- compose: Celery ---------------------------------------------------------------------------------
+
+
+def test_celery_uses_the_redis_broker_and_a_postgres_result_backend_shared_by_every_component() -> None:
+    env = _environment(_compose()["x-airflow-common"])
+    broker = urlsplit(_fill(env["AIRFLOW__CELERY__BROKER_URL"]))
+    assert (broker.scheme, broker.hostname, broker.port) == ("redis", "redis", 6379)
+    backend = urlsplit(_fill(env["AIRFLOW__CELERY__RESULT_BACKEND"]))
+    assert (backend.scheme, backend.hostname) == ("db+postgresql", "postgres")
+    metadata = urlsplit(_fill(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]))
+    assert backend.path == metadata.path  # results in the metadata database, not a database of their own
+    # One JWT secret for all: workers' task processes call the API server's Execution API with its tokens.
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"].startswith("${AIRFLOW_JWT_SECRET:?")
+    assert int(env["AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER"]) == 1
+    assert int(env["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT"]) >= 3600
+    for name in AIRFLOW_SERVICES:
+        assert _services()[name]["depends_on"]["redis"] == {"condition": "service_healthy"}, name
+
+
+def test_workers_scale_with_compose_scale() -> None:
+    worker = _services()["airflow-worker"]
+    # A fixed container name, host name or published port would stop a second copy from starting.
+    assert not {"container_name", "hostname", "ports"} & set(worker)
+    assert _environment(worker)["DUMB_INIT_SETSID"] == "0"  # warm shutdown: running tasks finish first
+    assert "--scale airflow-worker=" in COMPOSE.read_text(encoding="utf-8")
+
+
+def test_redis_admits_only_its_user_with_a_password() -> None:
+    redis = _services()["redis"]
+    command = " ".join(redis["command"])
+    assert "--user default off" in command
+    assert '--user "$$REDIS_USER" on ">$$REDIS_PASSWORD"' in command
+    env = _environment(redis)
+    assert REQUIRED_REF_RE.fullmatch(env["REDIS_PASSWORD"])
+    assert "redis-data" in (_compose().get("volumes") or {})
 
 
 # --- compose: files it references -------------------------------------------------------------------
@@ -370,6 +413,7 @@ def test_compose_holds_no_secret_literal() -> None:
     assert {"AIRFLOW__API_AUTH__JWT_SECRET", "AWS_SECRET_ACCESS_KEY", "AIRFLOW_ADMIN_PASSWORD"} <= set(
         checked
     )
+    assert "REDIS_PASSWORD" in checked
 
 
 def test_connection_urls_in_compose_carry_no_literal_password() -> None:
@@ -377,7 +421,7 @@ def test_connection_urls_in_compose_carry_no_literal_password() -> None:
         url for text in _strings(_compose()) for url in re.findall(r"[a-z][a-z0-9+]*://\S+", _fill(text))
     )
     urls = [urlsplit(url) for url in found if "@" in urlsplit(url).netloc]
-    assert len(urls) >= 2, "expected the metadata and audit-log database URLs with credentials"
+    assert len(urls) >= 4, "expected the metadata, result backend, broker and audit-log URLs with credentials"
     for url in urls:
         assert url.username and re.fullmatch(r"__(REQ|OPT)_\w+__", url.username), url.geturl()
         assert url.password and re.fullmatch(r"__REQ_\w+__", url.password), (

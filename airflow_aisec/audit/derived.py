@@ -7,7 +7,9 @@
 
 Both are rebuilt from the entries when missing (a log written before they existed gets them the first
 time it is opened for writing) and neither is trusted: ``verify`` recomputes the tiles, and a page's
-entries are checked against the query from their own bytes.
+entries are checked against the query from their own bytes. A term kind added later (``ADDED_KINDS``: the
+``lineage`` terms) is indexed for the older entries the same way, and ``aisec_meta`` then records
+``terms.<kind>``: until it does, nothing reads that kind and ``verify --index`` does not compare it.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_aisec.audit.entry import entry_terms
+from airflow_aisec.audit.entry import ADDED_KINDS, entry_terms
 from airflow_aisec.audit.merkle import TILE_HEIGHT, TILE_WIDTH, perfect_root
 
 ENTRY_COLUMNS = "idx, body, leaf_hash, idempotency_key"
+_KIND_META = "terms."  # the settings key saying a kind of ADDED_KINDS is indexed for every entry
 
 
 @dataclass(frozen=True)
@@ -68,17 +72,101 @@ class DerivedTables(abc.ABC):
             query = "SELECT idx, body FROM aisec_entries WHERE idx >= ? AND idx < ?"
             cur.execute(self._sql(query), (start, start + 10_000))
             self._add_terms(cur, [(int(index), bytes(body)) for index, body in cur.fetchall()])
+        for kind in ADDED_KINDS:
+            self._fill_kind(cur, kind, size)
         self._fill_tiles(cur, size)
 
-    def _add_terms(self, cur: Any, entries: Sequence[tuple[int, bytes]]) -> None:
-        """Index the search terms of ``entries`` (index, body)."""
+    def _fill_kind(self, cur: Any, kind: str, size: int) -> None:
+        """Index ``kind`` for the entries written before it existed, then record that every entry has it."""
+        cur.execute(self._sql("SELECT value FROM aisec_meta WHERE key = ?"), (_KIND_META + kind,))
+        if cur.fetchone() is not None:
+            return
+        for start in range(0, size, 10_000):
+            query = "SELECT idx, body FROM aisec_entries WHERE idx >= ? AND idx < ?"
+            cur.execute(self._sql(query), (start, start + 10_000))
+            self._add_terms(cur, [(int(index), bytes(body)) for index, body in cur.fetchall()], kind)
+        cur.execute(
+            self._sql("INSERT INTO aisec_meta (key, value) VALUES (?, ?)"), (_KIND_META + kind, "all")
+        )
+
+    def indexes(self, kind: str) -> bool:
+        """Whether the terms hold ``kind`` for every entry (a kind of ``ADDED_KINDS`` only once a writer
+        indexed the entries written before it existed)."""
+        if kind not in ADDED_KINDS:
+            return True
+        with self._small_cursor() as cur:
+            cur.execute(self._sql("SELECT value FROM aisec_meta WHERE key = ?"), (_KIND_META + kind,))
+            return cur.fetchone() is not None
+
+    def values(self, kind: str) -> list[str]:
+        """Every distinct value of ``kind`` in the terms, sorted: one index seek per value (a loose index
+        scan), not a read of every term."""
+        query = (
+            "WITH RECURSIVE v(value) AS (SELECT MIN(value) FROM aisec_terms WHERE kind = ? UNION ALL "
+            "SELECT (SELECT MIN(t.value) FROM aisec_terms t WHERE t.kind = ? AND t.value > v.value) "
+            "FROM v WHERE v.value IS NOT NULL) SELECT value FROM v WHERE value IS NOT NULL"
+        )
+        with self._small_cursor() as cur:
+            cur.execute(self._sql(query), (kind, kind))
+            return [str(row[0]) for row in cur.fetchall()]
+
+    def newest_by_term(
+        self, terms: Sequence[tuple[str, str]], limit: int, cap: int
+    ) -> list[tuple[int, list[StoredEntry]]]:
+        """For each of ``terms``: how many entries carry it (counted up to ``cap``) and the newest ``limit``
+        of them, newest first; three queries per hundred terms, not one per term."""
+        found: list[tuple[int, list[StoredEntry]]] = []
+        for start in range(0, len(terms), 100):
+            batch = terms[start : start + 100]
+            with self._small_cursor() as cur:
+                counted = self._term_counts(cur, batch, cap)
+                rows = self._term_newest(cur, batch, limit) if limit else []
+                bodies = self._at(cur, sorted({i for _, i in rows}))
+            mine: dict[int, list[int]] = defaultdict(list)
+            for n, index in rows:
+                if index in bodies:
+                    mine[n].append(index)
+            for n in range(len(batch)):
+                found.append((counted.get(n, 0), [bodies[i] for i in sorted(mine[n], reverse=True)]))
+        return found
+
+    def _term_counts(self, cur: Any, batch: Sequence[tuple[str, str]], cap: int) -> dict[int, int]:
+        """Position in ``batch`` → entries carrying that term, up to ``cap``."""
+        query = " UNION ALL ".join(
+            f"SELECT {n}, COUNT(*) FROM (SELECT 1 FROM aisec_terms WHERE kind = ? AND value = ? LIMIT ?) "  # nosec B608 # constant names, bound values
+            f"AS c{n}"
+            for n in range(len(batch))
+        )
+        cur.execute(self._sql(query), [part for term in batch for part in (*term, cap)])
+        return {int(n): int(c) for n, c in cur.fetchall()}
+
+    def _term_newest(self, cur: Any, batch: Sequence[tuple[str, str]], limit: int) -> list[tuple[int, int]]:
+        """(position in ``batch``, index) of the newest ``limit`` entries carrying each term."""
+        query = " UNION ALL ".join(
+            f"SELECT {n}, idx FROM (SELECT idx FROM aisec_terms WHERE kind = ? AND value = ? "  # nosec B608 # constant names, bound values
+            f"ORDER BY idx DESC LIMIT ?) AS n{n}"
+            for n in range(len(batch))
+        )
+        cur.execute(self._sql(query), [part for term in batch for part in (*term, limit)])
+        return [(int(n), int(i)) for n, i in cur.fetchall()]
+
+    def _at(self, cur: Any, indices: Sequence[int]) -> dict[int, StoredEntry]:
+        if not indices:
+            return {}
+        marks = ", ".join("?" * len(indices))
+        cur.execute(self._sql(f"SELECT {ENTRY_COLUMNS} FROM aisec_entries WHERE idx IN ({marks})"), indices)  # nosec B608 # constant names, bound values
+        return {int(r[0]): StoredEntry(int(r[0]), bytes(r[1]), bytes(r[2]), r[3]) for r in cur.fetchall()}
+
+    def _add_terms(self, cur: Any, entries: Sequence[tuple[int, bytes]], only: str | None = None) -> None:
+        """Index the search terms of ``entries`` (index, body): all of them, or those of kind ``only``."""
         rows: list[tuple[str, str, int]] = []
         for index, body in entries:
             try:
                 data = json.loads(body)
             except ValueError:
                 continue  # not an entry: verify names it; it is found by no filter
-            rows.extend((kind, value, index) for kind, value in entry_terms(data))
+            terms = entry_terms(data)
+            rows.extend((kind, value, index) for kind, value in terms if only is None or kind == only)
         if rows:
             # A conflict only happens when someone removed entries and left their terms: the stale terms stay
             # (``verify --index`` names them) and pages re-check every entry against its own bytes.
@@ -103,7 +191,7 @@ class DerivedTables(abc.ABC):
             return []
         if not filters:
             query = (
-                f"SELECT {ENTRY_COLUMNS} FROM aisec_entries WHERE idx >= ? AND idx < ? "
+                f"SELECT {ENTRY_COLUMNS} FROM aisec_entries WHERE idx >= ? AND idx < ? "  # nosec B608 # constant names, bound values
                 "ORDER BY idx DESC LIMIT ?"
             )
             with self._small_cursor() as cur:
@@ -112,16 +200,18 @@ class DerivedTables(abc.ABC):
         with self._small_cursor() as cur:
             # Drive the scan by the filter that matches fewest entries, newest first; check the others per
             # entry through the terms' index on idx.
-            ordered = sorted(filters, key=lambda accepted: self._matches(cur, accepted, lo, hi))
+            ordered = list(filters)
+            if len(filters) > 1:
+                ordered.sort(key=lambda accepted: self._matches(cur, accepted, lo, hi))
             driver, params = _any_term("d", ordered[0])
             checks, check_params = "", []
             for accepted in ordered[1:]:
                 inner, more = _any_term("t", accepted)
-                checks += f" AND EXISTS (SELECT 1 FROM aisec_terms t WHERE t.idx = d.idx AND ({inner}))"
+                checks += f" AND EXISTS (SELECT 1 FROM aisec_terms t WHERE t.idx = d.idx AND ({inner}))"  # nosec B608 # constant names, bound values
                 check_params += more
             cur.execute(
                 self._sql(
-                    f"SELECT DISTINCT d.idx FROM aisec_terms d WHERE ({driver}) AND d.idx >= ? AND d.idx < ?"
+                    f"SELECT DISTINCT d.idx FROM aisec_terms d WHERE ({driver}) AND d.idx >= ? AND d.idx < ?"  # nosec B608 # constant names, bound values
                     f"{checks} ORDER BY d.idx DESC LIMIT ?"
                 ),
                 [*params, lo, hi, *check_params, limit],
@@ -133,7 +223,7 @@ class DerivedTables(abc.ABC):
         with self._small_cursor() as cur:
             cur.execute(
                 self._sql(
-                    f"SELECT {ENTRY_COLUMNS} FROM aisec_entries WHERE idx IN ({marks}) ORDER BY idx DESC"
+                    f"SELECT {ENTRY_COLUMNS} FROM aisec_entries WHERE idx IN ({marks}) ORDER BY idx DESC"  # nosec B608 # constant names, bound values
                 ),
                 indices,
             )
@@ -146,7 +236,7 @@ class DerivedTables(abc.ABC):
         where, params = _any_term("d", accepted)
         cur.execute(
             self._sql(
-                f"SELECT COUNT(*) FROM (SELECT 1 FROM aisec_terms d WHERE ({where}) "
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM aisec_terms d WHERE ({where}) "  # nosec B608 # constant names, bound values
                 "AND d.idx >= ? AND d.idx < ? LIMIT ?) AS capped"
             ),
             [*params, lo, hi, cap],

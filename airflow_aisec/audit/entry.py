@@ -16,6 +16,7 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_aisec.audit.flows import LINEAGE, lineage_terms
 from airflow_aisec.exceptions import AuditLogError
 
 ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -35,12 +36,19 @@ KNOWN_ACTIONS = (
     "dsr.index",
     "model.sign",
     "model.verify",
+    "model.card",
     "policy.violation",
     "task.outcome",
     "catalog.validate",
     "dataset.inventory",
     "audit.verify",
     "purpose.check",
+    "consent.filter",
+    "consent.grant",
+    "consent.withdraw",
+    "bias.check",
+    "drift.check",
+    "anomaly.check",
 )
 # Fields an entry may carry besides those the log fills in (index, time, prev).
 FIELDS = (
@@ -105,14 +113,18 @@ def check_fields(action: str, fields: Mapping[str, Any]) -> None:
         raise AuditLogError(f"invalid outcome {outcome!r} (expected one of {', '.join(OUTCOMES)})")
 
 
-TERM_KINDS = ("subject", "request", "run", "dataset", "dag", "action", "outcome")
+TERM_KINDS = ("subject", "request", "run", "dataset", "dag", "action", "outcome", LINEAGE)
 """What an entry is searchable by, from the usually most selective to the least."""
+ADDED_KINDS = (LINEAGE,)
+"""Kinds added after logs with search terms existed: a log holds them for every entry once its settings say
+so (``terms.<kind>``), which the first writer to open it with this version does (``DerivedTables``)."""
 
 
 def entry_terms(data: Mapping[str, Any]) -> set[tuple[str, str]]:
     """The (kind, value) search terms of an entry: its action (and each dotted prefix, ``dsr.``), outcome,
     every dataset it names (its own, its inputs' and outputs'), its DAG and run, its request id, and every
-    subject pseudonym it carries (``subject`` and ``details.identities``)."""
+    subject pseudonym it carries (``subject`` and ``details.identities``), and its lineage
+    (``flows.lineage_terms``)."""
     found: set[tuple[str, str]] = set()
 
     def add(kind: str, value: object) -> None:
@@ -141,6 +153,7 @@ def entry_terms(data: Mapping[str, Any]) -> set[tuple[str, str]]:
         identities = details.get("identities")
         for identity in identities if isinstance(identities, list) else ():
             add("subject", identity)
+    found |= lineage_terms(data, {value for kind, value in found if kind == "dataset"})
     return found
 
 

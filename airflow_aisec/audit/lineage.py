@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_aisec import __version__
+from airflow_aisec.audit.flows import entry_flows
 from airflow_aisec.audit.log import Entry
 from airflow_aisec.lineage import CATALOG_NAMESPACE, openlineage_name
 
@@ -18,13 +19,6 @@ SYMLINKS_SCHEMA = (
     "https://openlineage.io/spec/facets/1-0-1/SymlinksDatasetFacet.json#/$defs/SymlinksDatasetFacet"
 )
 _NAMESPACE = uuid.UUID("5b0c3c48-6c2c-4d57-9d57-8f4a5c1e2a11")
-
-
-def _ref_name(ref: Any) -> str | None:
-    """A node of the graph: the catalog dataset, else the location of the files, else the file."""
-    if isinstance(ref, dict):
-        return str(ref.get("dataset") or ref.get("location") or ref.get("uri") or "") or None
-    return str(ref) if ref else None
 
 
 @dataclass
@@ -48,22 +42,14 @@ class LineageGraph:
         """Add one entry's datasets and edges."""
         data = entry.data
         label = f"{entry.action} #{entry.index}"
-        # One edge per dataset pair, however many files of each the entry lists.
-        inputs = list(dict.fromkeys(n for n in map(_ref_name, data.get("inputs") or []) if n))
-        outputs = list(dict.fromkeys(n for n in map(_ref_name, data.get("outputs") or []) if n))
-        own = _ref_name(data.get("dataset"))
-        self.nodes.update(inputs + outputs + ([own] if own else []))
+        found = entry_flows(data)
+        self.nodes.update(found.nodes)
         for ref in [*(data.get("inputs") or []), *(data.get("outputs") or [])]:
             if isinstance(ref, dict) and ref.get("dataset") and ref.get("location"):
                 self.locations.setdefault(str(ref["dataset"]), openlineage_name(str(ref["location"])))
-        for source in inputs:
-            for target in outputs:
-                if source != target:
-                    self.edges[(source, target)].append(label)
-        # An entry operates on what it wrote, and on its own dataset when it read or wrote that one or lists
-        # nothing else (an encryption of a masked copy under a dataset's rules does not touch the dataset).
-        mine = {own} if own and (own in inputs + outputs or not inputs + outputs) else set()
-        for name in sorted(mine | set(outputs)):
+        for pair in found.flows:
+            self.edges[pair].append(label)
+        for name in found.operated:
             self.operations[name].append(label)
 
     def resolve(self, dataset: str) -> str | None:

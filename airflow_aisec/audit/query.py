@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from airflow_aisec.audit.store import Store
 
 MAX_LIMIT = 1000
+TIME_SKEW = dt.timedelta(minutes=5)
+"""How far out of order entry times may be (writers on hosts whose clocks differ): an entry is never older
+than an entry before it by more than this. The time filter is exact within that bound."""
+_TIME_READS = 20  # a time-filtered page reads at most this many pages' worth of entries
 _KINDS = {
     "subject": "subject",
     "request_id": "request",
@@ -90,19 +94,30 @@ def search(
     hi = size if before is None else max(0, min(before, size))
     since = parse_time(query.since) if query.since else None
     until = parse_time(query.until) if query.until else None
-    lo = _first_at(store, since, 0, hi) if since else 0
+    # Entries from several writers may be out of time order by up to TIME_SKEW: the window of indices is
+    # widened by it on both sides, and each entry is then checked against the times themselves.
+    lo = _first_at(store, _shifted(since, -TIME_SKEW), 0, hi) if since else 0
     if until:
-        hi = _first_at(store, until, lo, hi)
+        hi = _first_at(store, _shifted(until, TIME_SKEW), lo, hi)
     filters = _filters(store, query)
     if lo >= hi:
         return [], None
-    found = store.search(filters, lo, hi, limit)
     wanted = _wanted(filters, since, until)
-    page = [
-        (e.index, data, e.leaf_hash) for e in found if (data := _data(e.body)) is not None and wanted(data)
-    ]
-    next_before = found[-1].index if len(found) == limit and found[-1].index > lo else None
-    return page, next_before
+    page: list[tuple[int, dict[str, Any], bytes]] = []
+    # Near the window's ends some entries fall outside it: read on (a bounded number of entries) to fill
+    # the page rather than show a short one.
+    budget = limit * _TIME_READS if since or until else limit
+    while True:
+        found = store.search(filters, lo, hi, limit)
+        budget -= len(found)
+        page += [(e.index, d, e.leaf_hash) for e in found if (d := _data(e.body)) is not None and wanted(d)]
+        if len(found) < limit or found[-1].index <= lo:
+            return page[:limit], (page[limit - 1][0] if len(page) > limit else None)
+        hi = found[-1].index
+        if len(page) >= limit:
+            return page[:limit], page[limit - 1][0]
+        if budget <= 0:
+            return page, hi
 
 
 # A filter: the (kind, value) terms of which an entry must carry at least one.
@@ -178,9 +193,15 @@ def _wanted(
     return wanted
 
 
+def _shifted(time: str, by: dt.timedelta) -> str:
+    return (dt.datetime.fromisoformat(time) + by).isoformat(timespec="microseconds")
+
+
 def _first_at(store: Store, time: str, lo: int, hi: int) -> int:
-    """The first index in ``[lo, hi)`` whose entry's time is ``time`` or later (entries are appended in time
-    order under the appenders' lock), by binary search: O(log n) reads."""
+    """An index ``i`` in ``[lo, hi]`` by binary search (O(log n) reads) such that the entry before it, when
+    probed, is older than ``time``, and the entry at it, when probed, is not: with times out of order by at
+    most ``TIME_SKEW``, no entry before ``i`` is at ``time + TIME_SKEW`` or later, and none from ``i`` on is
+    before ``time - TIME_SKEW``."""
     while lo < hi:
         mid = (lo + hi) // 2
         entry = store.entry(mid)

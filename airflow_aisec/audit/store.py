@@ -79,6 +79,22 @@ class Store(abc.ABC):
         """The stored search terms of entries ``[start, end)`` by index."""
 
     @abc.abstractmethod
+    def indexes(self, kind: str) -> bool:
+        """Whether the search terms hold ``kind`` for every entry (``ADDED_KINDS``: once a writer indexed
+        the entries written before the kind existed)."""
+
+    @abc.abstractmethod
+    def values(self, kind: str) -> list[str]:
+        """Every distinct stored value of the search terms of ``kind``, sorted."""
+
+    @abc.abstractmethod
+    def newest_by_term(
+        self, terms: Sequence[tuple[str, str]], limit: int, cap: int
+    ) -> list[tuple[int, list[StoredEntry]]]:
+        """For each (kind, value) term of ``terms``: how many entries carry it, counted up to ``cap``, and the
+        newest ``limit`` of them (by the terms table), newest first."""
+
+    @abc.abstractmethod
     def search(
         self, filters: Sequence[Sequence[tuple[str, str]]], lo: int, hi: int, limit: int
     ) -> list[StoredEntry]:
@@ -192,7 +208,7 @@ class _SqlStore(DerivedTables, Store):
         return None if row is None else int(row[0])
 
     def entries(self, start: int = 0, end: int | None = None) -> Iterator[StoredEntry]:
-        query = f"SELECT {ENTRY_COLUMNS} FROM aisec_entries WHERE idx >= ?"
+        query = f"SELECT {ENTRY_COLUMNS} FROM aisec_entries WHERE idx >= ?"  # nosec B608 # constant names, bound values
         params: list[int] = [start]
         if end is not None:
             query += " AND idx < ?"
@@ -222,7 +238,7 @@ class _SqlStore(DerivedTables, Store):
 
     def checkpoints(self) -> list[StoredCheckpoint]:
         with self._cursor() as cur:
-            cur.execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM aisec_checkpoints ORDER BY id")
+            cur.execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM aisec_checkpoints ORDER BY id")  # nosec B608 # constant names, bound values
             return [_checkpoint(row) for row in cur.fetchall()]
 
     def add_checkpoint(
@@ -230,7 +246,7 @@ class _SqlStore(DerivedTables, Store):
     ) -> StoredCheckpoint | None:
         with self._locked() as cur:
             cur.execute(
-                f"SELECT {_CHECKPOINT_COLUMNS} FROM aisec_checkpoints ORDER BY size DESC, id DESC LIMIT 1"
+                f"SELECT {_CHECKPOINT_COLUMNS} FROM aisec_checkpoints ORDER BY size DESC, id DESC LIMIT 1"  # nosec B608 # constant names, bound values
             )
             row = cur.fetchone()
             size = self._size(cur)
@@ -243,7 +259,7 @@ class _SqlStore(DerivedTables, Store):
                 ),
                 made,
             )
-            cur.execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM aisec_checkpoints ORDER BY id DESC LIMIT 1")
+            cur.execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM aisec_checkpoints ORDER BY id DESC LIMIT 1")  # nosec B608 # constant names, bound values
             return _checkpoint(cur.fetchone())
 
     def meta(self, key: str) -> str | None:
@@ -407,6 +423,25 @@ class PostgresStore(_SqlStore):
     def _small_cursor(self) -> Iterator[Any]:
         with self._conn.cursor() as cur:
             yield cur
+
+    # One query for a whole batch of terms, planned once (a UNION of a hundred subqueries is slow to plan).
+    def _term_counts(self, cur: Any, batch: Sequence[tuple[str, str]], cap: int) -> dict[int, int]:
+        cur.execute(
+            "SELECT v.n - 1, (SELECT COUNT(*) FROM (SELECT 1 FROM aisec_terms t WHERE t.kind = v.kind "
+            "AND t.value = v.value LIMIT %s) AS c) FROM unnest(%s::text[], %s::text[]) "
+            "WITH ORDINALITY AS v(kind, value, n)",
+            (cap, [k for k, _ in batch], [v for _, v in batch]),
+        )
+        return {int(n): int(c) for n, c in cur.fetchall()}
+
+    def _term_newest(self, cur: Any, batch: Sequence[tuple[str, str]], limit: int) -> list[tuple[int, int]]:
+        cur.execute(
+            "SELECT v.n - 1, t.idx FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS v(kind, value, n) "
+            "CROSS JOIN LATERAL (SELECT idx FROM aisec_terms WHERE kind = v.kind AND value = v.value "
+            "ORDER BY idx DESC LIMIT %s) AS t",
+            ([k for k, _ in batch], [v for _, v in batch], limit),
+        )
+        return [(int(n), int(i)) for n, i in cur.fetchall()]
 
     def close(self) -> None:
         self._conn.close()

@@ -9,14 +9,16 @@ checkpoints were deleted, or it was never signed, and either way nothing vouches
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from airflow_aisec.audit.checkpoint import Checkpoint, CheckpointError, Verifier
-from airflow_aisec.audit.entry import entry_terms
+from airflow_aisec.audit.entry import ADDED_KINDS, entry_terms
 from airflow_aisec.audit.merkle import CompactRange, TileBuilder, leaf_hash
+from airflow_aisec.audit.query import TIME_SKEW
 from airflow_aisec.audit.store import Store, StoredCheckpoint
 
 
@@ -157,20 +159,54 @@ def verify_terms(store: Store, report: VerifyReport, chunk: int = 50_000) -> Non
     from a filter, e.g. a subject's lookup. This pass finds that; it reads every term, so it is optional.
     """
     size = report.size
+    # A kind added after the log was written is compared once a writer indexed it for every entry: until
+    # then nothing reads it (the lineage page reads the whole log instead).
+    skipped = {kind for kind in ADDED_KINDS if not store.indexes(kind)}
+    times = _TimeOrder(report)
     for start in range(0, size, chunk):
         stored = store.terms(start, start + chunk)
         for entry in store.entries(start, min(start + chunk, size)):
             try:
-                expected = entry_terms(json.loads(entry.body))
-            except ValueError:
-                continue  # an entry that is no JSON is already a finding of its own
-            if stored.get(entry.index, set()) != expected and not _explained(report, entry.index + 1):
+                data = json.loads(entry.body)
+                expected = {t for t in entry_terms(data) if t[0] not in skipped}
+            except (ValueError, AttributeError):
+                continue  # an entry that is no JSON object is already a finding of its own
+            times.feed(entry.index, data.get("time"))
+            have = {t for t in stored.get(entry.index, set()) if t[0] not in skipped}
+            if have != expected and not _explained(report, entry.index + 1):
                 report.add(
                     Failure.MODIFIED,
                     entry.index,
                     f"the search terms of entry {entry.index} differ from the entry: the terms table was "
                     "altered, so filters (a subject's lookup among them) would hide or misplace it",
                 )
+
+
+class _TimeOrder:
+    """Finds an entry written more than ``TIME_SKEW`` before an entry ahead of it: the time filter, which
+    relies on that bound, could miss it (a writer's clock is wrong)."""
+
+    def __init__(self, report: VerifyReport) -> None:
+        self.report = report
+        self.latest: tuple[str, int] | None = None
+        self.floor = ""
+
+    def feed(self, index: int, time: object) -> None:
+        if not isinstance(time, str) or not time:
+            return
+        if self.latest is not None and time < self.floor:
+            self.report.add(
+                Failure.REORDERED,
+                index,
+                f"entry {index} was written at {time}, more than {TIME_SKEW} before entry {self.latest[1]} "
+                f"({self.latest[0]}): a time filter may miss it (is a writer's clock wrong?)",
+            )
+        if self.latest is None or time > self.latest[0]:
+            self.latest = (time, index)
+            try:
+                self.floor = (dt.datetime.fromisoformat(time) - TIME_SKEW).isoformat(timespec="microseconds")
+            except ValueError:
+                self.floor = ""
 
 
 def _check_tiles(store: Store, scan: _EntryScan, report: VerifyReport, chunk: int = 65536) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from airflow_aisec.catalog.consent import check_consent
 from airflow_aisec.catalog.graph import ReferenceCycleError, ReferenceGraph
 from airflow_aisec.catalog.models import Catalog, Dataset
 from airflow_aisec.catalog.problems import Report
 from airflow_aisec.catalog.purposes import check_purposes
+from airflow_aisec.catalog.roles import check_roles
 from airflow_aisec.exceptions import FieldPathError
 from airflow_aisec.io.nested import FieldPath, looks_nested, parse_path
 
@@ -22,6 +24,8 @@ def check_catalog(catalog: Catalog, report: Report) -> None:
             check(catalog, name, dataset, report)
     _check_graph(catalog, report)
     check_purposes(catalog, report)
+    check_roles(catalog, report)
+    check_consent(catalog, report)
 
 
 def _check_keys(catalog: Catalog, report: Report) -> None:
@@ -170,6 +174,14 @@ def _check_masks(catalog: Catalog, name: str, dataset: Dataset, report: Report) 
             )
 
 
+def _check_protected(catalog: Catalog, name: str, dataset: Dataset, report: Report) -> None:
+    # Bias checks compare the groups of whole columns.
+    for column in dataset.protected_attributes:
+        _top_level_only(
+            report, ("datasets", name, "columns", column, "protected"), column, "a protected attribute"
+        )
+
+
 _DATASET_CHECKS: tuple[Callable[[Catalog, str, Dataset, Report], None], ...] = (
     _check_uri,
     _check_paths,
@@ -179,6 +191,7 @@ _DATASET_CHECKS: tuple[Callable[[Catalog, str, Dataset, Report], None], ...] = (
     _check_retention,
     _check_encryption,
     _check_masks,
+    _check_protected,
 )
 
 

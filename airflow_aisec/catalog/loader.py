@@ -20,8 +20,18 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airflow_aisec.catalog.checks import check_catalog
-from airflow_aisec.catalog.models import Catalog, Dataset, KeySpec, PurposeSpec, RecognizerSpec, Subjects
+from airflow_aisec.catalog.models import (
+    Catalog,
+    ConsentSource,
+    Controller,
+    Dataset,
+    KeySpec,
+    PurposeSpec,
+    RecognizerSpec,
+    Subjects,
+)
 from airflow_aisec.catalog.problems import FieldPath, Report
+from airflow_aisec.catalog.roles import PrivacyOffice
 from airflow_aisec.exceptions import CatalogError
 
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -236,6 +246,9 @@ class _TopLevel(BaseModel):
     keys: dict[str, KeySpec] = Field(default_factory=dict)
     purposes: dict[str, PurposeSpec] = Field(default_factory=dict)
     recognizers: list[RecognizerSpec] = Field(default_factory=list)
+    privacy_office: PrivacyOffice | None = None
+    consent: ConsentSource | None = None
+    controller: Controller | None = None
     datasets: Any = None
 
 
@@ -261,6 +274,9 @@ def _build(data: dict[str, Any], report: Report) -> Catalog | None:
         purposes=top.purposes,
         datasets=datasets,
         recognizers=top.recognizers,
+        privacy_office=top.privacy_office,
+        consent=top.consent,
+        controller=top.controller,
         source=report.source,
     )
 

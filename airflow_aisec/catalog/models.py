@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from airflow_aisec.catalog.roles import Contact, PrivacyOffice
 from airflow_aisec.exceptions import PIIError
 
 FORMATS = ("parquet", "csv", "jsonl")
@@ -28,6 +29,11 @@ ERASURE_STRATEGIES = ("delete_rows", "anonymize")
 MASK_STRATEGIES = ("redact", "replace", "partial", "pseudonymize", "encrypt", "generalize", "drop")
 KEY_PROVIDERS = ("local", "aws-kms")
 FREE_TEXT = "free_text"
+# GDPR Art. 9 special categories of personal data, as a column's ``special_category`` names them.
+SpecialCategory = Literal[
+    "health", "religion", "ethnicity", "political_opinion", "sexual_orientation", "biometric", "genetic",
+    "trade_union",
+]  # fmt: skip
 
 # isodate returns a timedelta, or its own Duration when years or months are involved.
 Duration = Any
@@ -60,6 +66,9 @@ class Subjects(_Model):
     """How data subjects are identified in requests."""
 
     identities: list[str] = Field(min_length=1)
+    # Who the data subjects are (``customers``, ``employees``): the records of processing and the DPIA list
+    # them; optional.
+    categories: list[str] = Field(default_factory=list)
     # Every pseudonym of a subject (audit log, masking, per-subject keys, requests) is made with this key.
     pseudonym_key: str = DEFAULT_PSEUDONYM_KEY
 
@@ -112,10 +121,16 @@ class Column(_Model):
     type: str | None = None
     # Whether a rectification request may change it: PII columns may unless false, others only if true.
     rectify: bool | None = None
+    # A special category of personal data (GDPR Art. 9) the column holds, when its entity does not say so.
+    special_category: SpecialCategory | None = None
+    # A protected attribute (gender, age band, ...): bias checks compare their predictions across its groups.
+    protected: bool = False
     _reviewed: bool = PrivateAttr(default=False)
 
     @model_validator(mode="after")
     def _reviewed_not_personal(self) -> Column:
+        if self.special_category is not None and (self.pii is None or self.pii.lower() == NOT_PII):
+            raise ValueError("special_category marks personal data: name the entity the column holds in pii")
         if self.pii is None or self.pii.lower() != NOT_PII:
             return self
         if self.mask is not None:
@@ -196,11 +211,23 @@ class Dataset(_Model):
     # A location that is missing or holds no file is an error (a wrong path is not "no data") unless this
     # dataset says it may legitimately be empty.
     may_be_empty: bool = False
+    # Optional, for the records of processing and the DPIA: who receives the data (processors, other teams)
+    # and where it is stored (country or region; else derived from ``uri``).
+    recipients: list[str] = Field(default_factory=list)
+    location: str | None = None
+    # Who answers for the data (``owner``) and who looks after its catalog entry day to day (``steward``).
+    owner: Contact | None = None
+    steward: Contact | None = None
 
     @property
     def pii_columns(self) -> dict[str, str]:
         """Column name → entity type, for every column declared as PII."""
         return {name: col.pii for name, col in self.columns.items() if col.pii}
+
+    @property
+    def protected_attributes(self) -> list[str]:
+        """Columns declared ``protected: true``, the attributes a bias check compares groups of."""
+        return [name for name, col in self.columns.items() if col.protected]
 
     @property
     def reviewed_columns(self) -> list[str]:
@@ -364,6 +391,23 @@ class PurposeSpec(_Model):
 
     description: str = ""
     parent: str | None = None
+    # A read for this purpose (or one below it) keeps only the rows of subjects with a current consent.
+    needs_consent: bool = False
+
+
+class ConsentSource(_Model):
+    """The catalog dataset holding subjects' consents (see docs/manage-consent.md for its columns)."""
+
+    dataset: str = Field(min_length=1)
+
+
+class Controller(_Model):
+    """Who is responsible for the processing (GDPR Art. 30(1)(a)), for the records and the DPIA."""
+
+    name: str = Field(min_length=1)
+    contact: str | None = None
+    representative: str | None = None
+    dpo: str | None = None
 
 
 class Catalog(_Model):
@@ -376,6 +420,11 @@ class Catalog(_Model):
     purposes: dict[str, PurposeSpec] = Field(default_factory=dict)
     datasets: dict[str, Dataset] = Field(min_length=1)
     recognizers: list[RecognizerSpec] = Field(default_factory=list)
+    controller: Controller | None = None
+    # Where consents are kept, for the purposes that say ``needs_consent``.
+    consent: ConsentSource | None = None
+    # Who may decide data-subject requests; without one, any user Airflow lets answer an approval may.
+    privacy_office: PrivacyOffice | None = None
     source: str = ""
 
     def summary(self) -> dict[str, object]:

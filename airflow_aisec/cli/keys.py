@@ -22,7 +22,7 @@ app = typer.Typer(
 
 BANNER = "LOCAL KEYRING — NOT FOR PRODUCTION (use a KMS)"
 PROVIDERS = ("local", "aws-kms")
-KINDS = ("symmetric", "ed25519")
+KINDS = ("symmetric", "ed25519", "ec-p256", "ec-p384")
 
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Key name.")]
 ProviderOpt = Annotated[
@@ -78,20 +78,28 @@ def _kms(ctx: typer.Context, name: str, provider: str, key_id: str | None) -> An
 def create(
     ctx: typer.Context,
     name: NameArg,
-    kind: Annotated[str, typer.Option("--kind", help="symmetric (encryption) or ed25519 (signing).")] = (
-        "symmetric"
-    ),
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind", help="symmetric (encryption), ed25519 (signing), ec-p256 or ec-p384 (model signing)."
+        ),
+    ] = "symmetric",
     provider: ProviderOpt = "local",
     key_id: KeyIdOpt = None,
 ) -> None:
     """Create a key (nothing changes if it already exists)."""
     if kind not in KINDS:
-        raise fail(f"unknown --kind {kind!r}: use symmetric or ed25519")
+        raise fail(f"unknown --kind {kind!r}: use symmetric, ed25519, ec-p256 or ec-p384")
     with _errors():
         kms = _kms(ctx, name, provider, key_id)
         if kms is not None:
+            if kind == "ec-p256":
+                _create_kms_signing(ctx, kms, name)
+                return
             if kind != "symmetric":
-                raise fail("aisec makes only symmetric KMS keys: use --kind symmetric")
+                raise fail(
+                    "aisec makes symmetric or ec-p256 (model signing) KMS keys: use one of those kinds"
+                )
             _create_kms(ctx, kms, name)
             return
         ring = _keyring(ctx)
@@ -115,6 +123,24 @@ def _create_kms(ctx: typer.Context, kms: Any, name: str) -> None:
         kms.create(name)
         log.append("key.create", details={"key": name, "provider": "aws-kms", "key_id": kms.key_id(name)})
     typer.echo(f"created KMS key {name!r} ({kms.key_id(name)})")
+
+
+def _create_kms_signing(ctx: typer.Context, kms: Any, name: str) -> None:
+    """An ECC_NIST_P256 SIGN_VERIFY KMS key (model signing), recorded as key.create when new."""
+    from airflow_aisec.model.keys import KmsSigningKeys
+
+    keys = KmsSigningKeys(lambda: kms.client, {name: kms.key_id(name)})
+    if kms.describe(name) is not None:
+        keys.create_signing_key(name)  # refuses a key that is not a signing key
+        typer.echo(f"KMS key {name!r} already exists ({kms.key_id(name)})")
+        return
+    with _audit_log(ctx) as log:
+        key_id = keys.create_signing_key(name)
+        details = {"key": name, "provider": "aws-kms", "kind": "ec-p256", "key_id": kms.key_id(name)}
+        log.append("key.create", details={**details, "kms_key_id": key_id})
+    typer.echo(
+        f"created KMS signing key {name!r} ({kms.key_id(name)}); sign with --key aws-kms:{kms.key_id(name)}"
+    )
 
 
 @app.command("list")

@@ -11,10 +11,16 @@ import typer
 from airflow_aisec import __version__, config
 from airflow_aisec.cli import audit as audit_cli
 from airflow_aisec.cli import catalog as catalog_cli
+from airflow_aisec.cli import compliance as compliance_cli
+from airflow_aisec.cli import consent as consent_cli
 from airflow_aisec.cli import crypto as crypto_cli
+from airflow_aisec.cli import drift as drift_cli
 from airflow_aisec.cli import dsr as dsr_cli
+from airflow_aisec.cli import fairness as fairness_cli
+from airflow_aisec.cli import governance as governance_cli
 from airflow_aisec.cli import keys as keys_cli
 from airflow_aisec.cli import lake as lake_cli
+from airflow_aisec.cli import model as model_cli
 from airflow_aisec.cli import pii as pii_cli
 from airflow_aisec.cli import retention as retention_cli
 from airflow_aisec.cli.common import EXIT_BAD_INPUT, GlobalOptions, fail, print_json
@@ -33,12 +39,19 @@ app.add_typer(keys_cli.app, name="keys")
 app.add_typer(retention_cli.retention_app, name="retention")
 app.add_typer(retention_cli.holds_app, name="holds")
 app.add_typer(dsr_cli.app, name="dsr")
+app.add_typer(drift_cli.app, name="drift")
+app.add_typer(model_cli.app, name="model")
+app.add_typer(fairness_cli.app, name="bias")
+app.add_typer(consent_cli.app, name="consent")
+app.add_typer(compliance_cli.app, name="compliance")
 app.command("sample-lake")(lake_cli.sample_lake)
 app.command("scan")(pii_cli.scan)
 app.command("mask")(pii_cli.mask)
 app.command("unmask")(pii_cli.unmask)
 app.command("encrypt")(crypto_cli.encrypt)
 app.command("decrypt")(crypto_cli.decrypt)
+app.command("dpia")(governance_cli.dpia)
+app.command("ropa")(governance_cli.ropa)
 config_app = typer.Typer(help="Show the resolved \\[aisec] settings.")
 app.add_typer(config_app, name="config")
 

@@ -49,6 +49,7 @@ class CryptoFile:
     method: str  # "parquet-modular" | "envelope"
     source_sha256: str
     target_sha256: str
+    staged: str = ""  # fanned out: where the group wrote it, until the step's commit moves it to ``target``
 
 
 @dataclasses.dataclass
@@ -138,15 +139,22 @@ def encrypt_files(
     subjects: SubjectColumns | None = None,
     sse_kms_key_id: str | None = None,
     on_file: Callable[[CryptoFile], None] | None = None,
+    part: tuple[list[FileInfo], Location] | None = None,
 ) -> list[CryptoFile]:
     """Encrypt every ``fmt`` file of ``source`` into ``target`` (which may be ``source``: in place).
 
     A master key missing from the local keyring is created on first use (KMS keys must already exist).
 
     Parquet: ``columns`` (default: every column) and the footer under ``key_name``. Other formats: the whole
-    file as an envelope ``<name>.aisec`` bound to ``context``.
+    file as an envelope ``<name>.aisec`` bound to ``context``. ``part`` (a group of a fanned-out step,
+    envelopes only): only these files, written below the staging folder given, for the step's commit to move.
     """
-    files = raw_files(source) if fmt == RAW else list_files(source, fmt)
+    if part is not None and (fmt == "parquet" or target.path == source.path):
+        raise EncryptionError(
+            f"{source.uri}: only envelopes into another location are encrypted in groups (Parquet files keep "
+            "their key material beside them, an in-place encryption replaces its input)"
+        )
+    files = part[0] if part is not None else raw_files(source) if fmt == RAW else list_files(source, fmt)
     if not files:
         raise DatasetIOError(f"{source.uri}: no {fmt} files to encrypt")
     if isinstance(provider, LocalKeyProvider):
@@ -169,10 +177,17 @@ def encrypt_files(
             if out.path == info.location.path:
                 out = dataclasses.replace(out, path=out.path + ENVELOPE_SUFFIX)
             about = {**(context or {}), "file": info.location.relative_to(source) or info.location.name}
+            staged = part[1].join(out.relative_to(target) or out.name) if part is not None else out
             enveloped = encrypt_file(
-                info.location, out, provider, key_name, about, overwrite=True, sse_kms_key_id=sse_kms_key_id
+                info.location,
+                staged,
+                provider,
+                key_name,
+                about,
+                overwrite=True,
+                sse_kms_key_id=sse_kms_key_id,
             )
-            item = CryptoFile(info.uri, out.uri, "envelope", before, enveloped.sha256)
+            item = CryptoFile(info.uri, out.uri, "envelope", before, enveloped.sha256, staged.uri)
         done.append(item)
         if on_file is not None:
             on_file(item)

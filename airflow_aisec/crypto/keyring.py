@@ -19,13 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PrivateFormat, PublicFormat
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PrivateFormat,
+    PublicFormat,
+    load_der_private_key,
+)
 
 from airflow_aisec.exceptions import KeyringError
 from airflow_aisec.files import locked, write_private
 
-KeyKind = Literal["symmetric", "ed25519"]
+KeyKind = Literal["symmetric", "ed25519", "ec-p256", "ec-p384"]
+# Elliptic-curve signing keys (model signatures): kind -> curve. Stored as unencrypted PKCS#8 DER.
+EC_CURVES: dict[str, type[ec.EllipticCurve]] = {"ec-p256": ec.SECP256R1, "ec-p384": ec.SECP384R1}
 FORMAT = "aisec-keyring"
 WARNING = "Local keyring for development and single-machine use only. Use a KMS in production."
 
@@ -50,15 +58,31 @@ class KeyVersion:
             raise KeyringError(f"key {self.name!r} is a {self.kind} key, not a signing key")
         return Ed25519PrivateKey.from_private_bytes(self.material)
 
+    def ec_signing_key(self) -> ec.EllipticCurvePrivateKey:
+        """The elliptic-curve private key of an ``ec-p256`` or ``ec-p384`` key version."""
+        if self.kind not in EC_CURVES:
+            raise KeyringError(f"key {self.name!r} is a {self.kind} key, not an elliptic-curve signing key")
+        key = load_der_private_key(self.material, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise KeyringError(f"key {self.name!r} version {self.version} is not an elliptic-curve key")
+        return key
+
     def public_key_pem(self) -> str:
-        """The public half of an ``ed25519`` key, PEM-encoded (safe to share)."""
-        public = self.signing_key().public_key()
+        """The public half of an ``ed25519``, ``ec-p256`` or ``ec-p384`` key, PEM-encoded (safe to share)."""
+        public: ec.EllipticCurvePublicKey | Ed25519PublicKey
+        if self.kind in EC_CURVES:
+            public = self.ec_signing_key().public_key()
+        else:
+            public = self.signing_key().public_key()
         return public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def _new_material(kind: KeyKind) -> bytes:
     if kind == "symmetric":
         return secrets.token_bytes(32)
+    if kind in EC_CURVES:
+        key = ec.generate_private_key(EC_CURVES[kind]())
+        return key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, _no_encryption())
     return Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, _no_encryption())
 
 

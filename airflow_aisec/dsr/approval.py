@@ -9,9 +9,10 @@ from airflow_aisec.dsr.state import Binding
 
 if TYPE_CHECKING:
     from airflow_aisec.audit import AuditLog
+    from airflow_aisec.dsr.approvers import Approvers, Decider
     from airflow_aisec.dsr.state import StateStore
 
-DECISIONS = ("approved", "rejected", "none", "dry_run")
+DECISIONS = ("approved", "rejected", "none", "dry_run", "refused")
 
 
 def needs_approval(request: Mapping[str, Any] | None) -> bool:
@@ -28,21 +29,31 @@ def record_decision(
     run_id: str,
     decision: str,
     responded_by: str | None,
+    decided_by: Decider | None = None,
+    approvers: Approvers | None = None,
+    attempt: int = 1,
 ) -> int:
-    """Record ``decision`` (one of ``DECISIONS``; ``dry_run``: not asked, as a dry run changes nothing) on the
-    registered ``request`` once per run; its index.
+    """Record ``decision`` (one of ``DECISIONS``; ``dry_run``: not asked, as a dry run changes nothing;
+    ``refused``: answered by someone outside the privacy office, so not a decision) on the registered
+    ``request`` once per run (a refusal once per attempt, so the office's later decision is still recorded);
+    its index.
 
     ``request`` is the registration's public request (the subject as a pseudonym); ``responded_by`` names the
-    approver as the approval tool knows them.
+    approver as the approval tool knows them, ``decided_by`` gives their id and name and whether the office
+    includes them, and ``approvers`` the office's user ids (None: the catalog declares no office).
     """
     request_id = request.get("request_id")
+    key = f"dsr.{request_type}:{request_id}:approval:{run_id}"
+    outcome = {"approved": "success", "dry_run": "success", "refused": "failure"}.get(decision, "skipped")
     return audit.append(
         f"dsr.{request_type}",
-        idempotency_key=f"dsr.{request_type}:{request_id}:approval:{run_id}",
-        outcome="success" if decision in ("approved", "dry_run") else "skipped",
+        idempotency_key=f"{key}:refused:{attempt}" if decision == "refused" else key,
+        outcome=outcome,
         subject=request.get("subject"),  # already a pseudonym
         details={
             "request_id": request_id, "stage": "approval", "decision": decision, "responded_by": responded_by,
+            "decided_by": decided_by.as_dict() if decided_by else None,
+            "privacy_office": approvers.ids if approvers and approvers.declared else None,
         },
     )  # fmt: skip
 

@@ -34,7 +34,7 @@ from airflow_aisec.dsr.request import scrub
 from airflow_aisec.exceptions import DsrError
 
 API = "/api/v2"
-TOKEN_ROUTE = "/auth/token"
+TOKEN_ROUTE = "/auth/token"  # nosec B105 # a URL path, not a password
 APPROVE_OPTION = "Approve"
 # A human-in-the-loop task waits parked in ``awaiting_input`` (Airflow 3.3+) or ``deferred`` (older).
 APPROVAL_STATES = ("awaiting_input", "deferred")

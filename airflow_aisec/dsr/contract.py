@@ -16,6 +16,10 @@ COMPLETE_TASK = "complete"
 REGISTRATION_KEY = "registration"
 # XCom key of a dataset task's outcome, which the complete task reads.
 OUTCOME_KEY = "outcome"
+# XCom key of the approval task's decision: the complete task destroys keys only after an approval.
+DECISION_KEY = "decision"
+# Decisions after which a request may change data (a dry run changes none).
+GO_DECISIONS = ("approved", "dry_run")
 
 
 def dag_id_for(kind: str) -> str:

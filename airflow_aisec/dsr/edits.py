@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from airflow_aisec.pii.mask import Masker
 
 MENTION_TAG = "<REDACTED>"
-TOKEN_PREFIX = "erased-"
+TOKEN_PREFIX = "erased-"  # nosec B105 # the prefix of erased values, not a password
 
 
 @dataclasses.dataclass

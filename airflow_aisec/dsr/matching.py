@@ -1,7 +1,7 @@
 """How the subject's rows are recognised in Arrow data: one normalization of identifiers, criteria, masks.
 
-Identifiers matched regardless of case (e-mail addresses) are normalized by ``fold``, defined once over Arrow
-values: Unicode NFKC (fullwidth letters, ligatures and composed characters become their plain forms),
+Identifiers matched regardless of case (e-mail addresses) are normalized by ``fold`` (in ``io.text``), defined
+once over Arrow values: Unicode NFKC (fullwidth letters, ligatures and composed characters become plain),
 surrounding whitespace trimmed, then every character mapped to the lower case of its upper case (so ``ı``,
 ``I`` and ``i`` agree, as do ``ſ`` and ``s``, ``ς`` and ``σ``, ``ß`` and ``ẞ``). The request side folds its
 values with the same function on a one-element array, the data side folds whole columns (or a dataset
@@ -19,53 +19,23 @@ from __future__ import annotations
 import dataclasses
 import functools
 import operator
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from airflow_aisec.io.nested import leaves, top_column
+from airflow_aisec.io.text import as_text as as_text  # re-exported: shared with consent at read time
+from airflow_aisec.io.text import fold as fold
+from airflow_aisec.io.text import fold_text as fold_text
+from airflow_aisec.io.text import fold_texts as fold_texts
 from airflow_aisec.pii.types import FREE_TEXT
 
 if TYPE_CHECKING:
     from airflow_aisec.catalog import Catalog, Dataset
     from airflow_aisec.dsr.identifiers import Identifiers
-
-Folded = TypeVar("Folded", pa.Array, pa.ChunkedArray, pc.Expression)
-
-
-def fold(values: Folded) -> Folded:
-    """``values`` (strings, or a string-valued filter expression) normalized for case-insensitive matching."""
-    normal = pc.utf8_trim_whitespace(pc.utf8_normalize(values, form="NFKC"))
-    return pc.utf8_normalize(pc.utf8_lower(pc.utf8_upper(normal)), form="NFKC")
-
-
-def fold_texts(values: Iterable[str]) -> set[str]:
-    """The folded form of each of ``values`` (the request side of ``fold``)."""
-    texts = list(values)
-    if not texts:
-        return set()
-    return {v for v in fold(pa.array(texts, pa.string())).to_pylist() if v is not None}
-
-
-def fold_text(value: str) -> str:
-    """The folded form of one value: ``fold`` of a one-element array."""
-    folded = fold(pa.array([value], pa.string()))[0].as_py()
-    return str(folded)
-
-
-def as_text(values: pa.Array | pa.ChunkedArray, casefold: bool = False) -> pa.Array:
-    """Values as strings (dictionary-decoded, numbers in decimal), normalized by ``fold`` with
-    ``casefold``."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-        values = pc.cast(values, pa.string())
-    return fold(values) if casefold else values
 
 
 def member(values: pa.Array | pa.ChunkedArray, wanted: set[str], casefold: bool = False) -> pa.Array:

@@ -183,10 +183,12 @@ def complete(
     *,
     exports: str | None = None,
     state: StateStore | None = None,
+    approved: bool = True,
 ) -> dict[str, Any]:
     """Verify, shred, record the outcome and return the signed certificate.
 
     A dataset of the resolution without an outcome (its task never ran) counts as failed, not processed.
+    ``approved`` False (the approval failed: refused, timed out) destroys no key whatever the outcomes.
     """
     audit = ctx.audit
     if audit is None:
@@ -200,7 +202,8 @@ def complete(
         for name, match in resolution.datasets.items():
             if name in by_name:
                 verification[name] = verify_dataset(ctx, match, ids, by_name[name])
-    shredded = _shred(ctx, ids, outcomes) if ctx.request.type == "erasure" and not ctx.request.dry_run else []
+    erasing = ctx.request.type == "erasure" and not ctx.request.dry_run and approved
+    shredded = _shred(ctx, ids, outcomes) if erasing else []
     export = (
         _export(ctx, outcomes, exports) if ctx.request.type == "access" and not ctx.request.dry_run else None
     )

@@ -12,18 +12,23 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow_aisec.audit.log import AuditLog
+    from collections.abc import Iterable
+
+    from airflow_aisec.audit.log import AuditLog, Entry
 
 _ACTIONS = ("dsr.access", "dsr.erasure", "dsr.rectification")
 # Statuses that do not answer the request: the deadline still runs.
 _PENDING = ("open", "failed", "dry_run")
 
 
-def requests(audit: AuditLog, now: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """One row per request: id, type, subject pseudonym, received, deadline, status, days left."""
+def requests(
+    audit: AuditLog, now: dt.datetime | None = None, entries: Iterable[Entry] | None = None
+) -> list[dict[str, Any]]:
+    """One row per request: id, type, subject pseudonym, received, deadline, status, days left; from every
+    entry of the log, or from ``entries`` (oldest first) when the caller found the request entries itself."""
     now = now or dt.datetime.now(dt.UTC)
     found: dict[str, dict[str, Any]] = {}
-    for entry in audit.entries():
+    for entry in audit.entries() if entries is None else entries:
         data = entry.data
         details = data.get("details") or {}
         if data.get("action") not in _ACTIONS or "request_id" not in details:

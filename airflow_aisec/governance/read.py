@@ -7,11 +7,19 @@ operators make the same check through their base class.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airflow_aisec import config
+from airflow_aisec.exceptions import ConsentError
+from airflow_aisec.governance.consent import (
+    FILTER_ACTION,
+    ConsentCounts,
+    ConsentReader,
+    consent_filter,
+    refusal_fields,
+)
 from airflow_aisec.governance.purpose import decide_purpose, record_purpose
 
 if TYPE_CHECKING:
@@ -38,25 +46,48 @@ def dataset_reader(
     audit: AuditLog | None = None,
     task: str | None = None,
     require: bool | None = None,
-) -> DatasetReader:
+) -> DatasetReader | ConsentReader:
     """The transparent (decrypting) reader of ``dataset``, once its read for ``purpose`` is allowed.
 
     The decision is recorded in ``audit`` (default: the configured audit log) first; a refused read raises
-    ``PurposeError`` naming dataset, purpose, task and the dataset's purposes, and nothing is read.
+    ``PurposeError`` naming dataset, purpose, task and the dataset's purposes, and nothing is read. For a
+    purpose that needs consent the reader keeps only the rows of subjects with a current consent and records
+    each file's counts (``consent.filter``); rows that cannot be tied to consents raise ``ConsentError``.
     """
     from airflow_aisec.crypto.datasets import reader_for
 
-    decision = decide_purpose(keys.catalog, dataset, purpose, task=task or running_task(), require=require)
-    if audit is not None:
-        record_purpose(audit, decision)
-    else:
-        from airflow_aisec.audit import AuditLog
-
-        with AuditLog.open() as log:
-            record_purpose(log, decision)
+    task = task or running_task()
+    decision = decide_purpose(keys.catalog, dataset, purpose, task=task, require=require)
+    _record(audit, lambda log: record_purpose(log, decision))
     if not decision.allowed:
         raise decision.error()
-    return reader_for(keys, keys.catalog.dataset(dataset))
+    reader = reader_for(keys, keys.catalog.dataset(dataset))
+    try:
+        consent = consent_filter(keys, dataset, purpose)
+    except ConsentError as e:
+        refused = refusal_fields(dataset, purpose, e, task)
+        _record(audit, lambda log: log.append(FILTER_ACTION, **refused))
+        raise
+    if consent is None:
+        return reader
+
+    def on_file(info: FileInfo, counts: ConsentCounts, complete: bool) -> None:
+        fields = consent.audit_fields(counts, complete=complete, task=task)
+        fields["inputs"] = [{"uri": info.uri, "dataset": dataset}]
+        _record(audit, lambda log: log.append(FILTER_ACTION, **fields))
+
+    return ConsentReader(reader, consent, on_file)
+
+
+def _record(audit: AuditLog | None, append: Callable[[AuditLog], object]) -> None:
+    """Append to ``audit``, else to the configured audit log."""
+    if audit is not None:
+        append(audit)
+        return
+    from airflow_aisec.audit import AuditLog
+
+    with AuditLog.open() as log:
+        append(log)
 
 
 def read_dataset(
@@ -75,7 +106,8 @@ def read_dataset(
 
     The purpose is checked against the dataset's ``purposes`` and recorded (``purpose.check``) before any
     file is listed; a refusal raises ``PurposeError`` here, not on the first batch. Encrypted columns and
-    files are decrypted with the catalog's keys.
+    files are decrypted with the catalog's keys. A purpose that needs consent keeps only consenting subjects'
+    rows (see ``dataset_reader``).
 
     :param catalog: a loaded catalog, or its file; default ``[aisec] catalog``.
     :param variables: placeholder values over ``[aisec] catalog_vars`` (when the catalog is a file).
@@ -99,7 +131,7 @@ def read_dataset(
 
 
 def _batches(
-    reader: DatasetReader, files: list[FileInfo], fmt: str, columns: Sequence[str] | None
+    reader: DatasetReader | ConsentReader, files: list[FileInfo], fmt: str, columns: Sequence[str] | None
 ) -> Iterator[pa.RecordBatch]:
     for info in files:
         yield from reader(info, fmt, columns)

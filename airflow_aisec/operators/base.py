@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 
     from airflow_aisec.audit import AuditLog
     from airflow_aisec.catalog import Catalog
+    from airflow_aisec.crypto.datasets import DatasetReader
     from airflow_aisec.crypto.keysource import KeySource
-    from airflow_aisec.io import Location, S3Options
+    from airflow_aisec.governance.consent import ConsentCounts, ConsentFilter
+    from airflow_aisec.io import FileInfo, Location, S3Options
 
 
 def task_actor(context: Context | dict[str, Any]) -> dict[str, Any]:
@@ -116,6 +118,7 @@ class AisecCatalogOperator(AisecBaseOperator):
         self.aws_conn_id = aws_conn_id
         self.purpose = purpose
         self.aisec_purpose = aisec_purpose
+        self._consent: ConsentFilter | None = None
 
     def _task_purpose(self, context: Context) -> str | None:
         """The purpose this task reads for: ``purpose``, else ``aisec_purpose``, else the run's params'."""
@@ -134,6 +137,53 @@ class AisecCatalogOperator(AisecBaseOperator):
         self.record(context, "purpose.check", step=dataset, **decision.audit_fields())
         if not decision.allowed:
             raise decision.error()
+        self._consent = self._consent_filter(context, catalog, dataset)
+
+    # Whether the operator reads through ``_consent_reader``, keeping only consenting subjects' rows; one that
+    # does not is refused a purpose that needs consent before it reads.
+    filters_by_consent = False
+
+    def _consent_filter(self, context: Context, catalog: Catalog, dataset: str) -> ConsentFilter | None:
+        """The consent filter of this task's read of ``dataset`` (None: its purpose needs no consent)."""
+        from airflow_aisec.catalog.consent import consent_purpose
+        from airflow_aisec.exceptions import ConsentError
+        from airflow_aisec.governance.consent import FILTER_ACTION, consent_filter, refusal_fields
+
+        purpose = self._task_purpose(context)
+        needed_for = consent_purpose(catalog, purpose) if purpose else None
+        if needed_for is None:
+            return None
+        task = self._task_name(context)
+        try:
+            if not self.filters_by_consent:
+                raise ConsentError(
+                    f"task {task}: purpose {purpose!r} needs consent ({needed_for!r} says "
+                    f"needs_consent), and {type(self).__name__} cannot keep only consenting subjects' rows: "
+                    f"read dataset {dataset!r} for it with PIIScanOperator or "
+                    "airflow_aisec.governance.read_dataset"
+                )
+            s3 = self._s3_options(catalog)
+            return consent_filter(self._catalog_keys(catalog, s3=s3), dataset, purpose, s3=s3)
+        except ConsentError as e:
+            fields = refusal_fields(dataset, purpose, e, task)
+            self.record(context, FILTER_ACTION, step=dataset, **fields)
+            raise
+
+    def _consent_reader(self, context: Context, reader: DatasetReader | None) -> Any:
+        """``reader`` (None: plain files) keeping only consenting subjects' rows when the purpose needs
+        consent, each file's counts recorded as ``consent.filter``; else ``reader`` itself."""
+        consent = self._consent
+        if consent is None:
+            return reader
+        from airflow_aisec.crypto.datasets import DatasetReader
+        from airflow_aisec.governance.consent import FILTER_ACTION, ConsentReader
+
+        def on_file(info: FileInfo, counts: ConsentCounts, complete: bool) -> None:
+            fields = consent.audit_fields(counts, complete=complete, task=self._task_name(context))
+            fields["inputs"] = [{"uri": info.uri, "dataset": consent.dataset}]
+            self.record(context, FILTER_ACTION, step=f"{consent.dataset}/{info.uri}", **fields)
+
+        return ConsentReader(reader or DatasetReader(None), consent, on_file)
 
     def _task_name(self, context: Context) -> str:
         dag_id = task_actor(context).get("dag_id")

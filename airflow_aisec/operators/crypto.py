@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 
     from airflow_aisec.catalog import Catalog, Dataset
     from airflow_aisec.crypto.keysource import KeySource
+    from airflow_aisec.io import Location
 
 
 class _EncryptionOperator(_CatalogDatasetOperator):
@@ -102,17 +104,26 @@ class EncryptDatasetOperator(_EncryptionOperator):
     :param columns: Parquet columns to encrypt; default: the dataset's encryption columns, else all.
     :param keyring: Local keyring file; default ``[aisec] keyring``.
     :param aws_conn_id: Airflow AWS connection for S3 data and ``aws-kms`` keys.
+    :param files: One group of the dataset's files from ``ListFileGroupsOperator`` (fan-out; envelopes into
+        ``output_uri``): only those files are encrypted, into the run's staging folder, and the task returns
+        what it staged for ``EncryptCombineOperator``, which commits and records the step. (templated)
     """
 
-    template_fields: Sequence[str] = ("dataset", "input_uri", "output_uri", "catalog", "variables")
+    template_fields: Sequence[str] = ("dataset", "input_uri", "output_uri", "catalog", "variables", "files")
     ui_color = "#e0ecff"
 
     def __init__(
-        self, *, output_uri: str | None = None, columns: Sequence[str] | None = None, **kwargs: Any
+        self,
+        *,
+        output_uri: str | None = None,
+        columns: Sequence[str] | None = None,
+        files: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.output_uri = output_uri
         self.columns = columns
+        self.files = files
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Encrypt every file; return the files written (URIs only)."""
@@ -126,14 +137,26 @@ class EncryptDatasetOperator(_EncryptionOperator):
         source = self._location(self.input_uri or spec.uri)
         target = self._location(self.output_uri) if self.output_uri else source
         columns = self.columns or (spec.encryption.columns if spec.encryption else None)
+        part = self._group(source, target)
         files = encrypt_files(
             source, target, spec.format, provider, key, columns=columns, context={"dataset": spec.name},
             subjects=subject_columns(keys, spec) if not self.input_uri else None,
-            sse_kms_key_id=sse_kms_key(catalog, key),
+            sse_kms_key_id=sse_kms_key(catalog, key), part=part,
         )  # fmt: skip
+        if part is not None:  # a group of a fanned-out step: the combine step commits and records
+            return {**{k: (self.files or {}).get(k) for k in ("group", "groups", "listing", "staging")},
+                    "files": [dataclasses.asdict(f) for f in files]}  # fmt: skip
         where = self._named(catalog, spec, source.uri), self._named(catalog, spec, target.uri)
         self._record_files(context, "dataset.encrypt", spec, files, where, columns=columns, key=key)
         return {"files": [f.target for f in files]}
+
+    def _group(self, source: Location, target: Location) -> tuple[list[Any], Location] | None:
+        """The files of this task's group and the staging folder they go to (None: not fanned out)."""
+        if self.files is None:
+            return None
+        from airflow_aisec.io.groups import group_members, staging_root
+
+        return group_members(self.files, source.s3), staging_root(target, self.files)
 
 
 class DecryptDatasetOperator(_EncryptionOperator):

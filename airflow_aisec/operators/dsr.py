@@ -8,8 +8,8 @@ the tasks hand each other is ``dsr.registration``, the approver's decision ``dsr
   map over, where the subject was found (files and counts), and the subject's identifiers *sealed* under a
   keyring key of the request's own, destroyed when the request is done — XCom never holds a raw identifier,
   and once the request is done not even the keyring opens what it holds.
-* ``DsrApprovalOperator`` is Airflow's ``ApprovalOperator`` that also records the decision and who made it;
-  a dry run does not wait for one.
+* ``DsrApprovalOperator`` is Airflow's ``ApprovalOperator`` that asks only the catalog's privacy office,
+  refuses an answer from anyone else, and records the decision and who made it; a dry run does not wait.
 * ``DsrDatasetOperator`` is mapped over the datasets (dynamic task mapping): it brings its dataset's match
   up to date and erases, rectifies or exports the subject there.
 * ``DsrCompleteOperator`` verifies by re-reading, shreds per-subject keys, records the outcome and writes the
@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 
 from airflow_aisec import config
-from airflow_aisec.dsr.contract import DATASET_TASK, OUTCOME_KEY, REGISTER_TASK, REGISTRATION_KEY
+from airflow_aisec.dsr.contract import (
+    APPROVAL_TASK,
+    DATASET_TASK,
+    DECISION_KEY,
+    GO_DECISIONS,
+    OUTCOME_KEY,
+    REGISTER_TASK,
+    REGISTRATION_KEY,
+)
 from airflow_aisec.exceptions import AisecError, DsrError
 from airflow_aisec.operators.base import AisecCatalogOperator, task_actor
 
@@ -38,6 +46,7 @@ if TYPE_CHECKING:
     from airflow_aisec.audit import AuditLog
     from airflow_aisec.catalog import Catalog
     from airflow_aisec.dsr import DsrContext, DsrRequest, Resolution, StateStore
+    from airflow_aisec.dsr.approvers import Approvers
 
 
 class _DsrOperator(AisecCatalogOperator):
@@ -160,13 +169,56 @@ class DsrApprovalOperator(ApprovalOperator):
     """
     Airflow's human-in-the-loop ``ApprovalOperator`` for a request; the decision is recorded in the audit log.
 
-    Rejecting skips the tasks that would change or export data (and the certificate).
+    Only the catalog's privacy office may decide: its users (and its roles' users, where the auth manager
+    lists them) are the task's assigned users, and an answer by anyone else is refused when the task resumes:
+    recorded as ``refused``, the task fails and nothing is approved or rejected. Without a privacy office,
+    any user Airflow lets answer may decide (a warning). Rejecting skips the tasks that would change or
+    export data (and the certificate).
+
+    :param catalog: Catalog file naming the privacy office; default ``[aisec] catalog``. (templated)
+    :param variables: Catalog placeholder values. (templated)
     """
 
-    def __init__(self, *, request_type: str, audit_conn_id: str | None = None, **kwargs: Any) -> None:
+    template_fields: Sequence[str] = (*ApprovalOperator.template_fields, "catalog", "variables")
+
+    def __init__(
+        self,
+        *,
+        request_type: str,
+        audit_conn_id: str | None = None,
+        catalog: str | None = None,
+        variables: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.request_type = request_type
         self.audit_conn_id = audit_conn_id
+        self.catalog = catalog
+        self.variables = variables
+
+    def _approvers(self) -> Approvers:
+        """Who may decide, from the catalog as it is now (read at every ask and every answer)."""
+        from airflow_aisec.catalog import load_catalog
+        from airflow_aisec.operators.privacy_office import approvers_of
+
+        catalog = load_catalog(config.catalog_path(self.catalog), config.catalog_vars(self.variables))
+        return approvers_of(catalog)
+
+    def _assign(self, approvers: Approvers) -> None:
+        """Ask the privacy office only; fail before asking when it comes to no Airflow user."""
+        if not approvers.declared:
+            self.log.warning("the catalog declares no privacy_office: any user Airflow lets answer decides")
+            return
+        if approvers.unresolved_roles:
+            self.log.warning("privacy office roles %s: the auth manager does not list their users, so they "
+                             "cannot decide", ", ".join(approvers.unresolved_roles))  # fmt: skip
+        if not approvers.users:
+            raise DsrError(
+                "the catalog's privacy_office comes to no Airflow user (name user ids under "
+                "privacy_office.users): no one could decide the request"
+            )
+        self.assigned_users = approvers.assigned_users()  # type: ignore[assignment]
+        self.log.info("asking the privacy office: %s", ", ".join(approvers.ids))
 
     def execute(self, context: Context) -> Any:
         """Wait for the approver, except on a dry run (it changes nothing): recorded as such, no wait."""
@@ -176,17 +228,20 @@ class DsrApprovalOperator(ApprovalOperator):
         # Decided on the request as registered (and checked), not on the raw run parameters.
         registered = context["ti"].xcom_pull(task_ids=REGISTER_TASK, key=REGISTRATION_KEY) or {}
         if needs_approval(registered.get("request")):
+            self._assign(self._approvers())
             return super().execute(context)
         with AuditLogHook(self.audit_conn_id).get_log(actor=task_actor(context)) as audit:
             record_decision(
                 audit, self.request_type, registered.get("request") or {}, run_id=context["run_id"],
                 decision="dry_run", responded_by=None,
             )  # fmt: skip
+        context["ti"].xcom_push(key=DECISION_KEY, value="dry_run")
         self.log.info("dry run: nothing changes, no approval asked")
         return None
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        """Record who approved or rejected, then let ``ApprovalOperator`` proceed or skip."""
+        """Record who approved or rejected, then let ``ApprovalOperator`` proceed or skip; refuse (fail) an
+        answer from outside the privacy office."""
         from airflow_aisec.dsr.approval import record_decision
         from airflow_aisec.hooks.audit import AuditLogHook
 
@@ -194,12 +249,23 @@ class DsrApprovalOperator(ApprovalOperator):
         request = registered.get("request") or {}
         chosen = (event.get("chosen_options") or [None])[0]
         decision = "approved" if chosen == self.APPROVE else "rejected" if chosen == self.REJECT else "none"
-        by = event.get("responded_by_user") or {}
+        approvers = self._approvers()
+        decider = approvers.decider(event.get("responded_by_user"))
+        # A timeout is no one's answer: Airflow's own handling of it follows.
+        answered = "error" not in event and not event.get("timedout")
+        refused = answered and approvers.declared and not decider.in_office
         with AuditLogHook(self.audit_conn_id).get_log(actor=task_actor(context)) as audit:
             record_decision(
-                audit, self.request_type, request, run_id=context["run_id"], decision=decision,
-                responded_by=by.get("name") or by.get("id") if isinstance(by, dict) else str(by),
+                audit, self.request_type, request, run_id=context["run_id"],
+                decision="refused" if refused else decision, responded_by=decider.label, decided_by=decider,
+                approvers=approvers, attempt=int(getattr(context["ti"], "try_number", 1) or 1),
             )  # fmt: skip
+        context["ti"].xcom_push(key=DECISION_KEY, value="refused" if refused else decision)
+        if refused:
+            raise DsrError(
+                f"request {request.get('request_id')}: answered by Airflow user {decider.id!r}, who is not "
+                "in the catalog's privacy office: refused, nothing was approved or rejected"
+            )
         if decision != "approved" and request.get("request_id"):
             try:
                 self._retire(request)
@@ -280,7 +346,10 @@ class DsrCompleteOperator(_DsrOperator):
         with self.audited(context) as log:
             ctx = self._registered_context(context, log, registered)
             resolution = self._resolution(ctx, registered)
-            document = complete(ctx, resolution, outcomes, exports=self._exports(), state=self._state(ctx))
+            document = complete(
+                ctx, resolution, outcomes, exports=self._exports(), state=self._state(ctx),
+                approved=self._approved(context),
+            )  # fmt: skip
         status = document["certificate"]["status"]
         target = certificate_target(self._exports(), ctx.request.request_id, ctx.s3)
         uri = save_certificate(document, target, ctx.s3)
@@ -290,6 +359,15 @@ class DsrCompleteOperator(_DsrOperator):
             context["ti"].xcom_push(key="return_value", value=result)
             raise DsrError(f"request {ctx.request.request_id} failed; see the certificate {uri}")
         return result
+
+    def _approved(self, context: Context) -> bool:
+        """Whether the request went ahead: no approval step in this DAG, or its decision let it. This task
+        also runs after an approval that failed (refused, timed out): it then certifies the failure and
+        destroys nothing."""
+        dag = getattr(self, "_dag", None)  # None: not in a DAG (a test of the operator alone)
+        if dag is None or APPROVAL_TASK not in dag.task_ids:
+            return True
+        return context["ti"].xcom_pull(task_ids=APPROVAL_TASK, key=DECISION_KEY) in GO_DECISIONS
 
 
 class DsrIndexOperator(AisecCatalogOperator):

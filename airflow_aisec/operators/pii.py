@@ -78,6 +78,7 @@ class PIIScanOperator(_CatalogDatasetOperator):
 
     template_fields: Sequence[str] = ("dataset", "input_uri", "catalog", "variables")
     ui_color = "#fde9ef"
+    filters_by_consent = True
 
     def __init__(self, *, sample: int = 500, fail_on_undeclared: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -99,7 +100,7 @@ class PIIScanOperator(_CatalogDatasetOperator):
             guess_format(location, spec.format),
             self._engine(catalog),
             sample=self.sample,
-            reader=self._reader(catalog, spec),
+            reader=self._consent_reader(context, self._reader(catalog, spec)),
         )
         drift = undeclared(findings, spec)
         # A column reviewed as not personal (pii: none) is not tagged as PII, whatever the scan matched.
@@ -145,9 +146,14 @@ class PIIMaskOperator(_CatalogDatasetOperator):
     :param output_name: Name of the masked dataset in lineage; default ``<dataset>_masked`` (none without a
         dataset: lineage names the files).
     :param keyring: Local keyring for pseudonymize/encrypt keys; default ``[aisec] keyring``.
+    :param files: One group of the dataset's files from ``ListFileGroupsOperator`` (fan-out): only those
+        files are masked, into the run's staging folder below ``output_uri``, and the task returns what it
+        staged for ``MaskCombineOperator``, which commits and records the step. (templated)
     """
 
-    template_fields: Sequence[str] = ("dataset", "input_uri", "output_uri", "catalog", "variables", "columns")
+    template_fields: Sequence[str] = (
+        "dataset", "input_uri", "output_uri", "catalog", "variables", "columns", "files",
+    )  # fmt: skip
     ui_color = "#fde9ef"
 
     def __init__(
@@ -158,6 +164,7 @@ class PIIMaskOperator(_CatalogDatasetOperator):
         columns: dict[str, Any] | None = None,
         output_name: str | None = None,
         keyring: str | None = None,
+        files: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(dataset=dataset or "", **kwargs)
@@ -165,6 +172,7 @@ class PIIMaskOperator(_CatalogDatasetOperator):
         self.columns = columns
         self.output_name = output_name
         self.keyring = keyring
+        self.files = files
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Mask; return files, rows and counts per column (no values)."""
@@ -188,6 +196,8 @@ class PIIMaskOperator(_CatalogDatasetOperator):
         engine = self._engine(catalog)
         masker = Masker(plans, keyring, find_spans=engine.find_spans)
         source, target = self._location(self.input_uri or spec.uri), self._location(self.output_uri)
+        if self.files is not None:
+            return self._mask_group(source, target, masker, spec.format)
         result = mask_dataset(source, target, masker, fmt=spec.format)
         names = (self._dataset_at(catalog, source.uri), self._dataset_at(catalog, target.uri))
         output = self.output_name or names[1] or f"{spec.name}_masked"
@@ -207,6 +217,11 @@ class PIIMaskOperator(_CatalogDatasetOperator):
             )
         if self.catalog is not None:
             raise PIIError(f"task {self.task_id}: catalog= needs dataset=, the dataset whose rules apply")
+        if self.files is not None and self.columns is None:
+            raise PIIError(
+                f"task {self.task_id}: a group of files is masked by the catalog's rules or columns=, not by "
+                "a scan of the group (each group would find other columns)"
+            )
         source, target = self._location(self.input_uri), self._location(self.output_uri)
         fmt = guess_format(source)
         engine = None
@@ -220,8 +235,23 @@ class PIIMaskOperator(_CatalogDatasetOperator):
         if engine is None and any(p.strategy == FREE_TEXT for p in plans):
             engine = self._engine(None)
         masker = Masker(plans, keyring, find_spans=engine.find_spans if engine is not None else None)
+        if self.files is not None:
+            return self._mask_group(source, target, masker, fmt)
         result = mask_dataset(source, target, masker, fmt=fmt)
         return self._report(context, None, self.output_name, result, plans, (None, source.uri, target.uri))
+
+    def _mask_group(self, source: Any, target: Any, masker: Any, fmt: str) -> dict[str, Any]:
+        """Mask one group of files into the staging folder; nothing is recorded until the step commits."""
+        from airflow_aisec.io.groups import group_members, staging_root
+        from airflow_aisec.pii.pipeline import mask_dataset
+
+        group = dict(self.files or {})
+        members = group_members(group, source.s3)
+        result = mask_dataset(source, target, masker, fmt=fmt, part=(members, staging_root(target, group)))
+        self.log.info(
+            "group %s: masked %d rows in %d files (staged)", group.get("group"), result.rows, len(members)
+        )
+        return result.as_group(group)
 
     def _report(
         self,
@@ -231,12 +261,14 @@ class PIIMaskOperator(_CatalogDatasetOperator):
         result: Any,
         plans: list[Any],
         where: tuple[str | None, str, str],
+        details: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Record the masking; ``where``: the input's catalog dataset (None: ``name``), input and output
-        locations, so lineage names each side as one dataset."""
+        locations, so lineage names each side as one dataset; ``details`` added to the entry's."""
         from airflow_aisec.pii.pipeline import mask_entry
 
         self.lineage, fields = mask_entry(name, output_name, result, plans)
+        fields["details"].update(details or {})
         source_name, source, target = where
         self.lineage.locate(inputs=(source_name, source), outputs=(output_name, target))
         fields.update(self.lineage.entry_fields())

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,7 @@ class MaskedFile:
     target: str
     target_sha256: str
     rows: int
+    staged: str = ""  # fanned out: where the group wrote it, until the step's commit moves it to ``target``
 
 
 @dataclasses.dataclass
@@ -72,6 +73,33 @@ class MaskResult:
             lineage.outputs.append(target)
             lineage.identity(source, target, masked)
         return lineage
+
+    def as_group(self, group: Mapping[str, Any]) -> dict[str, Any]:
+        """What one group of a fanned-out masking staged, for the step's combine (digests and counts only)."""
+        return {
+            **{k: group.get(k) for k in ("group", "groups", "listing", "staging")},
+            "rows": self.rows,
+            "files": [dataclasses.asdict(f) for f in self.files],
+            "masked": self.counts,
+            "source_columns": list(self.source_columns),
+            "output_columns": list(self.output_columns),
+        }
+
+    @classmethod
+    def from_groups(cls, results: Sequence[Mapping[str, Any]]) -> MaskResult:
+        """The result of the whole step from its groups' ``as_group`` (in group order): files in order,
+        counts summed, so the entry and lineage are those of one task masking every file."""
+        combined = cls()
+        totals: dict[str, Counter[str]] = {}
+        for result in results:
+            combined.files.extend(MaskedFile(**f) for f in result["files"])
+            for column, by_entity in dict(result.get("masked") or {}).items():
+                totals.setdefault(column, Counter()).update(by_entity)
+            if result.get("source_columns"):
+                combined.source_columns = tuple(result["source_columns"])
+                combined.output_columns = tuple(result["output_columns"])
+        combined.counts = {column: dict(counts) for column, counts in totals.items()}
+        return combined
 
     def entry_details(self) -> dict[str, Any]:
         """Counts per entity for the audit entry (no values)."""
@@ -111,11 +139,13 @@ def _rewrite_files(
     what: str,
     on_file: Callable[[MaskedFile], None] | None = None,
     new_file_mode: int | None = None,
+    part: tuple[list[FileInfo], Location] | None = None,
 ) -> MaskResult:
     """Write every ``fmt`` file of ``source`` transformed into ``target`` (same relative names), each
     atomically and verified; ``plan`` gives each file's output schema and batch transform, ``new_file_mode``
-    the permissions of local outputs (see ``atomic_write``)."""
-    files = list_files(source, fmt)
+    the permissions of local outputs (see ``atomic_write``). ``part``: only these files of ``source``,
+    written below the staging folder (same relative names) for the step's commit to move into ``target``."""
+    files = part[0] if part is not None else list_files(source, fmt)
     if not files:
         raise DatasetIOError(f"{source.uri}: no {fmt} files to {what}")
     result = MaskResult()
@@ -126,10 +156,13 @@ def _rewrite_files(
         output_schema, transform = plan(info, schema)
         result.source_columns, result.output_columns = tuple(schema.names), tuple(output_schema.names)
         out = _target_for(info, source, target, fmt)
-        with atomic_write(out, fmt, output_schema, overwrite=True, new_file_mode=new_file_mode) as writer:
+        staged = part[1].join(out.relative_to(target) or out.name) if part is not None else out
+        with atomic_write(staged, fmt, output_schema, overwrite=True, new_file_mode=new_file_mode) as writer:
             for batch in batches:
                 writer.write(transform(batch))
         written = MaskedFile(info.uri, sha256_file(info.location), out.uri, writer.result.sha256, writer.rows)
+        if part is not None:
+            written.staged = staged.uri
         result.files.append(written)
         if on_file is not None:
             on_file(written)
@@ -143,11 +176,13 @@ def mask_dataset(
     *,
     fmt: str | None = None,
     on_file: Callable[[MaskedFile], None] | None = None,
+    part: tuple[list[FileInfo], Location] | None = None,
 ) -> MaskResult:
     """Mask every file of ``source`` into ``target`` (same relative names), atomically and verified.
 
     An existing output file is replaced only when the whole new version verified; the input is never
-    modified. Raises ``PIIError`` when a planned column is missing from a file.
+    modified. Raises ``PIIError`` when a planned column is missing from a file. ``part`` (a group of a
+    fanned-out step): only these files, written to the staging folder given (see ``io.groups``).
     """
     fmt = guess_format(source, fmt)
     result = _rewrite_files(
@@ -157,6 +192,7 @@ def mask_dataset(
         lambda _, schema: (masker.output_schema(schema), masker.mask_batch),
         "mask",
         on_file,
+        part=part,
     )
     result.counts = {column: dict(counts) for column, counts in masker.counts.items()}
     return result

@@ -142,7 +142,7 @@ class Sampler:
         column = self.columns.get(path)
         if column is None:
             # One random stream per column: adding a column never changes another column's sample.
-            rng = random.Random(f"{self.seed}:{path}")
+            rng = random.Random(f"{self.seed}:{path}")  # nosec B311 # a reproducible sample of values, not a secret
             column = self.columns[path] = SampledColumn(path, Reservoir(self.sample, rng))
         kind = value_kind(array.type)
         if pa.types.is_null(array.type):

@@ -1,8 +1,8 @@
 """The lineage page: datasets and the recorded operations between them, for the whole lake or around one.
 
-The graph is the audit log's own (``airflow_aisec.audit.lineage.LineageGraph``); this adds what the page
-marks: which flows masked or encrypted the data, the entries and DAG runs behind each edge, and a
-neighbourhood of a given depth around one dataset.
+The graph is the audit log's lineage summary (``airflow_aisec.audit.lineage_index``), read through the log's
+search terms; this adds what the page marks: which flows masked or encrypted the data, the newest entries
+and DAG runs behind each edge, and a neighbourhood of a given depth around one dataset.
 """
 
 from __future__ import annotations
@@ -10,18 +10,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from airflow_aisec.audit.lineage import LineageGraph
+from airflow_aisec.audit.lineage_index import COUNT_CAP, LineageSummary
 from airflow_aisec.review.layout import Layout, layered_layout
 
 if TYPE_CHECKING:
-    from airflow_aisec.audit import Entry
+    from airflow_aisec.audit import AuditLog, Entry
 
 MASKING_ACTIONS = frozenset({"pii.mask"})
 ENCRYPTING_ACTIONS = frozenset({"dataset.encrypt", "key.rotate"})
 MAX_DEPTH = 10
-_RUNS_PER_EDGE = 5
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,15 @@ class LineageEdge:
     target: str
     actions: list[str]
     entries: list[int]
+    """The newest entries (at most five), oldest first."""
     runs: list[Run] = field(default_factory=list)
+    count: int = 0
+    """How many entries recorded the flow, up to ``COUNT_CAP``."""
+
+    @property
+    def more(self) -> bool:
+        """True when more entries than ``COUNT_CAP`` may have recorded the flow."""
+        return self.count >= COUNT_CAP
 
     @property
     def kind(self) -> str:
@@ -68,44 +75,50 @@ class LineageView:
 
 @dataclass
 class LakeLineage:
-    """The whole graph with, per entry, the DAG run that recorded it."""
+    """The whole lake's lineage, summarized (``airflow_aisec.audit.lineage_index``)."""
 
-    graph: LineageGraph
-    runs: dict[int, Run]
+    summary: LineageSummary
+
+    @property
+    def datasets(self) -> set[str]:
+        """Every dataset an entry names."""
+        return self.summary.nodes
 
     @classmethod
     def from_entries(cls, entries: Iterable[Entry]) -> LakeLineage:
         """Read every entry once."""
-        graph, runs = LineageGraph(), {}
-        for entry in entries:
-            graph.add(entry)
-            actor: Any = entry.data.get("actor") or {}
-            if isinstance(actor, dict) and actor.get("dag_id") and actor.get("run_id"):
-                runs[entry.index] = Run(str(actor["dag_id"]), str(actor["run_id"]))
-        return cls(graph, runs)
+        return cls(LineageSummary.from_entries(entries))
+
+    @classmethod
+    def from_log(cls, log: AuditLog) -> LakeLineage:
+        """Through the log's search terms (a few index reads per dataset and flow); by reading every entry
+        when its terms do not hold lineage yet (a log written before, not opened for writing since)."""
+        summary = LineageSummary.from_index(log.store)
+        return cls(summary) if summary is not None else cls.from_entries(log.entries())
 
     def edges(self) -> list[LineageEdge]:
-        """Every edge of the graph, with its actions, entries and the newest DAG runs behind it."""
-        found = []
-        for (source, target), labels in sorted(self.graph.edges.items()):
-            pairs = [_label(label) for label in labels]
-            indices = sorted({i for _, i in pairs if i is not None})
-            runs = list(dict.fromkeys(self.runs[i] for i in reversed(indices) if i in self.runs))
-            actions = sorted({a for a, _ in pairs})
-            found.append(LineageEdge(source, target, actions, indices, runs[:_RUNS_PER_EDGE]))
-        return found
+        """Every edge of the graph, with its actions, newest entries and the newest DAG runs behind it."""
+        return [
+            LineageEdge(
+                source,
+                target,
+                sorted(flow.counts),
+                sorted(flow.newest),
+                [Run(*run) for run in flow.runs],
+                count=flow.count,
+            )
+            for (source, target), flow in sorted(self.summary.flows.items())
+        ]
 
     def view(self, focus: str | None = None, depth: int = 2) -> LineageView:
         """The whole lake, or the datasets within ``depth`` edges of ``focus`` (either direction)."""
         edges = self.edges()
-        names = set(self.graph.nodes)
+        names = set(self.summary.nodes)
         if focus is not None:
             names = _around(focus, edges, max(1, min(depth, MAX_DEPTH)))
             edges = [e for e in edges if e.source in names and e.target in names]
         datasets = sorted(names)
-        operations: dict[str, int] = defaultdict(int)
-        for name in datasets:
-            operations[name] = len(self.graph.operations.get(name, []))
+        operations = self.summary.operations
         return LineageView(
             datasets=datasets,
             edges=edges,
@@ -114,19 +127,9 @@ class LakeLineage:
             depth=depth if focus is not None else None,
             masked={e.target for e in edges if e.kind == "masked"},
             encrypted={e.target for e in edges if e.kind == "encrypted"}
-            | {n for n in datasets if _encrypted_in_place(self.graph, n)},
-            operations=dict(operations),
+            | {n for n in datasets if ENCRYPTING_ACTIONS.intersection(operations.get(n, {}))},
+            operations={n: min(sum(operations.get(n, {}).values()), COUNT_CAP) for n in datasets},
         )
-
-
-def _label(label: str) -> tuple[str, int | None]:
-    """``("pii.mask", 12)`` from the graph's edge label ``"pii.mask #12"``."""
-    action, _, index = label.rpartition(" #")
-    return (action, int(index)) if action and index.isdigit() else (label, None)
-
-
-def _encrypted_in_place(graph: LineageGraph, name: str) -> bool:
-    return any(_label(label)[0] in ENCRYPTING_ACTIONS for label in graph.operations.get(name, []))
 
 
 def _around(focus: str, edges: list[LineageEdge], depth: int) -> set[str]:

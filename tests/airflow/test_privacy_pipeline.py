@@ -36,7 +36,11 @@ def test_pipeline_masks_tickets_and_records_lineage(
     assert states == {
         "land_raw_tickets": "success",
         "scan_for_undeclared_pii": "success",
+        "mask_pii_files": "success",
+        "mask_pii_group": "success",
         "mask_pii": "success",
+        "encrypt_for_publishing_files": "success",
+        "encrypt_for_publishing_group": "success",
         "encrypt_for_publishing": "success",
     }
     masked = "".join(p.read_text() for p in sorted((lake / "masked" / "support_tickets").glob("*.jsonl")))

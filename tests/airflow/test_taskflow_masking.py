@@ -111,6 +111,15 @@ def test_taskflow_tasks_mask_by_the_catalog_and_by_rules(airflow_db: Path, lake:
     assert by_task["orders_report"]["details"]["strategies"]["full_name"] == "drop"
     assert all(len(e["inputs"][0]["sha256"]) == 64 for e in entries)
     assert not any(row["email"] in json.dumps(entries) for row in raw)
+    # Every read of a catalog dataset went through read_dataset: checked against its purposes and recorded.
+    checks = [e for e in _entries(run) if e["action"] == "purpose.check"]
+    assert sorted((e["actor"]["task_id"], e["dataset"]) for e in checks) == [
+        ("extract_customers", "customers"),
+        ("orders_report", "customers"),
+        ("orders_report", "orders"),
+    ]
+    assert {e["details"]["purpose"] for e in checks} == {"billing"}
+    assert all(e["outcome"] == "success" for e in checks)
 
 
 @pytest.mark.integration

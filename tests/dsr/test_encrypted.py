@@ -20,6 +20,8 @@ from airflow_aisec.crypto.providers import LocalKeyProvider
 from airflow_aisec.crypto.pseudonyms import Pseudonymizer
 from airflow_aisec.crypto.subjects import subject_key_name
 from airflow_aisec.dsr import make_request, verify_certificate
+from airflow_aisec.dsr.context import DsrContext
+from airflow_aisec.dsr.run import begin, carry_out, complete
 from airflow_aisec.io import Location, list_files
 
 PII = ["email", "phone", "full_name"]
@@ -114,3 +116,26 @@ def test_erasure_shreds_the_subjects_own_key_unless_their_sealed_data_is_held(
         assert [(e["details"]["key"], e["outcome"]) for e in shreds] == [(theirs, "success")]
     assert "C0001" in customers.column("customer_id").to_pylist()  # everyone else still opens
     assert verify_certificate(document, log).ok
+
+
+def test_a_completion_after_a_failed_approval_destroys_no_key_whatever_the_outcomes(
+    lake: Path, tmp_path: Path, ring: LocalKeyring, log: AuditLog
+) -> None:
+    # The DAG's complete task also runs when the approval failed (refused, timed out), to certify that.
+    catalog = _sealed_catalog(lake, tmp_path, hold_customers=False)
+    _encrypt_customers(catalog, ring, lake, sealed=True)
+    theirs = subject_key_name(
+        Pseudonymizer(ring.get(catalog.subjects.pseudonym_key).material), SUBJECT.customer_id
+    )
+    request = make_request(catalog, "erasure", "email", SUBJECT.email, request_id="erase-unapproved")
+    ctx = DsrContext(catalog, request, keyring=ring, audit=log)
+    begun = begin(ctx)
+    ids = begun.resolution.identifiers
+    # Even with every dataset's outcome in hand, an unapproved completion shreds nothing.
+    outcomes = [carry_out(ctx, m, ids) for m in begun.resolution.datasets.values()]
+
+    document = complete(ctx, begun.resolution, outcomes, approved=False)
+
+    assert document["certificate"]["keys_shredded"] == []
+    assert {v.state for v in ring.versions(theirs)} == {"active"}
+    assert not [e for e in log.entries() if e.data["action"] == "key.shred"]

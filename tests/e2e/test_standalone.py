@@ -138,6 +138,9 @@ def test_erasure_submitted_with_the_cli_approved_through_the_api_and_certified(
         assert log.verify().ok
     approvals = [e for e in entries if (e.get("details") or {}).get("stage") == "approval"]
     assert approvals and approvals[0]["details"]["decision"] == "approved"
+    # All admins: every caller is the simple auth manager's anonymous admin, held by the office's ADMIN role.
+    decided_by = approvals[0]["details"]["decided_by"]
+    assert decided_by == {"id": "Anonymous", "name": "Anonymous", "in_office": True}
     for path in (airflow.lake / "customers").glob("*.parquet"):
         assert subject.email.encode() not in path.read_bytes()
     # No raw identifier of the subject in task logs, XCom or the audit log.

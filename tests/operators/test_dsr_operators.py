@@ -175,13 +175,15 @@ def test_an_approval_is_recorded_once_per_run_with_who_approved(run: TaskRun, au
     _register(run)
     registration = run.pull(task_ids=REGISTER_TASK, key=REGISTRATION_KEY)
 
-    _decide(run, "Approve", {"id": "u7", "name": "Ada"})
-    _decide(run, "Approve", {"id": "u7", "name": "Ada"})
+    _decide(run, "Approve", {"id": "dpo", "name": "Ada"})  # the example catalog's privacy office
+    _decide(run, "Approve", {"id": "dpo", "name": "Ada"})
 
     (entry,) = [e.data for e in audit.entries("dsr.erasure") if e.data["details"].get("stage") == "approval"]
     assert entry["outcome"] == "success" and entry["subject"] == registration["request"]["subject"]
+    assert "dpo" in entry["details"].pop("privacy_office")
     assert entry["details"] == {
         "request_id": "op-erasure-1", "stage": "approval", "decision": "approved", "responded_by": "Ada",
+        "decided_by": {"id": "dpo", "name": "Ada", "in_office": True},
     }  # fmt: skip
     assert audit.keys("dsr.erasure:op-erasure-1:approval:") == [
         f"dsr.erasure:op-erasure-1:approval:{run.run_id}"
@@ -195,7 +197,7 @@ def test_a_rejection_is_recorded_and_the_sealed_identifiers_stop_opening(
     _request(run)
     _register(run)
 
-    _decide(run, "Reject", "someone")
+    _decide(run, "Reject", {"id": "dpo", "name": "someone"})
 
     (entry,) = [e.data for e in audit.entries("dsr.erasure") if e.data["details"].get("stage") == "approval"]
     assert entry["outcome"] == "skipped" and entry["details"]["decision"] == "rejected"

@@ -1,0 +1,300 @@
+"""Fan-out by file: list a dataset's files in groups, process each group in a mapped task, combine once.
+
+``mask_in_parallel`` and ``encrypt_in_parallel`` add the three tasks of one step to a DAG::
+
+    <task_id>_files ──> <task_id>_group[0..n] ──> <task_id>
+    (the listing)       (mapped: one per group)    (the combine: commit, one audit entry, lineage)
+
+The groups write their files to a staging folder hidden below the output (``io.groups``); the combine task
+checks that every group of one listing is there, promotes the staged files into place (``io.promote``) and
+records the step's one entry with its lineage, as the single task would have. A failed group leaves nothing
+committed; clearing it and then the combine task finishes the step.
+
+``retention_in_parallel`` maps retention over datasets, not files: each file is already its own journaled
+change, and settling the intents a killed run left open reads the journal of the whole dataset, so two
+tasks on files of one dataset could each take the other's in-flight intent for an abandoned one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_aisec.exceptions import FanOutError
+from airflow_aisec.io.groups import DEFAULT_MAX_FILES, DEFAULT_MAX_GROUPS, DEFAULT_TARGET_BYTES
+from airflow_aisec.operators.base import AisecCatalogOperator, task_actor
+from airflow_aisec.operators.crypto import EncryptDatasetOperator
+from airflow_aisec.operators.pii import PIIMaskOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context, TaskGroup
+
+    from airflow_aisec.io import Location
+    from airflow_aisec.io.promote import StagedFile
+
+
+class ListFileGroupsOperator(AisecCatalogOperator):
+    """
+    List the files of a catalog dataset (or of ``input_uri``) and return them in groups for ``.expand()``:
+    dicts of file URIs, sizes and versions, never data. A dataset within the limits is one group.
+
+    :param dataset: Catalog dataset whose files are listed (its format too). (templated)
+    :param input_uri: Where the files are, when not at the dataset's ``uri``. (templated)
+    :param max_files_per_task: Most files in a group.
+    :param target_bytes_per_task: Most bytes in a group (a larger file is a group of its own).
+    :param max_groups: Most groups (mapped tasks); more files are spread over this many.
+    """
+
+    template_fields: Sequence[str] = ("dataset", "input_uri", "catalog", "variables")
+    ui_color = "#eef6e8"
+
+    def __init__(
+        self,
+        *,
+        dataset: str | None = None,
+        input_uri: str | None = None,
+        max_files_per_task: int | None = DEFAULT_MAX_FILES,
+        target_bytes_per_task: int | None = DEFAULT_TARGET_BYTES,
+        max_groups: int | None = DEFAULT_MAX_GROUPS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.dataset = dataset
+        self.input_uri = input_uri
+        self.max_files_per_task = max_files_per_task
+        self.target_bytes_per_task = target_bytes_per_task
+        self.max_groups = max_groups
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        """List and group; the run id names the staging folder, so runs never share staged files."""
+        from airflow_aisec.io import guess_format, list_dataset_files, list_files
+        from airflow_aisec.io.groups import plan_groups
+
+        if self.dataset:
+            spec = self._load_catalog().dataset(self.dataset)
+            location = self._location(self.input_uri or spec.uri)
+            files = list_dataset_files(location, spec.format, dataset=spec.name)
+            fmt: str = spec.format
+        elif self.input_uri:
+            location = self._location(self.input_uri)
+            fmt = guess_format(location)
+            files = list_files(location, fmt)
+        else:
+            raise FanOutError(f"task {self.task_id}: name the dataset= or the input_uri= whose files to list")
+        actor = task_actor(context)
+        run = "/".join(str(actor.get(k, "")) for k in ("dag_id", "run_id", "task_id"))
+        groups = plan_groups(
+            files, location, fmt, run=run, max_files_per_task=self.max_files_per_task,
+            target_bytes_per_task=self.target_bytes_per_task, max_groups=self.max_groups,
+        )  # fmt: skip
+        self.log.info("%s: %d files in %d groups", location.uri, len(files), len(groups))
+        return groups
+
+
+def _staged(results: Sequence[dict[str, Any]], target: Location) -> list[StagedFile]:
+    from airflow_aisec.io import Location
+    from airflow_aisec.io.promote import StagedFile
+
+    def at(uri: str) -> Location:
+        return Location.parse(uri, target.s3)
+
+    return [
+        StagedFile(at(f["staged"]), at(f["target"]), str(f["target_sha256"]))
+        for r in results
+        for f in r["files"]
+    ]
+
+
+def _commit(
+    results: Any, target: Location, fmt: str, sse_kms_key_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Every group of one listing there, each staged file as written: promote them all, drop the staging."""
+    from airflow_aisec.io.groups import check_complete, staging_root
+    from airflow_aisec.io.promote import promote_all, remove_staging
+
+    complete = [dict(r) for r in check_complete(_group_results(results))]
+    promote_all(_staged(complete, target), fmt, sse_kms_key_id=sse_kms_key_id)
+    remove_staging(staging_root(target, complete[0]))
+    # What is recorded names each file where it now is, as the single task's entry does.
+    return [{**r, "files": [{**f, "staged": ""} for f in r["files"]]} for r in complete]
+
+
+def _group_results(results: Any) -> list[dict[str, Any]]:
+    """The mapped tasks' return values. Airflow's lazy sequence of them is read by index up to its length:
+    iterating it asks for one value past the end, which the task SDK logs as an error."""
+    if not results:
+        return []
+    return [dict(results[i]) for i in range(len(results))]
+
+
+def _group_counts(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"group": r["group"], "files": len(r["files"]), **({"rows": r["rows"]} if "rows" in r else {})}
+        for r in results
+    ]
+
+
+class MaskCombineOperator(PIIMaskOperator):
+    """
+    Commit a fanned-out masking: check the groups' results (``PIIMaskOperator`` with ``files=``), promote
+    their staged files into ``output_uri`` and record one ``pii.mask`` entry (per-group counts in its
+    details) with the lineage of the whole step. Takes the arguments of the mask tasks.
+
+    :param results: The mapped mask tasks' return values (their ``.output``). (templated)
+    """
+
+    template_fields: Sequence[str] = (*PIIMaskOperator.template_fields, "results")
+
+    def __init__(self, *, results: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.results = results
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Commit; return files, rows and counts per column as the single task does."""
+        from airflow_aisec.io import guess_format
+        from airflow_aisec.pii.mask import plan_from_catalog, plan_from_rules
+        from airflow_aisec.pii.pipeline import MaskResult
+
+        target = self._location(self.output_uri)
+        names: tuple[str | None, str | None]
+        name: str | None
+        output: str | None
+        if self.dataset:
+            catalog, spec = self._catalog_dataset()
+            plans = plan_from_catalog(spec, catalog.subjects.pseudonym_key)
+            source = self._location(self.input_uri or spec.uri)
+            complete = _commit(self.results, target, spec.format)
+            names = (self._dataset_at(catalog, source.uri), self._dataset_at(catalog, target.uri))
+            name, output = spec.name, self.output_name or names[1] or f"{spec.name}_masked"
+        else:
+            source = self._location(self.input_uri or "")
+            plans = plan_from_rules(self.columns or {})
+            complete = _commit(self.results, target, guess_format(source))
+            names, name, output = (None, None), None, self.output_name
+        result = MaskResult.from_groups(complete)
+        details = {"groups": _group_counts(complete)}
+        return self._report(context, name, output, result, plans, (names[0], source.uri, target.uri), details)
+
+
+class EncryptCombineOperator(EncryptDatasetOperator):
+    """
+    Commit a fanned-out encryption: check the groups' results (``EncryptDatasetOperator`` with ``files=``),
+    promote their staged envelopes into ``output_uri`` and record one ``dataset.encrypt`` entry with the
+    lineage of the whole step. Takes the arguments of the encrypt tasks.
+
+    :param results: The mapped encrypt tasks' return values (their ``.output``). (templated)
+    """
+
+    template_fields: Sequence[str] = (*EncryptDatasetOperator.template_fields, "results")
+
+    def __init__(self, *, results: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.results = results
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Commit; return the files written, as the single task does."""
+        from airflow_aisec.crypto.datasets import CryptoFile, sse_kms_key
+
+        catalog, spec = self._catalog_dataset()
+        key = self._key_name(spec)
+        if not self.output_uri:
+            raise FanOutError(f"dataset {spec.name}: an encryption in groups writes to an output_uri")
+        source, target = self._location(self.input_uri or spec.uri), self._location(self.output_uri)
+        complete = _commit(self.results, target, "envelope", sse_kms_key(catalog, key))
+        files = [CryptoFile(**f) for r in complete for f in r["files"]]
+        columns = self.columns or (spec.encryption.columns if spec.encryption else None)
+        where = self._named(catalog, spec, source.uri), self._named(catalog, spec, target.uri)
+        counts = _group_counts(complete)
+        self._record_files(
+            context, "dataset.encrypt", spec, files, where, columns=columns, key=key, groups=counts
+        )
+        return {"files": [f.target for f in files]}
+
+
+class ListRetainedDatasetsOperator(AisecCatalogOperator):
+    """
+    The catalog datasets with a retention rule (or those named), one list per dataset, to map
+    ``RetentionEnforcementOperator`` over with ``.expand(datasets=...)``: each mapped task enforces one
+    dataset, its journal and the settling of its open intents entirely its own.
+
+    :param datasets: Catalog datasets; default: every dataset with a retention rule. (templated)
+    """
+
+    template_fields: Sequence[str] = ("datasets", "catalog", "variables")
+    ui_color = "#eef6e8"
+
+    def __init__(self, *, datasets: Sequence[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.datasets = datasets
+
+    def execute(self, context: Context) -> list[list[str]]:
+        """One ``[name]`` per dataset, in catalog order."""
+        from airflow_aisec.retention.plan import retained_datasets
+
+        chosen = retained_datasets(self._load_catalog(), list(self.datasets) if self.datasets else None)
+        if not chosen:
+            raise FanOutError("no catalog dataset has a retention rule: nothing to enforce")
+        return [[dataset.name] for dataset in chosen]
+
+
+def retention_in_parallel(task_id: str, *, datasets: Sequence[str] | None = None, **kwargs: Any) -> Any:
+    """``RetentionEnforcementOperator(task_id=..., **kwargs)`` mapped over the datasets: the listing
+    ``<task_id>_datasets`` and one ``<task_id>`` task per dataset (each records what the single task records
+    for that dataset). Returns the mapped task; chain it like the single task."""
+    from airflow_aisec.operators.retention import RetentionEnforcementOperator
+
+    listing_args = {k: kwargs[k] for k in ("catalog", "variables", "aws_conn_id") if k in kwargs}
+    listing = ListRetainedDatasetsOperator(task_id=f"{task_id}_datasets", datasets=datasets, **listing_args)
+    return RetentionEnforcementOperator.partial(task_id=task_id, **kwargs).expand(datasets=listing.output)
+
+
+def _in_parallel(
+    task_id: str,
+    operator: type[AisecCatalogOperator],
+    combine: type[AisecCatalogOperator],
+    limits: dict[str, Any],
+    kwargs: dict[str, Any],
+) -> TaskGroup:
+    from airflow.sdk import TaskGroup
+
+    outlets = kwargs.pop("outlets", None)
+    listing_args = {
+        k: kwargs[k] for k in ("dataset", "input_uri", "catalog", "variables", "aws_conn_id") if k in kwargs
+    }
+    with TaskGroup(group_id=f"{task_id}_fanout", prefix_group_id=False) as group:
+        listing = ListFileGroupsOperator(task_id=f"{task_id}_files", **listing_args, **limits)
+        parts = operator.partial(task_id=f"{task_id}_group", **kwargs).expand(files=listing.output)
+        extra = {"outlets": outlets} if outlets is not None else {}
+        combine(task_id=task_id, results=parts.output, **kwargs, **extra)
+    return group
+
+
+def mask_in_parallel(
+    task_id: str,
+    *,
+    max_files_per_task: int | None = DEFAULT_MAX_FILES,
+    target_bytes_per_task: int | None = DEFAULT_TARGET_BYTES,
+    max_groups: int | None = DEFAULT_MAX_GROUPS,
+    **kwargs: Any,
+) -> TaskGroup:
+    """``PIIMaskOperator(task_id=..., **kwargs)`` fanned out by file: the listing ``<task_id>_files``, the
+    mapped ``<task_id>_group`` and the combine ``<task_id>``, which records the step (and carries
+    ``outlets``). Chain the returned task group like the single task."""
+    limits = {"max_files_per_task": max_files_per_task, "target_bytes_per_task": target_bytes_per_task,
+              "max_groups": max_groups}  # fmt: skip
+    return _in_parallel(task_id, PIIMaskOperator, MaskCombineOperator, limits, kwargs)
+
+
+def encrypt_in_parallel(
+    task_id: str,
+    *,
+    max_files_per_task: int | None = DEFAULT_MAX_FILES,
+    target_bytes_per_task: int | None = DEFAULT_TARGET_BYTES,
+    max_groups: int | None = DEFAULT_MAX_GROUPS,
+    **kwargs: Any,
+) -> TaskGroup:
+    """``EncryptDatasetOperator(task_id=..., **kwargs)`` fanned out by file (envelopes into ``output_uri``);
+    tasks named as by ``mask_in_parallel``."""
+    limits = {"max_files_per_task": max_files_per_task, "target_bytes_per_task": target_bytes_per_task,
+              "max_groups": max_groups}  # fmt: skip
+    return _in_parallel(task_id, EncryptDatasetOperator, EncryptCombineOperator, limits, kwargs)
