@@ -50,6 +50,8 @@ class CryptoFile:
     source_sha256: str
     target_sha256: str
     staged: str = ""  # fanned out: where the group wrote it, until the step's commit moves it to ``target``
+    key_material: str = ""  # fanned out, Parquet: its staged key material, named as beside ``target``
+    key_material_sha256: str = ""
 
 
 @dataclasses.dataclass
@@ -146,13 +148,14 @@ def encrypt_files(
     A master key missing from the local keyring is created on first use (KMS keys must already exist).
 
     Parquet: ``columns`` (default: every column) and the footer under ``key_name``. Other formats: the whole
-    file as an envelope ``<name>.aisec`` bound to ``context``. ``part`` (a group of a fanned-out step,
-    envelopes only): only these files, written below the staging folder given, for the step's commit to move.
+    file as an envelope ``<name>.aisec`` bound to ``context``. ``part`` (a group of a fanned-out step, into
+    another location): only these files, written below the staging folder given, for the step's commit to
+    move; a Parquet file's key material is staged beside it (``key_material``, under its final name).
     """
-    if part is not None and (fmt == "parquet" or target.path == source.path):
+    if part is not None and target.path == source.path:
         raise EncryptionError(
-            f"{source.uri}: only envelopes into another location are encrypted in groups (Parquet files keep "
-            "their key material beside them, an in-place encryption replaces its input)"
+            f"{source.uri}: only encryptions into another location are encrypted in groups (an in-place "
+            "encryption replaces its input)"
         )
     files = part[0] if part is not None else raw_files(source) if fmt == RAW else list_files(source, fmt)
     if not files:
@@ -167,11 +170,20 @@ def encrypt_files(
         if fmt == "parquet":
             out = _target(info.location, source, target)
             wanted = list(columns) if columns else _all_columns(info.location, provider)
+            staged = part[1].join(out.relative_to(target) or out.name) if part is not None else out
             result = encrypt_parquet_file(
-                info.location, out, provider, key_name, wanted, overwrite=True,
+                info.location, staged, provider, key_name, wanted, overwrite=True,
                 transform=subjects.seal if subjects else None,
             )  # fmt: skip
             item = CryptoFile(info.uri, out.uri, "parquet-modular", before, result.sha256)
+            if part is not None:
+                material = Location.parse(result.key_material, staged.s3)
+                item = dataclasses.replace(
+                    item,
+                    staged=staged.uri,
+                    key_material=material.uri,
+                    key_material_sha256=sha256_file(material),
+                )
         else:
             out = _target(info.location, source, target, ENVELOPE_SUFFIX)
             if out.path == info.location.path:

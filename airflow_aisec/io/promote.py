@@ -24,11 +24,13 @@ from airflow_aisec.io.storage import Location, open_input
 
 @dataclass(frozen=True)
 class StagedFile:
-    """A file a group wrote to ``staged``, to become ``target``; ``sha256`` of its bytes as written."""
+    """A file a group wrote to ``staged``, to become ``target``; ``sha256`` of its bytes as written; ``fmt``
+    its format when not the step's (e.g. a Parquet file's key material)."""
 
     staged: Location
     target: Location
     sha256: str
+    fmt: str | None = None
 
 
 def promote_all(
@@ -38,7 +40,7 @@ def promote_all(
     sse_kms_key_id: str | None = None,
     new_file_mode: int | None = None,
 ) -> int:
-    """Check every staged file, then promote each; return how many were promoted now (not before).
+    """Check every staged file, then promote each in order; return how many were promoted now (not before).
 
     Nothing is promoted when one staged file is missing (and its target does not already hold it) or does
     not hold its recorded bytes: ``FanOutError`` names it.
@@ -48,8 +50,8 @@ def promote_all(
         actual = sha256_file(staged.staged)
         if actual != staged.sha256:
             raise FanOutError(f"{staged.staged.uri} is not the file its group wrote; nothing was committed")
-    for staged in pending:
-        _promote(staged, fmt, sse_kms_key_id, new_file_mode)
+    for staged in pending:  # in the order given: a file another depends on comes first
+        _promote(staged, staged.fmt or fmt, sse_kms_key_id, new_file_mode)
     return len(pending)
 
 

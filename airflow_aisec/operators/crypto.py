@@ -104,9 +104,10 @@ class EncryptDatasetOperator(_EncryptionOperator):
     :param columns: Parquet columns to encrypt; default: the dataset's encryption columns, else all.
     :param keyring: Local keyring file; default ``[aisec] keyring``.
     :param aws_conn_id: Airflow AWS connection for S3 data and ``aws-kms`` keys.
-    :param files: One group of the dataset's files from ``ListFileGroupsOperator`` (fan-out; envelopes into
-        ``output_uri``): only those files are encrypted, into the run's staging folder, and the task returns
-        what it staged for ``EncryptCombineOperator``, which commits and records the step. (templated)
+    :param files: One group of the dataset's files from ``ListFileGroupsOperator`` (fan-out into another
+        ``output_uri``; Parquet files with their key material): only those files are encrypted, into the
+        run's staging folder, and the task returns what it staged for ``EncryptCombineOperator``, which
+        commits and records the step. (templated)
     """
 
     template_fields: Sequence[str] = ("dataset", "input_uri", "output_uri", "catalog", "variables", "files")

@@ -17,10 +17,12 @@ tasks on files of one dataset could each take the other's in-flight intent for a
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_aisec.exceptions import FanOutError
+from airflow_aisec.io.abandoned import DEFAULT_STAGING_GRACE
 from airflow_aisec.io.groups import DEFAULT_MAX_FILES, DEFAULT_MAX_GROUPS, DEFAULT_TARGET_BYTES
 from airflow_aisec.operators.base import AisecCatalogOperator, task_actor
 from airflow_aisec.operators.crypto import EncryptDatasetOperator
@@ -30,7 +32,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, TaskGroup
 
     from airflow_aisec.io import Location
-    from airflow_aisec.io.promote import StagedFile
 
 
 class ListFileGroupsOperator(AisecCatalogOperator):
@@ -43,9 +44,12 @@ class ListFileGroupsOperator(AisecCatalogOperator):
     :param max_files_per_task: Most files in a group.
     :param target_bytes_per_task: Most bytes in a group (a larger file is a group of its own).
     :param max_groups: Most groups (mapped tasks); more files are spread over this many.
+    :param output_uri: Where the step writes: the staging folders other runs left there (never this run's)
+        are removed once their newest file is older than ``staging_grace``. (templated)
+    :param staging_grace: How long another run's staging is kept (default one day); None keeps it.
     """
 
-    template_fields: Sequence[str] = ("dataset", "input_uri", "catalog", "variables")
+    template_fields: Sequence[str] = ("dataset", "input_uri", "output_uri", "catalog", "variables")
     ui_color = "#eef6e8"
 
     def __init__(
@@ -56,11 +60,15 @@ class ListFileGroupsOperator(AisecCatalogOperator):
         max_files_per_task: int | None = DEFAULT_MAX_FILES,
         target_bytes_per_task: int | None = DEFAULT_TARGET_BYTES,
         max_groups: int | None = DEFAULT_MAX_GROUPS,
+        output_uri: str | None = None,
+        staging_grace: dt.timedelta | None = DEFAULT_STAGING_GRACE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.dataset = dataset
         self.input_uri = input_uri
+        self.output_uri = output_uri
+        self.staging_grace = staging_grace
         self.max_files_per_task = max_files_per_task
         self.target_bytes_per_task = target_bytes_per_task
         self.max_groups = max_groups
@@ -88,35 +96,36 @@ class ListFileGroupsOperator(AisecCatalogOperator):
             target_bytes_per_task=self.target_bytes_per_task, max_groups=self.max_groups,
         )  # fmt: skip
         self.log.info("%s: %d files in %d groups", location.uri, len(files), len(groups))
+        self._remove_abandoned(str(groups[0]["staging"]))
         return groups
 
+    def _remove_abandoned(self, token: str) -> None:
+        """Remove the staging other runs left below the output, past the grace (names logged, no data)."""
+        from airflow_aisec.io.abandoned import remove_abandoned_staging
 
-def _staged(results: Sequence[dict[str, Any]], target: Location) -> list[StagedFile]:
-    from airflow_aisec.io import Location
-    from airflow_aisec.io.promote import StagedFile
-
-    def at(uri: str) -> Location:
-        return Location.parse(uri, target.s3)
-
-    return [
-        StagedFile(at(f["staged"]), at(f["target"]), str(f["target_sha256"]))
-        for r in results
-        for f in r["files"]
-    ]
+        if not self.output_uri or self.staging_grace is None:
+            return
+        target = self._location(self.output_uri)
+        removed = remove_abandoned_staging(target, token, self.staging_grace)
+        if removed:
+            self.log.info("%s: removed abandoned staging %s", target.uri, ", ".join(removed))
 
 
 def _commit(
     results: Any, target: Location, fmt: str, sse_kms_key_id: str | None = None
 ) -> list[dict[str, Any]]:
-    """Every group of one listing there, each staged file as written: promote them all, drop the staging."""
+    """Every group of one listing there, each staged file as written: promote them all (a Parquet file's
+    key material before any data file), drop the staging."""
+    from airflow_aisec.crypto.staged import promote_staged
     from airflow_aisec.io.groups import check_complete, staging_root
-    from airflow_aisec.io.promote import promote_all, remove_staging
+    from airflow_aisec.io.promote import remove_staging
 
     complete = [dict(r) for r in check_complete(_group_results(results))]
-    promote_all(_staged(complete, target), fmt, sse_kms_key_id=sse_kms_key_id)
+    records = [f for r in complete for f in r["files"]]
+    promoted = iter(promote_staged(records, fmt, target.s3, sse_kms_key_id))
     remove_staging(staging_root(target, complete[0]))
     # What is recorded names each file where it now is, as the single task's entry does.
-    return [{**r, "files": [{**f, "staged": ""} for f in r["files"]]} for r in complete]
+    return [{**r, "files": [next(promoted) for _ in r["files"]]} for r in complete]
 
 
 def _group_results(results: Any) -> list[dict[str, Any]]:
@@ -200,7 +209,8 @@ class EncryptCombineOperator(EncryptDatasetOperator):
         if not self.output_uri:
             raise FanOutError(f"dataset {spec.name}: an encryption in groups writes to an output_uri")
         source, target = self._location(self.input_uri or spec.uri), self._location(self.output_uri)
-        complete = _commit(self.results, target, "envelope", sse_kms_key(catalog, key))
+        fmt = "parquet" if spec.format == "parquet" else "envelope"
+        complete = _commit(self.results, target, fmt, sse_kms_key(catalog, key))
         files = [CryptoFile(**f) for r in complete for f in r["files"]]
         columns = self.columns or (spec.encryption.columns if spec.encryption else None)
         where = self._named(catalog, spec, source.uri), self._named(catalog, spec, target.uri)
@@ -259,7 +269,9 @@ def _in_parallel(
 
     outlets = kwargs.pop("outlets", None)
     listing_args = {
-        k: kwargs[k] for k in ("dataset", "input_uri", "catalog", "variables", "aws_conn_id") if k in kwargs
+        k: kwargs[k]
+        for k in ("dataset", "input_uri", "output_uri", "catalog", "variables", "aws_conn_id")
+        if k in kwargs
     }
     with TaskGroup(group_id=f"{task_id}_fanout", prefix_group_id=False) as group:
         listing = ListFileGroupsOperator(task_id=f"{task_id}_files", **listing_args, **limits)
@@ -275,13 +287,15 @@ def mask_in_parallel(
     max_files_per_task: int | None = DEFAULT_MAX_FILES,
     target_bytes_per_task: int | None = DEFAULT_TARGET_BYTES,
     max_groups: int | None = DEFAULT_MAX_GROUPS,
+    staging_grace: dt.timedelta | None = DEFAULT_STAGING_GRACE,
     **kwargs: Any,
 ) -> TaskGroup:
     """``PIIMaskOperator(task_id=..., **kwargs)`` fanned out by file: the listing ``<task_id>_files``, the
     mapped ``<task_id>_group`` and the combine ``<task_id>``, which records the step (and carries
-    ``outlets``). Chain the returned task group like the single task."""
+    ``outlets``). The listing removes staging other runs left in ``output_uri`` past ``staging_grace``.
+    Chain the returned task group like the single task."""
     limits = {"max_files_per_task": max_files_per_task, "target_bytes_per_task": target_bytes_per_task,
-              "max_groups": max_groups}  # fmt: skip
+              "max_groups": max_groups, "staging_grace": staging_grace}  # fmt: skip
     return _in_parallel(task_id, PIIMaskOperator, MaskCombineOperator, limits, kwargs)
 
 
@@ -291,10 +305,11 @@ def encrypt_in_parallel(
     max_files_per_task: int | None = DEFAULT_MAX_FILES,
     target_bytes_per_task: int | None = DEFAULT_TARGET_BYTES,
     max_groups: int | None = DEFAULT_MAX_GROUPS,
+    staging_grace: dt.timedelta | None = DEFAULT_STAGING_GRACE,
     **kwargs: Any,
 ) -> TaskGroup:
-    """``EncryptDatasetOperator(task_id=..., **kwargs)`` fanned out by file (envelopes into ``output_uri``);
-    tasks named as by ``mask_in_parallel``."""
+    """``EncryptDatasetOperator(task_id=..., **kwargs)`` fanned out by file (envelopes, or Parquet files with
+    their key material, into ``output_uri``); tasks named as by ``mask_in_parallel``."""
     limits = {"max_files_per_task": max_files_per_task, "target_bytes_per_task": target_bytes_per_task,
-              "max_groups": max_groups}  # fmt: skip
+              "max_groups": max_groups, "staging_grace": staging_grace}  # fmt: skip
     return _in_parallel(task_id, EncryptDatasetOperator, EncryptCombineOperator, limits, kwargs)

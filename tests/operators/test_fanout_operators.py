@@ -112,21 +112,6 @@ def test_a_group_of_files_is_not_masked_by_a_scan_of_it(tmp_path: Path, run: Tas
         task.execute(run.context("mask_group", map_index=0))
 
 
-def test_encryption_in_groups_takes_envelopes_into_another_location_only(
-    tmp_path: Path, run: TaskRun
-) -> None:
-    from airflow_aisec.exceptions import EncryptionError
-    from airflow_aisec.operators.crypto import EncryptDatasetOperator
-
-    group = ListFileGroupsOperator(task_id="list", dataset="customers").execute(run.context("list"))[0]
-    task = EncryptDatasetOperator(
-        task_id="encrypt_group", dataset="customers", output_uri=str(tmp_path / "out"), files=group
-    )
-    with pytest.raises(EncryptionError, match="only envelopes into another location"):
-        task.execute(run.context("encrypt_group", map_index=0))
-    assert not (tmp_path / "out").exists()
-
-
 def test_retention_is_listed_one_task_per_dataset(run: TaskRun) -> None:
     from airflow_aisec.operators.fanout import ListRetainedDatasetsOperator
 
