@@ -7,6 +7,7 @@ into entry fields, and the OpenLineage adapter turns it into datasets with colum
 from __future__ import annotations
 
 import dataclasses
+import os
 import posixpath
 from collections.abc import Collection, Mapping
 from typing import Any, Final
@@ -26,7 +27,8 @@ def openlineage_name(uri: str) -> tuple[str, str]:
         bucket, _, key = uri.split("://", 1)[1].partition("/")
         return f"s3://{bucket}", key.strip("/")
     path = uri.removeprefix("file://") if uri.startswith("file://") else uri.removeprefix("file:")
-    return "file", posixpath.normpath(path) if path else path
+    # A relative path (a catalog's lake given as "lake") names the same folder as its absolute form would.
+    return "file", posixpath.normpath(posixpath.join(os.getcwd(), path)) if path else path
 
 
 @dataclasses.dataclass(frozen=True)

@@ -440,6 +440,18 @@ class Catalog(_Model):
             "encrypted_columns": sum(len(d.encryption.columns) for d in datasets if d.encryption),
         }
 
+    def dataset_at(self, uri: str) -> str | None:
+        """The dataset whose location is ``uri`` or holds it (a file of it), compared as OpenLineage names
+        (so ``/lake/x`` and ``file:///lake/x`` agree), or None."""
+        from airflow_aisec.lineage import openlineage_name
+
+        namespace, name = openlineage_name(uri)
+        for dataset in self.datasets.values():
+            root_ns, root = openlineage_name(dataset.uri)
+            if root_ns == namespace and (name == root or name.startswith(root.rstrip("/") + "/")):
+                return dataset.name
+        return None
+
     def dataset(self, name: str) -> Dataset:
         """The dataset of that name, or a ``KeyError`` naming the known ones."""
         try:

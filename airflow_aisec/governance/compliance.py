@@ -107,13 +107,23 @@ SPECIAL_WORDS: Final[Mapping[str, str]] = {
     "ETHNICITY": "ethnicity",
     "ETHNIC": "ethnicity",
     "RACE": "ethnicity",
+    "RACIAL": "ethnicity",
+    "PHILOSOPHICAL": "religion",  # Art. 9 "religious or philosophical beliefs"
     "POLITICAL": "political_opinion",
     "SEXUAL": "sexual_orientation",
+    "SEXUALITY": "sexual_orientation",
+    "SEX": "sexual_orientation",  # Art. 9 "sex life or sexual orientation"
     "BIOMETRIC": "biometric",
     "GENETIC": "genetic",
     "UNION": "trade_union",
 }
 NRP_CATEGORY: Final = "ethnicity, religion or political opinion"
+# Whole entity names of health data whose words alone say nothing (MEDICAL_LICENSE is a doctor's licence).
+SPECIAL_ENTITIES: Final[Mapping[str, str]] = {
+    "MEDICAL_CONDITION": "health",
+    "MEDICAL_RECORD": "health",
+    "MEDICAL_HISTORY": "health",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,6 +272,8 @@ def special_category(column: Column) -> str | None:
     entity = (column.pii or "").upper()
     if entity == "NRP":
         return NRP_CATEGORY
+    if entity in SPECIAL_ENTITIES:
+        return SPECIAL_ENTITIES[entity]
     for word in entity.split("_"):
         if word in SPECIAL_WORDS:
             return SPECIAL_WORDS[word]

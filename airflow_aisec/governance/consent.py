@@ -22,7 +22,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -109,13 +109,29 @@ def statements(
 class ConsentBook:
     """The latest statement of each subject (by digest) for each purpose of interest, built batch by batch."""
 
-    def __init__(self, hasher: SubjectHasher, purposes: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        hasher: SubjectHasher,
+        purposes: Iterable[str] | None = None,
+        known: Container[str] | None = None,
+    ) -> None:
         self.hasher = hasher
         self.purposes = set(purposes) if purposes is not None else None
+        # The catalog's purposes: a row naming any other ("newsletter ", "Newsletter") is refused, not
+        # skipped, since a withdrawal skipped that way would leave an earlier grant standing.
+        self.known = known
         self.latest: dict[bytes, dict[str, Statement]] = {}
 
     def add(self, batch: pa.RecordBatch, subject: SubjectColumn, at: dt.datetime) -> None:
         """Take in the statements of one batch of the consent dataset (rows without a subject are skipped)."""
+        if self.known is not None:
+            named = pc.unique(as_text(batch.column(PURPOSE))).to_pylist()
+            unknown = sorted(str(p)[:40] for p in named if p and p not in self.known)
+            if unknown:
+                raise ConsentError(
+                    f"consent dataset: purpose(s) {', '.join(map(repr, unknown[:5]))} in its rows are no "
+                    "purpose of the catalog; fix those rows (a statement no read can match is refused)"
+                )
         if self.purposes is not None:
             wanted = pa.array(sorted(self.purposes), pa.string())
             batch = batch.filter(
@@ -238,7 +254,7 @@ def consent_filter(
         raise _untied(catalog, spec, purpose, needed_for)
     hasher = SubjectHasher()
     lineage = Taxonomy.of(catalog).lineage(purpose)
-    book = ConsentBook(hasher, lineage)
+    book = ConsentBook(hasher, lineage, Taxonomy.of(catalog))
     source_subject = SubjectColumn(subject.identity, source.identity[subject.identity], subject.casefold)
     for batch in consent_batches(keys, source, source_subject, s3 if s3 is not None else keys.s3):
         book.add(batch, source_subject, at or dt.datetime.now(dt.UTC))

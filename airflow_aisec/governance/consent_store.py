@@ -93,9 +93,13 @@ def source_subject(catalog: Catalog, identity: str | None) -> SubjectColumn:
     return SubjectColumn(kind, source.identity[kind], spec is not None and spec.pii == _CASEFOLDED)
 
 
-def _checked_subject(subject_id: str) -> str:
+def _checked_subject(subject_id: str, folded: bool) -> str:
     if not subject_id or len(subject_id) > _MAX_VALUE or _CONTROL.search(subject_id):
         raise ConsentError(f"subject id: must be 1 to {_MAX_VALUE} printable characters")
+    if not folded and subject_id != subject_id.strip():
+        # " C1 " is another subject than "C1" (only e-mails are folded, spaces and case): a withdrawal for it
+        # would leave C1's consent standing.
+        raise ConsentError("subject id: has leading or trailing spaces; give the id as the data holds it")
     return subject_id
 
 
@@ -118,9 +122,9 @@ def subject_consents(
 ) -> dict[str, Statement]:
     """Purpose → the subject's own latest statement for it as of ``at`` (default now)."""
     subject = source_subject(keys.catalog, identity)
-    value = _checked_subject(subject_id)
+    value = _checked_subject(subject_id, subject.casefold)
     hasher = SubjectHasher()
-    book = ConsentBook(hasher)
+    book = ConsentBook(hasher, known=Taxonomy.of(keys.catalog))
     moment = at or dt.datetime.now(dt.UTC)
     for batch in consent_batches(keys, consent_source(keys.catalog), subject, s3 or keys.s3):
         book.add(batch, subject, moment)

@@ -165,4 +165,10 @@ def check_complete(results: Sequence[Mapping[str, Any]]) -> list[Mapping[str, An
     indexes = sorted(int(r.get("group", -1)) for r in results)
     if len(expected) != 1 or indexes != list(range(expected.pop())):
         raise FanOutError(f"group results {indexes} are not every group of the listing exactly once")
+    # One run's groups: its staging folder, and each file written by one group only.
+    if len({str(r.get("staging")) for r in results}) != 1:
+        raise FanOutError("group results come from more than one run (their staging differs); rerun the step")
+    written = [str(f.get("target")) for r in results for f in r.get("files") or [] if isinstance(f, Mapping)]
+    if len(written) != len(set(written)):
+        raise FanOutError("group results write a file more than once; rerun the step")
     return sorted(results, key=lambda r: int(r["group"]))

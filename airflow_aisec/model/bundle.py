@@ -63,7 +63,7 @@ class _KeyVerifier(sign_ec_key.Verifier):
 def hash_model(path: Path, ignore: Iterable[str] = (), name: str | None = None) -> Manifest:
     """The manifest of the model at ``path`` (SHA-256 per file; ``ignore``: paths inside it to leave out),
     under the model's ``name`` (default the file or folder name), which the bundle's statement carries."""
-    config = hashing.Config().set_ignored_paths(paths=list(ignore), ignore_git_paths=True)  # type: ignore[no-untyped-call]
+    config = hashing.Config().set_ignored_paths(paths=list(ignore), ignore_git_paths=False)  # type: ignore[no-untyped-call]
     config.use_file_serialization(hashing_algorithm=HASH_ALGORITHM, allow_symlinks=False)
     try:
         hashed = config.hash(path)

@@ -92,13 +92,16 @@ class ModelCard:
 
     @property
     def verified(self) -> bool:
-        """Whether the newest verification succeeded, and of the manifest the newest signature signed."""
+        """Whether the newest verification, made after the newest signature, succeeded on the model where it
+        was signed and against the manifest it signed (a verified copy elsewhere says nothing of this one)."""
         sig, ver = self.signature, self.verification
         return bool(
             sig
             and ver
+            and ver.index > sig.index
             and ver.outcome == "success"
             and ver.details.get("manifest_sha256") == sig.details.get("manifest_sha256")
+            and ver.details.get("path") == sig.details.get("path")
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -134,7 +137,7 @@ def gather_card(
         catalog=catalog.source if catalog is not None else "",
         datasets=datasets,
         signature=_shown(signature, SIGNATURE_FIELDS),
-        verification=_shown(_newest(log, EntryQuery(action="model.verify", dataset=node)), VERIFY_FIELDS),
+        verification=_shown(_verification_of(log, node, signature.details.get("path")), VERIFY_FIELDS),
         drift=_shown(_check(log, "drift.check", run_id, names), DRIFT_FIELDS),
         bias=_bias(_check(log, "bias.check", run_id, names)),
         metrics=dict(metrics or {}),
@@ -181,6 +184,16 @@ def _recorded(entry: Entry) -> Recorded:
 def _newest(log: AuditLog, query: EntryQuery) -> Recorded | None:
     found = log.newest(query, 1)
     return _recorded(found[0]) if found else None
+
+
+def _verification_of(log: AuditLog, node: str, path: object) -> Recorded | None:
+    """The newest verification of the model where it was signed (copies, e.g. a published one, are verified
+    at their own paths and say nothing of it); among the newest hundred verifications of ``node``."""
+    for entry in log.newest(EntryQuery(action="model.verify", dataset=node), 100):
+        recorded = _recorded(entry)
+        if recorded.details.get("path") == path:
+            return recorded
+    return None
 
 
 def _shown(recorded: Recorded | None, keep: tuple[str, ...]) -> Recorded | None:

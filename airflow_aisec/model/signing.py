@@ -46,8 +46,9 @@ def default_signature_path(model_path: str | os.PathLike[str]) -> Path:
 def _paths(
     model_path: str | os.PathLike[str], signature_path: str | os.PathLike[str] | None
 ) -> tuple[Path, Path]:
-    path = Path(model_path).absolute()
-    signature = Path(signature_path).absolute() if signature_path else default_signature_path(path)
+    # Resolved, so a signature named with ".." inside the folder is still left out of the hash.
+    path = Path(model_path).resolve()
+    signature = Path(signature_path).resolve() if signature_path else default_signature_path(path)
     return path, signature
 
 
@@ -95,6 +96,8 @@ def sign_model(
         raise ModelSignatureError(f"model {path} does not exist: nothing to sign")
     log.info("hashing model %s", path)
     manifest = bundle.hash_model(path, _inside(path, signature), name)
+    if not bundle.file_digests(manifest):
+        raise ModelSignatureError(f"model {path} has no file to sign: its signature would vouch for nothing")
     raw = bundle.sign_manifest(manifest, key)
     _write_verified(signature, raw, manifest, key.verifying_key())
     files = bundle.file_digests(manifest)
@@ -169,6 +172,8 @@ def verify_model(
     if not path.exists():
         return dataclasses.replace(failed, reason=f"model {path} does not exist")
     expected, actual = bundle.file_digests(signed), bundle.file_digests(bundle.rehash(path, signed))
+    if not expected:
+        return dataclasses.replace(failed, reason="its signature lists no file: it vouches for nothing")
     changed = tuple(_display(path, f) for f in expected if f in actual and actual[f] != expected[f])
     missing = tuple(_display(path, f) for f in expected if f not in actual)
     added = tuple(_display(path, f) for f in actual if f not in expected)

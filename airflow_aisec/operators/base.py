@@ -222,14 +222,7 @@ class AisecCatalogOperator(AisecBaseOperator):
     @staticmethod
     def _dataset_at(catalog: Catalog, uri: str) -> str | None:
         """The catalog dataset whose location is ``uri`` or holds it (a file of it), for lineage names."""
-        from airflow_aisec.lineage import openlineage_name
-
-        namespace, name = openlineage_name(uri)
-        for dataset in catalog.datasets.values():
-            root_ns, root = openlineage_name(dataset.uri)
-            if root_ns == namespace and (name == root or name.startswith(root.rstrip("/") + "/")):
-                return dataset.name
-        return None
+        return catalog.dataset_at(uri)
 
     def _catalog_keys(
         self, catalog: Catalog, keyring: str | None = None, s3: S3Options | None = None

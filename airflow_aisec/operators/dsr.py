@@ -245,6 +245,11 @@ class DsrApprovalOperator(ApprovalOperator):
         from airflow_aisec.dsr.approval import record_decision
         from airflow_aisec.hooks.audit import AuditLogHook
 
+        if "error" not in event:
+            # Airflow's own checks of the answer first: an answer it refuses decides nothing, so no decision
+            # is recorded or handed to the later tasks (the task fails with Airflow's error).
+            self.validate_chosen_options(event.get("chosen_options") or [])
+            self.validate_params_input(event.get("params_input") or {})
         registered = context["ti"].xcom_pull(task_ids=REGISTER_TASK, key=REGISTRATION_KEY) or {}
         request = registered.get("request") or {}
         chosen = (event.get("chosen_options") or [None])[0]

@@ -13,7 +13,6 @@ import dataclasses
 from typing import Any
 
 from airflow_aisec.catalog import Catalog
-from airflow_aisec.lineage import openlineage_name
 
 PURPOSE_KEY = "aisec_purpose"
 CATALOG_OPERATOR = "airflow_aisec.operators.base.AisecCatalogOperator"
@@ -26,12 +25,7 @@ def catalog_dataset_of(asset: Any, catalog: Catalog) -> str | None:
         return name
     if not isinstance(uri, str) or "://" not in uri:
         return None
-    namespace, path = openlineage_name(uri)
-    for dataset in catalog.datasets.values():
-        root_ns, root = openlineage_name(dataset.uri)
-        if root_ns == namespace and (path == root or path.startswith(root.rstrip("/") + "/")):
-            return dataset.name
-    return None
+    return catalog.dataset_at(uri)
 
 
 def _is_asset(obj: Any) -> bool:

@@ -176,3 +176,12 @@ def test_the_catalog_names_the_datasets_of_entries_that_recorded_only_files() ->
     assert openlineage_datasets([inside], locations)[0]["name"] == f"{LAKE}/tickets"
     assert openlineage_datasets([inside])[0]["name"] == f"{LAKE}/tickets/t-2016.jsonl"
     assert openlineage_datasets([elsewhere], locations)[0]["name"] == "/tmp/copy/t-2016.jsonl"
+
+
+def test_a_relative_location_has_the_name_of_its_absolute_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    # A catalog with lake=lake and an Asset file:///<cwd>/lake/... name one folder, so policies see the read.
+    assert openlineage_name("lake/customers/") == openlineage_name(f"file://{tmp_path}/lake/customers")
+    assert openlineage_name("lake/customers")[1] == f"{tmp_path}/lake/customers"

@@ -11,6 +11,7 @@ import pytest
 from builders import DAGS, EXAMPLE, catalog_file
 
 from airflow_aisec.catalog import validate_catalog
+from airflow_aisec.catalog.models import Column
 from airflow_aisec.governance.compliance import (
     CATALOG_INVALID,
     DAG_POLICY,
@@ -24,6 +25,7 @@ from airflow_aisec.governance.compliance import (
     dag_files,
     dag_findings,
     scan_findings,
+    special_category,
 )
 
 VARS = {"lake": "/data/lake"}
@@ -184,3 +186,21 @@ def test_findings_have_the_json_shape_other_tools_read(tmp_path: Path) -> None:
 def test_rule_ids_are_stable() -> None:
     assert list(RULES) == [f"AISEC-C00{i}" for i in range(1, 7)]
     assert all(rule.help and rule.summary for rule in RULES.values())
+
+
+@pytest.mark.parametrize(
+    ("entity", "category"),
+    [
+        ("MEDICAL_CONDITION", "health"),
+        ("MEDICAL_RECORD", "health"),
+        ("RACIAL_ORIGIN", "ethnicity"),
+        ("PHILOSOPHICAL_BELIEF", "religion"),
+        ("SEX_LIFE", "sexual_orientation"),
+        ("MEDICAL_LICENSE", None),
+        ("PHONE_NUMBER", None),
+    ],
+)
+def test_the_special_categories_of_article_9_are_known_by_their_entity_names(
+    entity: str, category: str | None
+) -> None:
+    assert special_category(Column(pii=entity)) == category

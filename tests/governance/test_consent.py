@@ -311,3 +311,38 @@ def test_a_consent_store_on_s3_takes_grants_atomically_and_filters_reads(
     everything = _read(keys, log, "orders", "billing")
     kept = _read(keys, log, "orders", "newsletter")
     assert kept.num_rows == rows_of(everything, [a, c]) > 0
+
+
+def test_a_subject_id_with_surrounding_spaces_is_refused_not_recorded_as_someone_else(
+    catalog: Catalog, ring: LocalKeyring, log: AuditLog, sample_lake_dir: Path
+) -> None:
+    keys = KeySource(catalog, ring)
+    (subject,) = customer_ids(sample_lake_dir, 1)
+    _grant(keys, log, subject, at=_at(0))
+    with pytest.raises(ConsentError, match="leading or trailing spaces"):
+        _withdraw(keys, log, f" {subject} ", at=_at(1))
+    assert _consenting(keys, _at(2)) == 1  # nothing was withdrawn, and nothing claims it was
+    assert [e.data["action"] for e in log.entries()].count("consent.withdraw") == 0
+
+
+def test_a_consent_row_naming_no_purpose_of_the_catalog_refuses_the_read(
+    catalog: Catalog, ring: LocalKeyring, log: AuditLog, sample_lake_dir: Path, tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    keys = KeySource(catalog, ring)
+    (subject,) = customer_ids(sample_lake_dir, 1)
+    _grant(keys, log, subject, at=_at(0))
+    (written,) = (tmp_path / "consents").glob("*.parquet")
+    rows = pq.read_table(written)
+    # A withdrawal edited in by hand with the purpose misspelt: skipping it would leave the grant standing.
+    withdrawal = {name: [None] for name in rows.column_names}
+    withdrawal.update(
+        {"customer_id": [subject], "purpose": ["newsletter "], "withdrawn_at": [rows["granted_at"][0]]}
+    )
+    pq.write_table(
+        pa.Table.from_pydict(withdrawal, schema=rows.schema), tmp_path / "consents" / "edited.parquet"
+    )
+
+    with pytest.raises(ConsentError, match="'newsletter ' in its rows are no purpose of the catalog"):
+        consent_filter(keys, "orders", "newsletter", at=_at(2))

@@ -247,3 +247,21 @@ def test_an_unknown_card_format_is_refused_before_anything_is_written(
     )
     assert result.exit_code == 2 and "unknown card format(s) pdf" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_verified_copy_elsewhere_does_not_make_a_changed_model_verified(
+    log: AuditLog, catalog: Catalog, model: Path, ring: LocalKeyring, tmp_path: Path
+) -> None:
+    import shutil
+
+    copy = tmp_path / "copy" / model.name
+    shutil.copytree(model, copy)
+    shutil.copy(model.with_name(model.name + ".sig"), copy.with_name(model.name + ".sig"))
+    (model / "weights.bin").write_bytes(b"changed after signing")
+    keys = verifying_keys("model-signing", keyring=ring)
+    record(log, verify_model(model, keys))
+    record(log, verify_model(copy, keys))  # the untouched copy verifies, under the same model name
+
+    card = _card(log, catalog)
+    assert card.verification is not None and card.verification.outcome == "failure"
+    assert not card.verified

@@ -197,3 +197,27 @@ def test_a_signature_stripped_of_its_key_hint_is_refused(model: Path, ring: Loca
     result = _verify(model, ring)
     assert not result.verified
     assert "names no key" in result.reason
+
+
+@pytest.mark.parametrize("added", [".gitattributes", ".git/config", ".github/workflows/x.yml"])
+def test_a_git_file_added_at_the_model_root_is_named_too(model: Path, ring: LocalKeyring, added: str) -> None:
+    _sign(model, ring)
+    (model / added).parent.mkdir(parents=True, exist_ok=True)
+    (model / added).write_text("changed after signing\n")
+    result = _verify(model, ring)
+    assert (result.verified, result.added) == (False, (added,))
+
+
+def test_a_folder_with_no_file_is_not_signed(tmp_path: Path, ring: LocalKeyring) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelSignatureError, match="no file to sign"):
+        _sign(tmp_path / "empty", ring)
+    assert not (tmp_path / "empty.sig").exists()
+
+
+def test_a_signature_named_with_dots_inside_the_folder_is_left_out_of_what_is_signed(
+    model: Path, ring: LocalKeyring
+) -> None:
+    roundabout = model / ".." / model.name / "model.sig"
+    signature = _sign(model, ring, signature_path=roundabout)
+    assert _verify(model, ring, signature_path=signature).verified

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.sdk import Param
 from builders import SAMPLE, catalog_file
 from task_runs import AuditReader, TaskRun
 
-from airflow_aisec.dsr.contract import APPROVAL_TASK, REGISTER_TASK
+from airflow_aisec.dsr.contract import APPROVAL_TASK, DECISION_KEY, REGISTER_TASK
 from airflow_aisec.exceptions import DsrError
 from airflow_aisec.operators.dsr import DsrApprovalOperator, DsrRegisterOperator
 
@@ -208,3 +209,19 @@ def test_a_timeout_is_no_ones_answer_and_is_not_taken_for_a_refusal(run: TaskRun
         _approval().execute_complete(run.context(APPROVAL_TASK), event)
     (entry,) = _approvals(audit)
     assert entry["details"]["decision"] == "none"
+
+
+def test_an_answer_airflow_refuses_decides_nothing_and_lets_nothing_proceed(
+    run: TaskRun, audit: AuditReader
+) -> None:
+    _registered(run)
+    office = {"id": "dpo", "name": "Data Protection Officer"}
+    event = {"chosen_options": ["Approve"], "params_input": {"unasked": "x"}, "responded_by_user": office,
+             "responded_at": dt.datetime(2026, 11, 2, tzinfo=dt.UTC)}  # fmt: skip
+    approval = _approval(params={"note": Param("", type="string")})
+
+    with pytest.raises(ValueError, match="does not match params"):
+        approval.execute_complete(run.context(APPROVAL_TASK), event)
+
+    assert _approvals(audit) == []  # no "approved" on record
+    assert (APPROVAL_TASK, -1, DECISION_KEY) not in run.xcom  # so the complete task shreds nothing

@@ -74,13 +74,28 @@ def test_the_plan_is_stable_and_carries_no_data(tmp_path: Path) -> None:
         group_members(plan[1])
 
 
+def _result(
+    group: int, listing: str = "a", staging: str = "run1", uri: str | None = None
+) -> dict[str, object]:
+    files = [{"target": uri or f"/out/d/part-{group}.jsonl"}]
+    return {"group": group, "groups": 3, "listing": listing, "staging": staging, "files": files}
+
+
 def test_combine_needs_every_group_of_one_listing_once() -> None:
-    results = [{"group": i, "groups": 3, "listing": "a"} for i in range(3)]
+    results = [_result(i) for i in range(3)]
     assert [r["group"] for r in check_complete(list(reversed(results)))] == [0, 1, 2]
     with pytest.raises(FanOutError, match=r"\[0, 2\] are not every group"):
         check_complete([results[0], results[2]])
     with pytest.raises(FanOutError, match="2 listings"):
-        check_complete([*results[:2], {"group": 2, "groups": 3, "listing": "b"}])
+        check_complete([*results[:2], _result(2, listing="b")])
+
+
+def test_combine_refuses_groups_of_another_run_or_a_file_written_by_two_groups() -> None:
+    # Another run over the same input has the same listing digest, but its own staging folder.
+    with pytest.raises(FanOutError, match="more than one run"):
+        check_complete([_result(0), _result(1), _result(2, staging="run2")])
+    with pytest.raises(FanOutError, match="more than once"):
+        check_complete([_result(0), _result(1), _result(2, uri="/out/d/part-1.jsonl")])
 
 
 def test_staged_files_are_promoted_once_all_verify_and_a_rerun_changes_nothing(tmp_path: Path) -> None:
