@@ -34,6 +34,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_aisec.operators.crypto",
                     "airflow_aisec.operators.retention",
                     "airflow_aisec.operators.fanout",
+                    "airflow_aisec.operators.fanout_retention",
                     "airflow_aisec.operators.dsr",
                     "airflow_aisec.operators.model",
                 ],

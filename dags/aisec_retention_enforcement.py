@@ -2,8 +2,9 @@
 
 Rules come from the privacy catalog (``retention: {column, keep_for}``), measured from the run's logical date.
 Only files holding expired rows are rewritten; wholly expired files are deleted; held data is skipped and the
-skip recorded with its reason. Each dataset is enforced by a task of its own (dynamic task mapping). Every
-deletion is in the audit log (``aisec audit show --action retention.delete``).
+skip recorded with its reason. The work fans out by file (dynamic task mapping): a listing task plans every
+dataset once, a mapped task applies each part of a dataset's files, and a combine task records one result
+per dataset. Every deletion is in the audit log (``aisec audit show --action retention.delete``).
 """
 
 from __future__ import annotations
@@ -25,5 +26,5 @@ with DAG(
     tags=["aisec", "retention", "privacy"],
     doc_md=__doc__,
 ):
-    # One mapped task per dataset with a retention rule, spread over the executor's workers.
+    # One mapped task per part of each dataset's files to change, spread over the executor's workers.
     retention_in_parallel("enforce_retention")

@@ -69,8 +69,11 @@ def _format(source: Any, fmt: str | None) -> str:
 
 def _summary(files: list[Any]) -> None:
     methods = ", ".join(sorted({f.method for f in files}))
+    removed = sum(1 for f in files if getattr(f, "plaintext_removed", False))
     console.print(
-        f"{len(files)} files ({methods}), e.g. {files[0].source} -> {files[0].target}", highlight=False
+        f"{len(files)} files ({methods}), e.g. {files[0].source} -> {files[0].target}"
+        + (f"; {removed} plaintext files replaced by their envelopes" if removed else ""),
+        highlight=False,
     )
 
 
@@ -87,7 +90,13 @@ def _record(ctx: typer.Context, action: str, dataset: str | None, files: list[An
 def encrypt(
     ctx: typer.Context,
     input_uri: Annotated[str, typer.Argument(metavar="INPUT", help="File or folder to encrypt.")],
-    output_uri: Annotated[str, typer.Argument(metavar="OUTPUT", help="Where to write (may equal INPUT).")],
+    output_uri: Annotated[
+        str,
+        typer.Argument(
+            metavar="OUTPUT",
+            help="Where to write; INPUT itself encrypts in place (a plaintext file becomes its envelope).",
+        ),
+    ],
     key: Annotated[
         str | None, typer.Option("--key", help="Master key name (default: the dataset's).")
     ] = None,
@@ -121,6 +130,7 @@ def encrypt(
         source, target, fmt, _provider(keys, key_name, keyring), key_name,
         columns=wanted, context={"dataset": spec.name if spec else source.name}, subjects=subjects,
         sse_kms_key_id=sse_kms_key(keys.catalog if keys is not None else None, key_name),
+        purge_versions=spec is not None and spec.retention is not None and spec.retention.purge_versions,
     )  # fmt: skip
     index = _record(ctx, "dataset.encrypt", spec.name if spec else None, files, key_name)
     if as_json:

@@ -4,7 +4,9 @@ Parquet gets modular encryption (chosen columns and the footer, key material bes
 file (CSV, JSONL, model files) gets envelope encryption into ``<name>.aisec``. Columns listed in
 ``per_subject_columns`` are additionally sealed with each subject's own key (crypto-shredding). Every file
 is written to a temporary place, verified, then moved into place; the source is never modified unless it is
-also the target.
+also the target. In place, a Parquet file is replaced by its encrypted version, and any other file's
+plaintext is deleted once a verified envelope of exactly that version is beside it (``crypto.in_place``;
+fanned out by file: ``crypto.in_place_groups``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from airflow_aisec.crypto.providers import LocalKeyProvider
 from airflow_aisec.crypto.shredding import SubjectSealer, open_batch, seal_batch
 from airflow_aisec.exceptions import DatasetIOError, EncryptionError
 from airflow_aisec.io import FileInfo, Location, list_files, read_file, sha256_file
+from airflow_aisec.io import purge_versions as purge_old_versions
 
 if TYPE_CHECKING:
     from airflow_aisec.catalog import Catalog, Dataset
@@ -52,6 +55,9 @@ class CryptoFile:
     staged: str = ""  # fanned out: where the group wrote it, until the step's commit moves it to ``target``
     key_material: str = ""  # fanned out, Parquet: its staged key material, named as beside ``target``
     key_material_sha256: str = ""
+    plaintext_removed: bool = False  # in place: ``source`` deleted, its verified envelope in place
+    reused: bool = False  # in place, after a killed run: a verified envelope of this very version was there
+    versions_purged: int = 0  # S3 versioned bucket, ``purge_versions``: old versions of the plaintext removed
 
 
 @dataclasses.dataclass
@@ -142,20 +148,24 @@ def encrypt_files(
     sse_kms_key_id: str | None = None,
     on_file: Callable[[CryptoFile], None] | None = None,
     part: tuple[list[FileInfo], Location] | None = None,
+    purge_versions: bool = False,
 ) -> list[CryptoFile]:
     """Encrypt every ``fmt`` file of ``source`` into ``target`` (which may be ``source``: in place).
 
     A master key missing from the local keyring is created on first use (KMS keys must already exist).
 
-    Parquet: ``columns`` (default: every column) and the footer under ``key_name``. Other formats: the whole
-    file as an envelope ``<name>.aisec`` bound to ``context``. ``part`` (a group of a fanned-out step, into
+    Parquet: ``columns`` (default: every column) and the footer under ``key_name``; in place, each file is
+    replaced atomically. Other formats: the whole file as an envelope ``<name>.aisec`` bound to ``context``;
+    in place, the plaintext is deleted once a verified envelope of exactly its version is beside it
+    (``crypto.in_place``; a rerun after a killed run finishes the file). ``purge_versions`` (S3 versioned
+    buckets, in place): the plaintext's old versions go too. ``part`` (a group of a fanned-out step, into
     another location): only these files, written below the staging folder given, for the step's commit to
     move; a Parquet file's key material is staged beside it (``key_material``, under its final name).
     """
     if part is not None and target.path == source.path:
         raise EncryptionError(
-            f"{source.uri}: only encryptions into another location are encrypted in groups (an in-place "
-            "encryption replaces its input)"
+            f"{source.uri}: only encryptions into another location are staged in groups; a group in place "
+            "encrypts its files where they are (crypto.in_place_groups)"
         )
     files = part[0] if part is not None else raw_files(source) if fmt == RAW else list_files(source, fmt)
     if not files:
@@ -164,49 +174,102 @@ def encrypt_files(
         provider.create(
             key_name
         )  # the embedded keyring creates a declared key on first use; KMS keys must exist
+    in_place = target.path == source.path
     done = []
     for info in files:
-        before = sha256_file(info.location)
         if fmt == "parquet":
-            out = _target(info.location, source, target)
-            wanted = list(columns) if columns else _all_columns(info.location, provider)
-            staged = part[1].join(out.relative_to(target) or out.name) if part is not None else out
-            result = encrypt_parquet_file(
-                info.location, staged, provider, key_name, wanted, overwrite=True,
-                transform=subjects.seal if subjects else None,
-            )  # fmt: skip
-            item = CryptoFile(info.uri, out.uri, "parquet-modular", before, result.sha256)
-            if part is not None:
-                material = Location.parse(result.key_material, staged.s3)
-                item = dataclasses.replace(
-                    item,
-                    staged=staged.uri,
-                    key_material=material.uri,
-                    key_material_sha256=sha256_file(material),
-                )
+            wanted = list(columns) if columns else all_columns(info.location, provider)
+            item = _parquet_file(info, (source, target), provider, key_name, wanted, subjects, part)
+            if (
+                in_place and purge_versions and target.is_s3
+            ):  # the replaced plaintext survives as an old version
+                item = dataclasses.replace(item, versions_purged=purge_old_versions(info.location))
+        elif in_place:
+            item = _replace_with_envelope(info, source, provider, key_name, context, sse_kms_key_id,
+                                          purge_versions)  # fmt: skip
         else:
-            out = _target(info.location, source, target, ENVELOPE_SUFFIX)
-            if out.path == info.location.path:
-                out = dataclasses.replace(out, path=out.path + ENVELOPE_SUFFIX)
-            about = {**(context or {}), "file": info.location.relative_to(source) or info.location.name}
-            staged = part[1].join(out.relative_to(target) or out.name) if part is not None else out
-            enveloped = encrypt_file(
-                info.location,
-                staged,
-                provider,
-                key_name,
-                about,
-                overwrite=True,
-                sse_kms_key_id=sse_kms_key_id,
-            )
-            item = CryptoFile(info.uri, out.uri, "envelope", before, enveloped.sha256, staged.uri)
+            item = _envelope_copy(info, (source, target), provider, key_name, context, sse_kms_key_id, part)
         done.append(item)
         if on_file is not None:
             on_file(item)
     return done
 
 
-def _all_columns(location: Location, provider: KeyProvider) -> list[str]:
+def _parquet_file(
+    info: FileInfo,
+    where: tuple[Location, Location],
+    provider: KeyProvider,
+    key_name: str,
+    columns: list[str],
+    subjects: SubjectColumns | None,
+    part: tuple[list[FileInfo], Location] | None,
+) -> CryptoFile:
+    """One Parquet file encrypted into its place below ``where``'s target (or its group's staging)."""
+    source, target = where
+    before = sha256_file(info.location)
+    out = _target(info.location, source, target)
+    staged = part[1].join(out.relative_to(target) or out.name) if part is not None else out
+    result = encrypt_parquet_file(
+        info.location, staged, provider, key_name, columns, overwrite=True,
+        transform=subjects.seal if subjects else None,
+    )  # fmt: skip
+    item = CryptoFile(info.uri, out.uri, "parquet-modular", before, result.sha256)
+    if part is None:
+        return item
+    material = Location.parse(result.key_material, staged.s3)
+    return dataclasses.replace(
+        item, staged=staged.uri, key_material=material.uri, key_material_sha256=sha256_file(material)
+    )
+
+
+def _envelope_copy(
+    info: FileInfo,
+    where: tuple[Location, Location],
+    provider: KeyProvider,
+    key_name: str,
+    context: Mapping[str, str] | None,
+    sse_kms_key_id: str | None,
+    part: tuple[list[FileInfo], Location] | None,
+) -> CryptoFile:
+    """One file envelope-encrypted into another location (or its group's staging); the source stays."""
+    source, target = where
+    before = sha256_file(info.location)
+    out = _target(info.location, source, target, ENVELOPE_SUFFIX)
+    if out.path == info.location.path:
+        out = dataclasses.replace(out, path=out.path + ENVELOPE_SUFFIX)
+    about = {**(context or {}), "file": info.location.relative_to(source) or info.location.name}
+    staged = part[1].join(out.relative_to(target) or out.name) if part is not None else out
+    enveloped = encrypt_file(
+        info.location, staged, provider, key_name, about, overwrite=True, sse_kms_key_id=sse_kms_key_id
+    )
+    return CryptoFile(info.uri, out.uri, "envelope", before, enveloped.sha256, staged.uri)
+
+
+def _replace_with_envelope(
+    info: FileInfo,
+    source: Location,
+    provider: KeyProvider,
+    key_name: str,
+    context: Mapping[str, str] | None,
+    sse_kms_key_id: str | None,
+    purge: bool,
+) -> CryptoFile:
+    """One file encrypted in place: its envelope beside it, the plaintext deleted (``crypto.in_place``)."""
+    from airflow_aisec.crypto.in_place import replace_with_envelope
+
+    envelope = dataclasses.replace(info.location, path=info.location.path + ENVELOPE_SUFFIX)
+    about = {**(context or {}), "file": info.location.relative_to(source) or info.location.name}
+    done = replace_with_envelope(
+        info.location, envelope, provider, key_name, about, sse_kms_key_id=sse_kms_key_id, purge=purge
+    )
+    return CryptoFile(
+        info.uri, envelope.uri, "envelope", done.source_sha256, done.target_sha256,
+        plaintext_removed=True, reused=done.reused, versions_purged=done.versions_purged,
+    )  # fmt: skip
+
+
+def all_columns(location: Location, provider: KeyProvider) -> list[str]:
+    """Every column of a Parquet file, encrypted or not (what ``columns=None`` encrypts)."""
     fs = location.filesystem()
     if is_encrypted_parquet(fs, location.path):
         return list(encrypted_schema(location, provider).names)
@@ -304,11 +367,23 @@ class DatasetReader:
 
 
 def describe(files: Sequence[CryptoFile]) -> dict[str, Any]:
-    """Audit fields: inputs and outputs with digests (no key material)."""
+    """Audit fields: inputs and outputs with digests (no key material); an in-place envelope encryption
+    also names the plaintext files it deleted, the envelopes a rerun found already written and verified, and
+    the old S3 versions purged."""
+    details: dict[str, Any] = {"files": len(files), "methods": sorted({f.method for f in files})}
+    removed = [f.source for f in files if f.plaintext_removed]
+    if removed:
+        details["plaintext_removed"] = removed
+    reused = [f.target for f in files if f.reused]
+    if reused:
+        details["envelopes_reused"] = reused
+    purged = sum(f.versions_purged for f in files)
+    if purged:
+        details["versions_purged"] = purged
     return {
         "inputs": [{"uri": f.source, "sha256": f.source_sha256} for f in files],
         "outputs": [{"uri": f.target, "sha256": f.target_sha256} for f in files],
-        "details": {"files": len(files), "methods": sorted({f.method for f in files})},
+        "details": details,
     }
 
 

@@ -3,7 +3,7 @@
 Core library (no Airflow import): ``make_request`` checks a request against the catalog, ``run_request``
 carries it out and returns a signed certificate, ``verify_certificate`` checks one against the audit log.
 The DAGs ``aisec_dsr_access``, ``aisec_dsr_erasure`` and ``aisec_dsr_rectification`` run the same steps
-(``begin``, ``carry_out`` per dataset, ``complete``) as Airflow tasks.
+(``begin``, ``carry_out`` per dataset or per part of a large one, ``complete``) as Airflow tasks.
 """
 
 from airflow_aisec.dsr.certificate import CertificateReport, verify_certificate

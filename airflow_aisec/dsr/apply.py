@@ -22,6 +22,11 @@ Erasure, per the dataset's ``erasure:`` strategy:
   token when the column is the primary key or cannot hold nulls.
 * Other rows whose free text mentions the subject's identifiers get those words replaced by ``<REDACTED>``.
 
+A dataset split into parts (``dsr.parts``) is carried out part by part, each in a task of its own: a part
+changes only its own files and settles only their open intents, and its summary entry is keyed with the part.
+Each part decides on the hold when it runs, so parts that decided differently (a hold came into force between
+them) are caught when they are merged.
+
 A dataset under an active ``legal_hold``, or a subject under a per-subject hold, is not changed: the outcome
 says ``held`` with the reason. ``dry_run`` reports what would change and changes nothing.
 """
@@ -50,6 +55,7 @@ from airflow_aisec.dsr.matching import (
     in_batch,
     mention_mask,
 )
+from airflow_aisec.dsr.parts import Part
 from airflow_aisec.dsr.resolve import DatasetMatch, FileMatch
 from airflow_aisec.dsr.scan import read_columns, search
 from airflow_aisec.exceptions import AisecError, DsrError
@@ -71,15 +77,19 @@ log = logging.getLogger(__name__)
 # --- the per-file loop ------------------------------------------------------------------------------------
 
 
-def process_dataset(ctx: DsrContext, match: DatasetMatch, ids: Identifiers) -> DatasetOutcome:
-    """Erase or rectify the subject in one dataset (an access request uses ``export_dataset``)."""
+def process_dataset(
+    ctx: DsrContext, match: DatasetMatch, ids: Identifiers, part: Part | None = None
+) -> DatasetOutcome:
+    """Erase or rectify the subject in one dataset (an access request uses ``export_dataset``); with
+    ``part``, in that part's files only (``dsr.parts``), settling the open intents of those files only."""
     dataset = ctx.catalog.dataset(match.dataset)
+    part = part or Part(dataset.name)
     ctx.note_identifiers(ids)
     kind = ctx.request.type
     strategy = dataset.erasure if kind == "erasure" else "rectify"
-    outcome = DatasetOutcome(dataset.name, strategy, "no_data")
+    outcome = DatasetOutcome(dataset.name, strategy, "no_data", part=part.index, parts=part.count)
     edit = erasure(ctx, dataset, ids) if kind == "erasure" else rectification(ctx, dataset, ids)
-    todo = [f for f in match.files if edit.wanted(f)]
+    todo = [f for f in match.files if edit.wanted(f) and part.owns(f.uri)]
     if kind == "rectification":  # rows already holding the new values need no rewrite (idempotent)
         todo = [f for f in todo if _rows_to_correct(ctx, dataset, f, ids)]
     outcome.rows_affected = sum(f.matched for f in todo)
@@ -93,6 +103,7 @@ def process_dataset(ctx: DsrContext, match: DatasetMatch, ids: Identifiers) -> D
         ctx.s3,
         redone=lambda op: True,
         purge_old_versions=_purges(dataset),
+        owns=None if part.whole else part.owns,
     )
     outcome.files.extend(recovered)
     hold = ctx.hold_of(dataset)
@@ -100,11 +111,12 @@ def process_dataset(ctx: DsrContext, match: DatasetMatch, ids: Identifiers) -> D
         "dataset_strategy": strategy,
         "files": len(todo),
         "rows": outcome.rows_affected,
+        **({} if part.whole else {"part": part.index, "parts": part.count}),
     }
     if not todo:
         outcome.status = "changed" if recovered else "no_data"
     elif hold is not None:
-        outcome.status, outcome.legal_hold = "held", hold
+        outcome.status, outcome.legal_hold, outcome.rows_held = "held", hold, outcome.rows_affected
         details["legal_hold"] = hold
     elif ctx.request.dry_run:
         outcome.status = "dry_run"
@@ -121,8 +133,8 @@ def process_dataset(ctx: DsrContext, match: DatasetMatch, ids: Identifiers) -> D
         _reindex(ctx, dataset, outcome)
     state = {"changed": "success", "held": "skipped", "failed": "failure"}.get(outcome.status, "noop")
     ctx.record(
-        ctx.key(dataset.name, "summary", _digest(outcome.files, outcome.status)), state, dataset=dataset.name,
-        rows=outcome.rows_affected, details={**details, "status": outcome.status},
+        ctx.key(dataset.name, "summary", *part.key, _digest(outcome.files, outcome.status)), state,
+        dataset=dataset.name, rows=outcome.rows_affected, details={**details, "status": outcome.status},
     )  # fmt: skip
     return outcome
 

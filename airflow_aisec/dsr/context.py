@@ -32,7 +32,10 @@ class DatasetOutcome:
     """What a request did to one dataset.
 
     ``status``: ``changed``, ``no_data`` (the subject is not there), ``held`` (a legal hold blocks it),
-    ``dry_run`` (what would change), ``exported`` (access) or ``failed``.
+    ``dry_run`` (what would change), ``exported`` (access) or ``failed``. ``rows_affected`` counts the rows
+    changed, or for a held dataset the rows it would change; ``rows_held`` the rows a hold kept unchanged. A
+    dataset split into ``parts`` (``dsr.parts``) has one outcome per part (``part``, from 0) until
+    ``complete`` merges them; the merged outcome keeps each part's own in ``part_outcomes``.
     """
 
     dataset: str
@@ -44,6 +47,10 @@ class DatasetOutcome:
     legal_hold: dict[str, Any] | None = None
     error: str | None = None
     export: dict[str, Any] | None = None
+    part: int = 0
+    parts: int = 1
+    rows_held: int = 0
+    part_outcomes: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def changed(self) -> bool:

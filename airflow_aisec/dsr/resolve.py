@@ -19,7 +19,7 @@ by ``scan``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -268,12 +268,17 @@ class Resolver:
                 searched[dataset.name] = known
         self._expanded = {name: (searched[name], found[name]) for name in searched}
 
-    def rescan(self, ids: Identifiers, previous: DatasetMatch) -> DatasetMatch:
-        """The dataset's match now: files still at the version scanned keep their result, others are read."""
+    def rescan(
+        self, ids: Identifiers, previous: DatasetMatch, owns: Callable[[str], bool] | None = None
+    ) -> DatasetMatch:
+        """The dataset's match now: files still at the version scanned keep their result, others are read.
+        With ``owns``, only the files it accepts (a part of the dataset's files, ``dsr.parts``)."""
         dataset = self.catalog.dataset(previous.dataset)
         fresh = DatasetMatch(dataset.name, how=list(previous.how))
         todo = []
         for info in self.files(dataset):
+            if owns is not None and not owns(info.uri):
+                continue
             if info.etag is not None and previous.scanned.get(info.uri) == info.etag:
                 fresh.scanned[info.uri] = info.etag
                 fresh.files += [f for f in previous.files if f.uri == info.uri]

@@ -3,9 +3,11 @@
 1. ``begin``: record the request (received, deadline), resolve the subject across the catalog, check a
    rectification's new values against the data, and keep the resolved identifiers sealed in the state folder
    (so a rerun after a failure still finds rows only reachable through data already erased).
-2. ``carry_out``: one dataset (``process_dataset`` or ``export_dataset``); the DAGs map it over the datasets.
-3. ``complete``: re-read every dataset to verify, shred per-subject keys (erasure), write the access
-   package's manifest, record the outcome, and issue the certificate signed with the audit log's key.
+2. ``carry_out``: one dataset (``process_dataset`` or ``export_dataset``), or one part of its files
+   (``dsr.parts``); the DAGs map it over the parts of the datasets, a dataset within the limits being one.
+3. ``complete``: merge the parts' outcomes into one per dataset, re-read every dataset to verify, shred
+   per-subject keys (erasure), write the access package's manifest, record the outcome, and issue the
+   certificate signed with the audit log's key.
 
 Rerunning a request (same ``request_id``) is safe: changes already made are not made again, the outcome
 says ``already_completed`` when nothing was left to do, and the certificate covers every audit entry the
@@ -28,11 +30,12 @@ from airflow_aisec.dsr.apply import process_dataset, verify_dataset
 from airflow_aisec.dsr.context import DatasetOutcome, DsrContext, scanner_for
 from airflow_aisec.dsr.edits import check_rectification
 from airflow_aisec.dsr.identifiers import Identifiers
+from airflow_aisec.dsr.parts import Part, PartLimits, Plan, merge_outcomes, part_summary, plan_parts
 from airflow_aisec.dsr.request import REQUEST_TYPES, is_pseudonym
 from airflow_aisec.dsr.resolve import DatasetMatch, Resolution, Resolver
 from airflow_aisec.dsr.state import Binding, StateStore
 from airflow_aisec.exceptions import DsrError
-from airflow_aisec.io import Location, put_small_file
+from airflow_aisec.io import FileInfo, Location, put_small_file
 
 if TYPE_CHECKING:
     from airflow_aisec.audit.log import AuditLog
@@ -49,11 +52,19 @@ DONE = ("completed", "already_completed", "no_data_found", "dry_run")
 
 @dataclasses.dataclass
 class Begun:
-    """What ``begin`` found: the request as recorded, where the subject is, and their identifiers."""
+    """What ``begin`` found: the request as recorded, where the subject is, and their identifiers; ``listed``
+    the files of each dataset holding the subject, as listed (their sizes split a dataset into parts)."""
 
     request: DsrRequest
     resolution: Resolution
     binding: Binding
+    listed: dict[str, list[FileInfo]] = dataclasses.field(default_factory=dict)
+
+    def plan(self, limits: PartLimits | None = None) -> Plan:
+        """The parts of the datasets that ``limits`` split (``dsr.parts``); an access request is not split."""
+        if self.request.type == "access":
+            return {}
+        return plan_parts(self.resolution.datasets, self.listed, limits)
 
     def public(self, ctx: DsrContext) -> dict[str, Any]:
         """Safe for logs and XCom: no raw identifier, the reason masked."""
@@ -88,7 +99,9 @@ def begin(ctx: DsrContext, *, state: StateStore | None = None) -> Begun:
             for n, m in resolution.datasets.items()
         }},
     )  # fmt: skip
-    return Begun(ctx.request, resolution, binding)
+    # Listed by the resolution already (every file holding the subject was found in a listing).
+    listed = {n: resolver.files(ctx.catalog.dataset(n)) for n, m in resolution.datasets.items() if m.files}
+    return Begun(ctx.request, resolution, binding, listed)
 
 
 def bind(ctx: DsrContext) -> Binding:
@@ -160,20 +173,31 @@ def _digest(data: Any) -> str:
 
 
 def carry_out(
-    ctx: DsrContext, match: DatasetMatch, ids: Identifiers, *, exports: str | None = None
+    ctx: DsrContext,
+    match: DatasetMatch,
+    ids: Identifiers,
+    *,
+    exports: str | None = None,
+    part: Part | None = None,
 ) -> DatasetOutcome:
-    """Carry the request out on one dataset."""
+    """Carry the request out on one dataset, or on one ``part`` of its files (erasure, rectification)."""
     ctx.note_identifiers(ids)
     if ctx.request.type == "access":
+        if part is not None and not part.whole:
+            raise DsrError(
+                f"dataset {match.dataset}: an access request exports a dataset whole, not in parts"
+            )
         if exports is None:
             raise DsrError("an access request needs a folder for its export package ([aisec] dsr_exports)")
         return export_dataset(ctx, match, ids, package_location(ctx, exports))
-    return process_dataset(ctx, match, ids)
+    return process_dataset(ctx, match, ids, part)
 
 
-def rescan(ctx: DsrContext, ids: Identifiers, match: DatasetMatch) -> DatasetMatch:
-    """``match`` brought up to date: files changed since the scan are read again."""
-    return Resolver(ctx.catalog, scanner=scanner_for(ctx), s3=ctx.s3, index=ctx.index).rescan(ids, match)
+def rescan(ctx: DsrContext, ids: Identifiers, match: DatasetMatch, part: Part | None = None) -> DatasetMatch:
+    """``match`` brought up to date: files changed since the scan are read again (with ``part``, only the
+    files that part owns)."""
+    resolver = Resolver(ctx.catalog, scanner=scanner_for(ctx), s3=ctx.s3, index=ctx.index)
+    return resolver.rescan(ids, match, None if part is None or part.whole else part.owns)
 
 
 def complete(
@@ -184,16 +208,19 @@ def complete(
     exports: str | None = None,
     state: StateStore | None = None,
     approved: bool = True,
+    parts: Plan | None = None,
 ) -> dict[str, Any]:
     """Verify, shred, record the outcome and return the signed certificate.
 
-    A dataset of the resolution without an outcome (its task never ran) counts as failed, not processed.
-    ``approved`` False (the approval failed: refused, timed out) destroys no key whatever the outcomes.
+    ``outcomes`` hold one outcome per part of each dataset (``parts``: the registered plan; without it every
+    dataset is one part); they are merged into one per dataset first. A dataset of the resolution without an
+    outcome (its task never ran), or missing a part, counts as failed, not processed. ``approved`` False (the
+    approval failed: refused, timed out) destroys no key whatever the outcomes.
     """
     audit = ctx.audit
     if audit is None:
         raise DsrError("a certificate needs the audit log")
-    outcomes = _with_unprocessed(resolution, outcomes)
+    outcomes = merge_outcomes(list(resolution.datasets), outcomes, parts)
     ids = resolution.identifiers
     ctx.note_identifiers(ids)
     by_name = {o.dataset: o for o in outcomes}
@@ -225,12 +252,6 @@ def complete(
     if state is not None:  # kept while data is held or a dataset failed: a rerun still finds everything
         state.finish(Binding.of(ctx), ids, keep=status not in DONE and not ctx.request.dry_run)
     return document
-
-
-def _with_unprocessed(resolution: Resolution, outcomes: Sequence[DatasetOutcome]) -> list[DatasetOutcome]:
-    done = {o.dataset for o in outcomes}
-    missing = [name for name in resolution.datasets if name not in done]
-    return [*outcomes, *(DatasetOutcome(name, "-", "failed", error="not processed") for name in missing)]
 
 
 def _status(
@@ -271,12 +292,17 @@ def _changed(outcomes: Sequence[DatasetOutcome]) -> bool:
 
 def _summary(outcomes: Sequence[DatasetOutcome], verification: Mapping[str, Any]) -> dict[str, Any]:
     files = [f for o in outcomes for f in o.files]
+    # Rows are counted per part, by what happened to them: a dataset whose parts changed some rows and held
+    # others (a hold that came into force mid-request) counts each where it belongs.
+    parts = {o.dataset: o.part_outcomes or [part_summary(o)] for o in outcomes}
+    units = [p for found in parts.values() for p in found]
+    done = [p for p in units if p["status"] in ("changed", "exported")]
     return {
         "datasets_changed": sorted(o.dataset for o in outcomes if o.changed or o.status == "exported"),
-        "datasets_held": sorted(o.dataset for o in outcomes if o.status == "held"),
-        "rows_affected": sum(o.rows_affected for o in outcomes if o.status in ("changed", "exported")),
-        "rows_held": sum(o.rows_affected for o in outcomes if o.status == "held"),
-        "mentions_masked": sum(o.mentions_masked for o in outcomes if o.status == "changed"),
+        "datasets_held": sorted(n for n, found in parts.items() if any(p["status"] == "held" for p in found)),
+        "rows_affected": sum(p["rows_affected"] for p in done),
+        "rows_held": sum(p["rows_affected"] for p in units if p["status"] == "held"),
+        "mentions_masked": sum(p["mentions_masked"] for p in done if p["status"] == "changed"),
         "files_rewritten": sum(1 for f in files if f.action == "rewrite"),
         "files_deleted": sum(1 for f in files if f.action == "delete"),
         "verified": all(v["verified"] for v in verification.values()),
@@ -389,10 +415,13 @@ def _certificate(
             "strategy": o.strategy,
             "status": o.status,
             "rows_affected": o.rows_affected,
+            "rows_held": o.rows_held,
             "mentions_masked": o.mentions_masked,
             "legal_hold": o.legal_hold,
             "error": o.error,
             "changed_in_this_run": o.changed or o.status == "exported",
+            "parts": o.parts,
+            **({"part_outcomes": o.part_outcomes} if o.part_outcomes else {}),
             "files": history.get(o.dataset, [])
             if ctx.request.type != "access"
             else (o.export or {}).get("files", []),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from typing import Any, Final
 
 from airflow_aisec.exceptions import ConcurrentModificationError, FanOutError
@@ -61,6 +61,13 @@ def group_files(
     if max_groups is not None and len(groups) > max_groups:
         return _spread(files, max_groups)
     return groups
+
+
+def part_owns(uri: str, index: int, files: Container[str], others: Container[str]) -> bool:
+    """Whether part ``index`` of a step that changes files in place owns ``uri``: its own ``files``; part 0
+    also every file in no part (not in ``others``, the other parts' files: one the listing did not give out,
+    since changed or new). So every file, and every open intent on it, has exactly one owner."""
+    return uri in files or (index == 0 and uri not in others)
 
 
 def _spread(files: Sequence[FileInfo], count: int) -> list[list[FileInfo]]:

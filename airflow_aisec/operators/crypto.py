@@ -98,16 +98,20 @@ class EncryptDatasetOperator(_EncryptionOperator):
     encryption, other formats as streamed envelopes; ``per_subject_columns`` also sealed per subject.
 
     :param dataset: Catalog dataset. (templated)
-    :param output_uri: Where to write; default: in place (each file replaced atomically). (templated)
+    :param output_uri: Where to write; default: in place (a Parquet file replaced atomically by its encrypted
+        version; any other file by its verified envelope ``<name>.aisec``, the plaintext deleted only if it
+        is still the version encrypted; with the catalog's ``retention.purge_versions`` its old S3 versions
+        too). (templated)
     :param input_uri: Where the data is, when not at the dataset's ``uri`` (e.g. a masked copy). (templated)
     :param key: Master key (declared in the catalog's ``keys``); default: the dataset's encryption key.
     :param columns: Parquet columns to encrypt; default: the dataset's encryption columns, else all.
     :param keyring: Local keyring file; default ``[aisec] keyring``.
     :param aws_conn_id: Airflow AWS connection for S3 data and ``aws-kms`` keys.
-    :param files: One group of the dataset's files from ``ListFileGroupsOperator`` (fan-out into another
-        ``output_uri``; Parquet files with their key material): only those files are encrypted, into the
-        run's staging folder, and the task returns what it staged for ``EncryptCombineOperator``, which
-        commits and records the step. (templated)
+    :param files: One group of the dataset's files from ``ListFileGroupsOperator``: only those files are
+        encrypted, and the task returns what it did for ``EncryptCombineOperator``, which records the step.
+        Into another ``output_uri``, the files (Parquet files with their key material) go to the run's
+        staging folder for the combine task to commit; in place, each file is encrypted where it is, as
+        the single task does, and a retried group finishes what its first try began. (templated)
     """
 
     template_fields: Sequence[str] = ("dataset", "input_uri", "output_uri", "catalog", "variables", "files")
@@ -138,18 +142,32 @@ class EncryptDatasetOperator(_EncryptionOperator):
         source = self._location(self.input_uri or spec.uri)
         target = self._location(self.output_uri) if self.output_uri else source
         columns = self.columns or (spec.encryption.columns if spec.encryption else None)
+        subjects = subject_columns(keys, spec) if not self.input_uri else None
+        purge = spec.retention is not None and spec.retention.purge_versions
+        if self.files is not None and target.path == source.path:  # a group in place: no staging
+            from airflow_aisec.crypto.in_place_groups import InPlaceGroup, Ledger, encrypt_group_in_place
+            from airflow_aisec.io.groups import staging_root
+
+            job = InPlaceGroup(
+                source, spec.format, provider, key, Ledger(staging_root(source, self.files)), columns,
+                {"dataset": spec.name}, subjects, sse_kms_key(catalog, key), purge,
+            )  # fmt: skip
+            return self._group_result(encrypt_group_in_place(job, self.files))
         part = self._group(source, target)
         files = encrypt_files(
             source, target, spec.format, provider, key, columns=columns, context={"dataset": spec.name},
-            subjects=subject_columns(keys, spec) if not self.input_uri else None,
-            sse_kms_key_id=sse_kms_key(catalog, key), part=part,
+            subjects=subjects, sse_kms_key_id=sse_kms_key(catalog, key), part=part, purge_versions=purge,
         )  # fmt: skip
         if part is not None:  # a group of a fanned-out step: the combine step commits and records
-            return {**{k: (self.files or {}).get(k) for k in ("group", "groups", "listing", "staging")},
-                    "files": [dataclasses.asdict(f) for f in files]}  # fmt: skip
+            return self._group_result(files)
         where = self._named(catalog, spec, source.uri), self._named(catalog, spec, target.uri)
         self._record_files(context, "dataset.encrypt", spec, files, where, columns=columns, key=key)
         return {"files": [f.target for f in files]}
+
+    def _group_result(self, files: list[Any]) -> dict[str, Any]:
+        """What a group returns for the combine task: its place in the listing and its files."""
+        return {**{k: (self.files or {}).get(k) for k in ("group", "groups", "listing", "staging")},
+                "files": [dataclasses.asdict(f) for f in files]}  # fmt: skip
 
     def _group(self, source: Location, target: Location) -> tuple[list[Any], Location] | None:
         """The files of this task's group and the staging folder they go to (None: not fanned out)."""

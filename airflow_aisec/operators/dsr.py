@@ -4,16 +4,18 @@ They are thin wrappers of ``airflow_aisec.dsr`` (the same steps ``aisec dsr run`
 the tasks hand each other is ``dsr.registration``, the approver's decision ``dsr.approval``):
 
 * ``DsrRegisterOperator`` checks the request (the DAG's params) against the catalog, records it with its
-  deadline, resolves the subject across the catalog and returns what the other tasks need: the datasets to
-  map over, where the subject was found (files and counts), and the subject's identifiers *sealed* under a
+  deadline, resolves the subject across the catalog and returns what the other tasks need: the parts of the
+  datasets to map over (a large dataset's files split into parts, ``dsr.parts``; a dataset within the limits
+  is one), where the subject was found (files and counts), and the subject's identifiers *sealed* under a
   keyring key of the request's own, destroyed when the request is done — XCom never holds a raw identifier,
   and once the request is done not even the keyring opens what it holds.
 * ``DsrApprovalOperator`` is Airflow's ``ApprovalOperator`` that asks only the catalog's privacy office,
   refuses an answer from anyone else, and records the decision and who made it; a dry run does not wait.
-* ``DsrDatasetOperator`` is mapped over the datasets (dynamic task mapping): it brings its dataset's match
-  up to date and erases, rectifies or exports the subject there.
-* ``DsrCompleteOperator`` verifies by re-reading, shreds per-subject keys, records the outcome and writes the
-  signed certificate to ``<[aisec] dsr_exports>/certificates/<request id>.json``; it returns the certificate.
+* ``DsrDatasetOperator`` is mapped over the parts (dynamic task mapping, ``.expand_kwargs``): it brings its
+  part of the dataset's match up to date and erases, rectifies or exports the subject there.
+* ``DsrCompleteOperator`` merges the parts' outcomes into one per dataset, verifies by re-reading, shreds
+  per-subject keys, records the outcome and writes the signed certificate to
+  ``<[aisec] dsr_exports>/certificates/<request id>.json``; it returns the certificate.
 
 The raw identity comes from the run's params and is read in ``execute`` only: operator fields are never
 templated with it, so it is not rendered into the UI's task details, logs or XCom.
@@ -38,6 +40,7 @@ from airflow_aisec.dsr.contract import (
     REGISTRATION_KEY,
 )
 from airflow_aisec.exceptions import AisecError, DsrError
+from airflow_aisec.io.groups import DEFAULT_MAX_FILES, DEFAULT_MAX_GROUPS, DEFAULT_TARGET_BYTES
 from airflow_aisec.operators.base import AisecCatalogOperator, task_actor
 
 if TYPE_CHECKING:
@@ -144,25 +147,49 @@ class DsrRegisterOperator(_DsrOperator):
 
     The request comes from the run's params: ``identity_type``, ``identity_value``, ``request_id``,
     ``reason``, ``dry_run``, and ``changes`` (rectification) or ``export_key`` (access). An invalid request
-    fails here with a message naming each problem (never the values). Returns the datasets to map over; XCom
-    ``registration`` holds a summary for the approver, where the subject was found, and their identifiers
-    sealed.
+    fails here with a message naming each problem (never the values). Returns the parts to map over,
+    ``{"dataset", "part", "parts"}`` each; XCom ``registration`` holds a summary for the approver, where the
+    subject was found, the files of each part, and their identifiers sealed.
+
+    The files of a dataset holding the subject, sorted by URI, are split into parts within the limits below
+    (as ``ListFileGroupsOperator`` groups files); an access request is not split.
+
+    :param max_files_per_task: Most files in a part.
+    :param target_bytes_per_task: Most bytes in a part (a larger file is a part of its own).
+    :param max_groups: Most parts of one dataset; more files are spread over this many.
     """
 
-    def execute(self, context: Context) -> list[str]:
-        """Record, resolve, seal; return the datasets to map over (the rest goes to XCom ``registration``)."""
-        from airflow_aisec.dsr import begin
-        from airflow_aisec.dsr.registration import registration
+    def __init__(
+        self,
+        *,
+        max_files_per_task: int | None = DEFAULT_MAX_FILES,
+        target_bytes_per_task: int | None = DEFAULT_TARGET_BYTES,
+        max_groups: int | None = DEFAULT_MAX_GROUPS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.max_files_per_task = max_files_per_task
+        self.target_bytes_per_task = target_bytes_per_task
+        self.max_groups = max_groups
 
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        """Record, resolve, split, seal; return the parts to map over (the rest goes to XCom
+        ``registration``)."""
+        from airflow_aisec.dsr import begin
+        from airflow_aisec.dsr.parts import PartLimits
+        from airflow_aisec.dsr.registration import mapped, registration
+
+        limits = PartLimits(self.max_files_per_task, self.target_bytes_per_task, self.max_groups)
         run = context.get("dag_run")
         received = getattr(run, "run_after", None) or dt.datetime.now(dt.UTC)
         with self.audited(context) as log:
             ctx = self._context(context, log, received)
             state = self._state(ctx)
-            registered = registration(ctx, begin(ctx, state=state), state)
+            begun = begin(ctx, state=state)
+            registered = registration(ctx, begun, state, begun.plan(limits))
         self.log.info("request %s: %s", ctx.request.request_id, registered["summary"])
         context["ti"].xcom_push(key=REGISTRATION_KEY, value=registered)
-        return list(registered["matches"])  # what the DAG maps over
+        return mapped(registered)  # what the DAG maps over
 
 
 class DsrApprovalOperator(ApprovalOperator):
@@ -290,25 +317,33 @@ class DsrApprovalOperator(ApprovalOperator):
 
 class DsrDatasetOperator(_DsrOperator):
     """
-    Carry the request out on one dataset (mapped over the datasets the register task returns).
+    Carry the request out on one dataset, or one part of its files (mapped over the parts the register task
+    returns, with ``.expand_kwargs``).
 
     Erasure: delete or anonymize the subject's rows per the catalog, mask mentions in free text, respect
-    legal holds; rectification: set the new values; access: write the encrypted export files. The outcome
-    (no values) is pushed to XCom under ``outcome``; a dataset that could not be done fails the task after
-    that, so the certificate still reports it.
+    legal holds; rectification: set the new values; access: write the encrypted export files. A part changes
+    only its own files (as the registration lists them) and settles only their open intents. The outcome (no
+    values) is pushed to XCom under ``outcome``; a part that could not be done fails the task after that, so
+    the certificate still reports it.
 
     :param dataset: The catalog dataset to process. (templated)
+    :param part: Which part of the dataset's files (from 0); default 0.
+    :param parts: How many parts the registration splits the dataset into; default 1 (the whole dataset).
     """
 
     template_fields: Sequence[str] = (*_DsrOperator.template_fields, "dataset")
 
-    def __init__(self, *, dataset: str, **kwargs: Any) -> None:
+    def __init__(self, *, dataset: str, part: int = 0, parts: int = 1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dataset = dataset
+        self.part = part
+        self.parts = parts
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """Process one dataset."""
+        """Process one part of one dataset."""
         from airflow_aisec.dsr import carry_out
+        from airflow_aisec.dsr.parts import part_of
+        from airflow_aisec.dsr.registration import plan_of
         from airflow_aisec.dsr.run import rescan
 
         registered = self._registered(context)
@@ -317,35 +352,40 @@ class DsrDatasetOperator(_DsrOperator):
             resolution = self._resolution(ctx, registered)
             if self.dataset not in resolution.datasets:
                 raise DsrError(f"dataset {self.dataset!r} was not part of the request's resolution")
-            match = rescan(ctx, resolution.identifiers, resolution.datasets[self.dataset])
-            outcome = carry_out(ctx, match, resolution.identifiers, exports=self._exports())
+            part = part_of(plan_of(registered), self.dataset, int(self.part), int(self.parts))
+            ids = resolution.identifiers
+            match = rescan(ctx, ids, resolution.datasets[self.dataset], part)
+            outcome = carry_out(ctx, match, ids, exports=self._exports(), part=part)
         result = outcome.as_dict()
         context["ti"].xcom_push(key=OUTCOME_KEY, value=result)
         self.log.info(
             "%s: %s, %d row(s), %d file(s)",
-            self.dataset,
+            part.label,
             outcome.status,
             outcome.rows_affected,
             len(outcome.files),
         )
         if outcome.status == "failed":
-            raise DsrError(outcome.error or f"dataset {self.dataset}: the request could not be carried out")
+            raise DsrError(outcome.error or f"dataset {part.label}: the request could not be carried out")
         return result
 
 
 class DsrCompleteOperator(_DsrOperator):
     """
-    Verify every dataset by re-reading it, shred per-subject keys, record the outcome and issue the
-    certificate (signed with the audit log's key). Returns ``{"status", "certificate_uri", "certificate"}``;
-    fails when the request failed, after the certificate saying so is written.
+    Merge the outcomes of every part of every dataset (one per dataset; a missing part fails it), verify
+    every dataset by re-reading it, shred per-subject keys, record the outcome and issue the certificate
+    (signed with the audit log's key). Returns ``{"status", "certificate_uri", "certificate"}``; fails when
+    the request failed, after the certificate saying so is written.
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Complete the request."""
         from airflow_aisec.dsr import DatasetOutcome, complete
+        from airflow_aisec.dsr.registration import plan_of
         from airflow_aisec.dsr.run import certificate_target, save_certificate
 
         registered = self._registered(context)
+        # A list of task ids pulls the value of every map index that pushed one (a list, not a lazy sequence).
         pulled = context["ti"].xcom_pull(task_ids=[DATASET_TASK], key=OUTCOME_KEY) or []
         outcomes = [DatasetOutcome.from_dict(o) for o in pulled if isinstance(o, dict)]
         with self.audited(context) as log:
@@ -353,7 +393,7 @@ class DsrCompleteOperator(_DsrOperator):
             resolution = self._resolution(ctx, registered)
             document = complete(
                 ctx, resolution, outcomes, exports=self._exports(), state=self._state(ctx),
-                approved=self._approved(context),
+                approved=self._approved(context), parts=plan_of(registered),
             )  # fmt: skip
         status = document["certificate"]["status"]
         target = certificate_target(self._exports(), ctx.request.request_id, ctx.s3)

@@ -3,7 +3,13 @@
 Each is triggered manually (UI form, REST API, ``aisec dsr submit``) with params validated by a JSON schema,
 so a bad request is rejected when it is triggered. Shape::
 
-    register >> approve >> process_dataset[one mapped task per dataset] >> complete
+    register >> approve >> process_dataset[one mapped task per part of each dataset] >> complete
+
+``register`` splits the files of a dataset holding the subject into parts within the limits (at most
+``max_files_per_task`` files or ``target_bytes_per_task`` bytes a part, at most ``max_groups`` parts); a
+dataset within them is one part, so a small lake runs one task per dataset. A mapped task shows its dataset
+and part (``orders 2/3``, or ``orders``); ``complete`` merges the parts into one outcome per dataset and
+certifies each dataset once. An access request exports each dataset whole, in one task.
 
 ``approve`` (human in the loop) is left out when ``[aisec] dsr_approval`` is False, and does not wait for a
 decision on a dry run, which changes nothing. The DAGs are manual-only and start unpaused. Runs of one DAG are
@@ -30,6 +36,7 @@ from airflow_aisec.dsr.contract import (
 )
 from airflow_aisec.dsr.request import REQUEST_ID, REQUEST_TYPES
 from airflow_aisec.exceptions import AisecError
+from airflow_aisec.io.groups import DEFAULT_MAX_FILES, DEFAULT_MAX_GROUPS, DEFAULT_TARGET_BYTES
 from airflow_aisec.operators.dsr import (
     DsrApprovalOperator,
     DsrCompleteOperator,
@@ -41,6 +48,9 @@ from airflow_aisec.operators.dsr import (
 _REGISTRATION_SUMMARY = (
     f"{{{{ ti.xcom_pull(task_ids='{REGISTER_TASK}', key='{REGISTRATION_KEY}')['summary'] }}}}"
 )
+
+# What a mapped dataset task shows in the UI: its dataset, and its part when the dataset is split.
+_PART_LABEL = "{{ task.dataset }}{% if task.parts > 1 %} {{ task.part + 1 }}/{{ task.parts }}{% endif %}"
 
 _DOCS = {
     "access": "Export everything the catalog's datasets hold about one data subject, encrypted.",
@@ -110,8 +120,17 @@ def dsr_params(request_type: str) -> dict[str, Param]:
     return params
 
 
-def build_dsr_dag(request_type: str, *, approval: bool | None = None, **dag_args: Any) -> DAG:
-    """The DAG ``aisec_dsr_<request_type>``; ``approval`` defaults to ``[aisec] dsr_approval``."""
+def build_dsr_dag(
+    request_type: str,
+    *,
+    approval: bool | None = None,
+    max_files_per_task: int | None = DEFAULT_MAX_FILES,
+    target_bytes_per_task: int | None = DEFAULT_TARGET_BYTES,
+    max_groups: int | None = DEFAULT_MAX_GROUPS,
+    **dag_args: Any,
+) -> DAG:
+    """The DAG ``aisec_dsr_<request_type>``; ``approval`` defaults to ``[aisec] dsr_approval``. The limits
+    split a dataset's files into parts (None: no limit; see the module docstring)."""
     if request_type not in REQUEST_TYPES:
         raise ValueError(f"unknown request type {request_type!r} (known: {', '.join(REQUEST_TYPES)})")
     if approval is None:
@@ -133,11 +152,14 @@ def build_dsr_dag(request_type: str, *, approval: bool | None = None, **dag_args
         **dag_args,
     }
     with DAG(**settings) as dag:
-        register = DsrRegisterOperator(task_id=REGISTER_TASK, request_type=request_type)
+        register = DsrRegisterOperator(
+            task_id=REGISTER_TASK, request_type=request_type, max_files_per_task=max_files_per_task,
+            target_bytes_per_task=target_bytes_per_task, max_groups=max_groups,
+        )  # fmt: skip
         process = DsrDatasetOperator.partial(
             task_id=DATASET_TASK, request_type=request_type, retries=2,
-            retry_delay=dt.timedelta(seconds=30), map_index_template="{{ task.dataset }}",
-        ).expand(dataset=register.output)  # fmt: skip
+            retry_delay=dt.timedelta(seconds=30), map_index_template=_PART_LABEL,
+        ).expand_kwargs(register.output)  # fmt: skip
         complete = DsrCompleteOperator(
             task_id=COMPLETE_TASK, request_type=request_type, trigger_rule=TriggerRule.NONE_SKIPPED
         )

@@ -8,11 +8,13 @@
 The groups write their files to a staging folder hidden below the output (``io.groups``); the combine task
 checks that every group of one listing is there, promotes the staged files into place (``io.promote``) and
 records the step's one entry with its lineage, as the single task would have. A failed group leaves nothing
-committed; clearing it and then the combine task finishes the step.
+committed; clearing it and then the combine task finishes the step. An in-place encryption stages nothing:
+each group encrypts its own files where they are, and the combine task checks that they are still what the
+groups wrote before it records the step (``crypto.in_place_groups``).
 
-``retention_in_parallel`` maps retention over datasets, not files: each file is already its own journaled
-change, and settling the intents a killed run left open reads the journal of the whole dataset, so two
-tasks on files of one dataset could each take the other's in-flight intent for an abandoned one.
+``retention_in_parallel`` (``fanout_retention``, re-exported here) fans retention out by file too, with no
+staging: each file is its own journaled change, and each part settles only the open intents on its own files
+(part 0 also those on files in no part), so no two tasks settle the same intent.
 """
 
 from __future__ import annotations
@@ -26,7 +28,17 @@ from airflow_aisec.io.abandoned import DEFAULT_STAGING_GRACE
 from airflow_aisec.io.groups import DEFAULT_MAX_FILES, DEFAULT_MAX_GROUPS, DEFAULT_TARGET_BYTES
 from airflow_aisec.operators.base import AisecCatalogOperator, task_actor
 from airflow_aisec.operators.crypto import EncryptDatasetOperator
+from airflow_aisec.operators.fanout_retention import retention_in_parallel
 from airflow_aisec.operators.pii import PIIMaskOperator
+
+__all__ = [
+    "EncryptCombineOperator",
+    "ListFileGroupsOperator",
+    "MaskCombineOperator",
+    "encrypt_in_parallel",
+    "mask_in_parallel",
+    "retention_in_parallel",
+]
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, TaskGroup
@@ -188,8 +200,11 @@ class MaskCombineOperator(PIIMaskOperator):
 class EncryptCombineOperator(EncryptDatasetOperator):
     """
     Commit a fanned-out encryption: check the groups' results (``EncryptDatasetOperator`` with ``files=``),
-    promote their staged envelopes into ``output_uri`` and record one ``dataset.encrypt`` entry with the
-    lineage of the whole step. Takes the arguments of the encrypt tasks.
+    promote their staged files into ``output_uri`` and record one ``dataset.encrypt`` entry with the
+    lineage of the whole step. In place (no ``output_uri``, or the input's location), nothing is staged:
+    every group of the one listing must be there once and every file it reports must still be what it wrote
+    (``crypto.in_place_groups.check_in_place``) before the entry is recorded. Takes the arguments of the
+    encrypt tasks.
 
     :param results: The mapped encrypt tasks' return values (their ``.output``). (templated)
     """
@@ -206,11 +221,13 @@ class EncryptCombineOperator(EncryptDatasetOperator):
 
         catalog, spec = self._catalog_dataset()
         key = self._key_name(spec)
-        if not self.output_uri:
-            raise FanOutError(f"dataset {spec.name}: an encryption in groups writes to an output_uri")
-        source, target = self._location(self.input_uri or spec.uri), self._location(self.output_uri)
-        fmt = "parquet" if spec.format == "parquet" else "envelope"
-        complete = _commit(self.results, target, fmt, sse_kms_key(catalog, key))
+        source = self._location(self.input_uri or spec.uri)
+        target = self._location(self.output_uri) if self.output_uri else source
+        if target.path == source.path:
+            complete = _check_in_place(self.results, source)
+        else:
+            fmt = "parquet" if spec.format == "parquet" else "envelope"
+            complete = _commit(self.results, target, fmt, sse_kms_key(catalog, key))
         files = [CryptoFile(**f) for r in complete for f in r["files"]]
         columns = self.columns or (spec.encryption.columns if spec.encryption else None)
         where = self._named(catalog, spec, source.uri), self._named(catalog, spec, target.uri)
@@ -218,44 +235,22 @@ class EncryptCombineOperator(EncryptDatasetOperator):
         self._record_files(
             context, "dataset.encrypt", spec, files, where, columns=columns, key=key, groups=counts
         )
+        if target.path == source.path:  # the groups' ledger, once the step is recorded
+            from airflow_aisec.io.groups import staging_root
+            from airflow_aisec.io.promote import remove_staging
+
+            remove_staging(staging_root(source, complete[0]))
         return {"files": [f.target for f in files]}
 
 
-class ListRetainedDatasetsOperator(AisecCatalogOperator):
-    """
-    The catalog datasets with a retention rule (or those named), one list per dataset, to map
-    ``RetentionEnforcementOperator`` over with ``.expand(datasets=...)``: each mapped task enforces one
-    dataset, its journal and the settling of its open intents entirely its own.
+def _check_in_place(results: Any, source: Location) -> list[dict[str, Any]]:
+    """Every group of one listing there once, each file still what its group wrote: the groups' results."""
+    from airflow_aisec.crypto.in_place_groups import check_in_place
+    from airflow_aisec.io.groups import check_complete
 
-    :param datasets: Catalog datasets; default: every dataset with a retention rule. (templated)
-    """
-
-    template_fields: Sequence[str] = ("datasets", "catalog", "variables")
-    ui_color = "#eef6e8"
-
-    def __init__(self, *, datasets: Sequence[str] | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.datasets = datasets
-
-    def execute(self, context: Context) -> list[list[str]]:
-        """One ``[name]`` per dataset, in catalog order."""
-        from airflow_aisec.retention.plan import retained_datasets
-
-        chosen = retained_datasets(self._load_catalog(), list(self.datasets) if self.datasets else None)
-        if not chosen:
-            raise FanOutError("no catalog dataset has a retention rule: nothing to enforce")
-        return [[dataset.name] for dataset in chosen]
-
-
-def retention_in_parallel(task_id: str, *, datasets: Sequence[str] | None = None, **kwargs: Any) -> Any:
-    """``RetentionEnforcementOperator(task_id=..., **kwargs)`` mapped over the datasets: the listing
-    ``<task_id>_datasets`` and one ``<task_id>`` task per dataset (each records what the single task records
-    for that dataset). Returns the mapped task; chain it like the single task."""
-    from airflow_aisec.operators.retention import RetentionEnforcementOperator
-
-    listing_args = {k: kwargs[k] for k in ("catalog", "variables", "aws_conn_id") if k in kwargs}
-    listing = ListRetainedDatasetsOperator(task_id=f"{task_id}_datasets", datasets=datasets, **listing_args)
-    return RetentionEnforcementOperator.partial(task_id=task_id, **kwargs).expand(datasets=listing.output)
+    complete = [dict(r) for r in check_complete(_group_results(results))]
+    check_in_place([f for r in complete for f in r["files"]], source.s3)
+    return complete
 
 
 def _in_parallel(
@@ -309,7 +304,8 @@ def encrypt_in_parallel(
     **kwargs: Any,
 ) -> TaskGroup:
     """``EncryptDatasetOperator(task_id=..., **kwargs)`` fanned out by file (envelopes, or Parquet files with
-    their key material, into ``output_uri``); tasks named as by ``mask_in_parallel``."""
+    their key material, into ``output_uri``; in place without it, or with ``output_uri`` at the input, which
+    also lets the listing remove another run's abandoned ledger); tasks named as by ``mask_in_parallel``."""
     limits = {"max_files_per_task": max_files_per_task, "target_bytes_per_task": target_bytes_per_task,
               "max_groups": max_groups, "staging_grace": staging_grace}  # fmt: skip
     return _in_parallel(task_id, EncryptDatasetOperator, EncryptCombineOperator, limits, kwargs)

@@ -16,6 +16,15 @@ so a concurrent change is detected and a crash leaves each file in its old or it
   redoes (a later cutoff) is closed as ``skipped``, and one whose swap happened gets its ``recovered``
   outcome after its clean-up. A dataset with nothing to do gets one ``noop`` summary entry per cutoff
   (``skipped`` under a legal hold), so a second run on the same day adds at most that entry.
+* In parts (``retention.parts``): ``apply_dataset`` is the plan's parts applied one after the other
+  (``apply_part``: the open intents the part owns, then its files), then ``combine`` (the one
+  ``DatasetResult`` and the dataset-level entries). A fanned-out run calls the same two from separate tasks,
+  so a dataset's entries, and their keys, do not depend on how it was run. ``apply_part`` refuses a plan made
+  under other terms than the part's listing (``Part.check``); ``combine`` accepts only every part of the
+  summary's listing exactly once (``check_results``), and takes each part's files' bad dates from the part
+  (its files as they were when it ran), the listing's for the files in no part. A dataset under a legal hold
+  has no part, and ``apply_part`` changes and settles nothing under one: nothing of it is changed, nor
+  settled, until the hold ends.
 * ``retention.purge_versions`` (S3 versioned buckets): after a rewrite or delete, the object's noncurrent
   versions and delete markers are deleted too, or the purged rows would survive in old versions.
 """
@@ -33,7 +42,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from airflow_aisec.exceptions import DatasetIOError, EncryptionError
-from airflow_aisec.retention.plan import DatasetPlan, FilePlan, verdicts
+from airflow_aisec.retention.parts import (
+    Part,
+    PartResult,
+    PlanSummary,
+    check_results,
+    in_listing_order,
+    split_plan,
+)
+from airflow_aisec.retention.plan import DatasetPlan, FilePlan, bad_dates_error, verdicts
 from airflow_aisec.rewrite import BatchEdit, Change, FileChange, Journal, change_file, recover
 
 if TYPE_CHECKING:
@@ -86,7 +103,7 @@ class DatasetResult:
 
 @dataclasses.dataclass
 class _Job:
-    """One ``apply_dataset`` call: its plan, catalog, dataset, audit log and keys."""
+    """One ``apply_part`` call: its plan, catalog, dataset, audit log and keys."""
 
     plan: DatasetPlan
     catalog: Catalog
@@ -104,11 +121,7 @@ class _Job:
 
     def record(self, key: str, outcome: str, **fields: Any) -> int | None:
         """Append one ``retention.delete`` entry (no-op without an audit log)."""
-        if self.audit is None:
-            return None
-        return self.audit.append(
-            ACTION, idempotency_key=key, dataset=self.plan.dataset, outcome=outcome, **fields
-        )
+        return _record(self.audit, self.plan.dataset, key, outcome, **fields)
 
     @property
     def journal(self) -> Journal:
@@ -127,25 +140,61 @@ def apply_dataset(
     """Carry out ``plan``: rewrite and delete files, record intents and outcomes in ``audit``.
 
     ``keys`` give the catalog key of encrypted files (default: ``KeySource(catalog)``, the local keyring).
-    Files whose rewrite or delete fails are reported in ``errors`` (the others still proceed).
+    Files whose rewrite or delete fails are reported in ``errors`` (the others still proceed). The plan's
+    parts (``split_plan``) are applied one after the other, then combined: what a fanned-out run does too.
     """
-    job = _Job(plan, catalog, dataset, audit, keys)
-    result = DatasetResult(plan.dataset, plan.cutoff, errors=list(plan.errors), bad_dates=plan.bad_dates)
+    parts = split_plan(plan)
+    summary = PlanSummary.of(plan, parts)
+    results = [apply_part(plan, part, catalog, dataset, keys=keys, audit=audit) for part in parts]
+    return combine(summary, results, audit=audit)
+
+
+def apply_part(
+    plan: DatasetPlan,
+    part: Part,
+    catalog: Catalog,
+    dataset: Dataset,
+    *,
+    keys: KeySource | None = None,
+    audit: AuditLog | None = None,
+) -> PartResult:
+    """Carry out the files of ``part`` that ``plan`` changes, after settling the open intents the part owns
+    (``Part.owns``); the result holds what was recovered, then what was done, file by file. ``FanOutError``,
+    with nothing changed or settled, when ``plan`` was made under other terms than the part's listing; under
+    a legal hold nothing is changed nor settled."""
+    part.check(plan)
     if plan.legal_hold is not None:
-        result.legal_hold = plan.legal_hold.reason
-    changes = [_change(plan, f) for f in plan.files if f.action != "keep"]
+        return PartResult.of(part, plan, [])
+    job = _Job(plan, catalog, dataset, audit, keys)
+    changes = [_change(plan, f) for f in plan.files if f.action != "keep" and f.uri in part.files]
     planned = {c.operation for c in changes}
-    recovered = recover(
+    done = recover(
         job.journal, dataset, job.key_provider, plan.root.s3, redone=planned.__contains__,
-        purge_old_versions=plan.purge_versions,
+        purge_old_versions=plan.purge_versions, owns=part.owns,
     )  # fmt: skip
-    result.files.extend(recovered)
-    for change in changes:
-        done = _apply_file(job, change)
-        result.files.append(done)
-        if done.error:
-            result.errors.append(done.error)
-    _record_summary(job, result)
+    done.extend(_apply_file(job, change) for change in changes)
+    return PartResult.of(part, plan, done)
+
+
+def combine(
+    summary: PlanSummary, results: Sequence[PartResult], *, audit: AuditLog | None = None
+) -> DatasetResult:
+    """The one result of a dataset from its parts' results (every part of the summary's listing exactly once:
+    ``check_results``), and its dataset-level entries (a legal hold's ``skipped``, ``noop`` when nothing was
+    done, the rows with bad dates: each part's for its files, the listing's for the others), keyed as one
+    run's."""
+    ordered = check_results(summary, results)
+    in_parts = {uri for files in summary.parts for uri in files}
+    listed = [(uri, count) for uri, count in summary.bad_dates if uri not in in_parts]
+    bad = in_listing_order([*listed, *(found for r in ordered for found in r.bad_dates)])
+    files = [change for result in ordered for change in result.changes]
+    errors = [bad_dates_error(summary.dataset, uri, count, summary.column) for uri, count in bad]
+    result = DatasetResult(
+        summary.dataset, summary.cutoff, files, errors=[*errors, *(f.error for f in files if f.error)],
+        bad_dates=sum(count for _, count in bad),
+        legal_hold=summary.legal_hold["reason"] if summary.legal_hold is not None else None,
+    )  # fmt: skip
+    _record_summary(audit, summary, result, bad)
     return result
 
 
@@ -187,23 +236,29 @@ def _apply_file(job: _Job, change: Change) -> FileChange:
         )  # fmt: skip
 
 
-def _record_summary(job: _Job, result: DatasetResult) -> None:
+def _record(audit: AuditLog | None, dataset: str, key: str, outcome: str, **fields: Any) -> int | None:
+    """Append one ``retention.delete`` entry of ``dataset`` (no-op without an audit log)."""
+    if audit is None:
+        return None
+    return audit.append(ACTION, idempotency_key=key, dataset=dataset, outcome=outcome, **fields)
+
+
+def _record_summary(
+    audit: AuditLog | None, summary: PlanSummary, result: DatasetResult, bad_dates: Sequence[tuple[str, int]]
+) -> None:
     """One entry per dataset and cutoff when nothing was done, and one for rows with bad dates."""
-    plan = job.plan
-    cutoff = plan.cutoff.isoformat()
-    base = {"rule": plan.keep_for, "column": plan.column, "cutoff": cutoff, "files": len(plan.files)}
-    if plan.legal_hold is not None:
-        hold = {"reason": plan.legal_hold.reason, "until": plan.legal_hold.until.isoformat()}
-        job.record(
-            f"{ACTION}:{plan.dataset}:{cutoff}:skipped", "skipped", details={**base, "legal_hold": hold}
-        )
+    name, cutoff = summary.dataset, summary.cutoff.isoformat()
+    base = {"rule": summary.keep_for, "column": summary.column, "cutoff": cutoff, "files": summary.files}
+    if summary.legal_hold is not None:
+        details = {**base, "legal_hold": dict(summary.legal_hold)}
+        _record(audit, name, f"{ACTION}:{name}:{cutoff}:skipped", "skipped", details=details)
     elif not result.files:
-        job.record(f"{ACTION}:{plan.dataset}:{cutoff}:noop", "noop", rows=0, details=base)
-    bad = [{"uri": f.uri, "bad_dates": f.bad_dates} for f in plan.files if f.bad_dates]
+        _record(audit, name, f"{ACTION}:{name}:{cutoff}:noop", "noop", rows=0, details=base)
+    bad = [{"uri": uri, "bad_dates": count} for uri, count in bad_dates]
     if bad:
         digest = hashlib.sha256(json.dumps(bad, sort_keys=True).encode()).hexdigest()[:32]
-        job.record(
-            f"{ACTION}:{plan.dataset}:{cutoff}:bad-dates:{digest}", "failure", rows=plan.bad_dates,
+        _record(
+            audit, name, f"{ACTION}:{name}:{cutoff}:bad-dates:{digest}", "failure", rows=result.bad_dates,
             details={**base, "bad_dates": bad, "error": "rows with a missing or unparseable date were kept"},
         )  # fmt: skip
 

@@ -1,9 +1,11 @@
 """Retention plans: which rows of a dataset have outlived their rule, and what that means for each file.
 
 ``plan_dataset`` decides, per file, to ``keep`` it, ``rewrite`` it without its expired rows, or ``delete``
-it because every row expired. It reads as little as it can: a plaintext Parquet file whose statistics show
-the retention column entirely on one side of the cutoff is decided from its footer alone; anything else is
-scanned, reading only the retention column (and the subject column when per-subject holds exist).
+it because every row expired (``plan_files``: only the files named, as they are now, for one part of a
+fanned-out run; each must be a file the dataset's own listing gives out). It reads as little as it can: a
+plaintext Parquet file whose statistics show the retention column entirely on one side of the cutoff is
+decided from its footer alone; anything else is scanned, reading only the retention column (and the subject
+column when per-subject holds exist).
 
 Rules, and why:
 
@@ -25,14 +27,17 @@ import pyarrow.compute as pc
 
 from airflow_aisec.crypto.parquet import is_encrypted_parquet
 from airflow_aisec.crypto.shredding import subject_column
-from airflow_aisec.exceptions import CatalogError, ConfigError, EncryptionError
+from airflow_aisec.exceptions import CatalogError, ConfigError, DatasetIOError, EncryptionError, FanOutError
 from airflow_aisec.io import (
     FileInfo,
     Location,
     S3Options,
+    extension,
+    is_hidden,
     list_dataset_files,
     read_file,
     sha256_file,
+    stat_file,
     text_schema,
 )
 from airflow_aisec.retention.dates import INSTANT, as_utc, to_instants
@@ -66,6 +71,7 @@ class FilePlan:
     sha256_before: str | None = None
     method: str = "scan"
     encrypted: bool = False
+    size: int = 0
 
     @property
     def uri(self) -> str:
@@ -90,6 +96,7 @@ class FilePlan:
             "sha256_before": self.sha256_before,
             "method": self.method,
             "encrypted": self.encrypted,
+            "size": self.size,
         }
 
 
@@ -202,6 +209,69 @@ def plan_dataset(
     :param reader: decrypts encrypted Parquet files (``reader_for``); required when there are some.
     :param s3: options of an S3 dataset (default: from the environment).
     """
+    plan = _new_plan(catalog, dataset, as_of, holds, pseudonymize, s3)
+    files = list_dataset_files(plan.root, plan.fmt, dataset=dataset.name, may_be_empty=dataset.may_be_empty)
+    return _plan_files(plan, dataset, files, reader)
+
+
+def plan_files(
+    catalog: Catalog,
+    dataset: Dataset,
+    as_of: dt.datetime,
+    uris: Sequence[str],
+    *,
+    holds: Mapping[str, Hold] | None = None,
+    pseudonymize: Callable[[str], str] | None = None,
+    reader: DatasetReader | None = None,
+    s3: S3Options | None = None,
+) -> DatasetPlan:
+    """Plan retention of only the files ``uris`` of ``dataset``, each from its current version (a file no
+    longer there is left out: it holds no row to purge); the rules and parameters of ``plan_dataset``.
+    ``FanOutError``, before anything is read, for a URI the dataset's listing would not give (``_own_file``).
+    """
+    plan = _new_plan(catalog, dataset, as_of, holds, pseudonymize, s3)
+    locations = [_own_file(plan, uri, s3) for uri in uris]  # every one checked before any is read
+    found = (stat_file(location) for location in locations)
+    return _plan_files(plan, dataset, [info for info in found if info is not None], reader)
+
+
+def _own_file(plan: DatasetPlan, uri: str, s3: S3Options | None) -> Location:
+    """The location of ``uri`` if the dataset's listing could give it out, else ``FanOutError``: spelled as
+    the listing spells it (no ``..``, ``//`` or percent-encoded other path), and either the dataset's
+    location itself when that is one file of its format, or a file below it, not hidden, of its format."""
+    ext = extension(plan.fmt)
+    relative: str | None = None
+    try:
+        location = Location.parse(uri, s3)
+        relative = location.relative_to(plan.root)  # "" for the dataset's location itself
+    except DatasetIOError:
+        pass
+    if relative == "":  # a dataset of one file, as ``list_files`` lists it
+        own = plan.root.name.lower().endswith(ext)
+    else:
+        own = (
+            relative is not None
+            and relative.lower().endswith(ext)
+            and not is_hidden(relative)
+            and all(segment not in ("", ".", "..") for segment in relative.split("/"))
+        )
+    if not own or location.uri != uri:
+        raise FanOutError(
+            f"dataset {plan.dataset}: {uri} is not a file of the dataset (a {ext} file at or below "
+            f"{plan.root.uri}, named as its listing names it)"
+        )
+    return location
+
+
+def _new_plan(
+    catalog: Catalog,
+    dataset: Dataset,
+    as_of: dt.datetime,
+    holds: Mapping[str, Hold] | None,
+    pseudonymize: Callable[[str], str] | None,
+    s3: S3Options | None,
+) -> DatasetPlan:
+    """The plan of ``dataset`` before any file is judged: its rule, cutoff and holds."""
     rule = dataset.retention
     if rule is None:
         raise CatalogError([f"dataset {dataset.name}: has no retention rule"])
@@ -210,24 +280,36 @@ def plan_dataset(
     held = frozenset(holds or {}) if subject is not None else frozenset()
     if held and pseudonymize is None:
         raise ConfigError(f"dataset {dataset.name}: per-subject holds need a pseudonymize function")
-    plan = DatasetPlan(
+    return DatasetPlan(
         dataset.name, dataset.format, Location.parse(dataset.uri, s3), rule.column, rule.keep_for, as_of,
         rule.cutoff(as_of), subject, rule.purge_versions, held_subjects=held, pseudonymize=pseudonymize,
     )  # fmt: skip
-    files = list_dataset_files(plan.root, plan.fmt, dataset=dataset.name, may_be_empty=dataset.may_be_empty)
-    if dataset.legal_hold is not None and dataset.legal_hold.active(as_of.date()):
+
+
+def _plan_files(
+    plan: DatasetPlan, dataset: Dataset, files: Sequence[FileInfo], reader: DatasetReader | None
+) -> DatasetPlan:
+    """Judge each of ``files``, or keep them all unread under a legal hold in force."""
+    if dataset.legal_hold is not None and dataset.legal_hold.active(plan.as_of.date()):
         plan.legal_hold = dataset.legal_hold
-        plan.files = [FilePlan(i.location, "keep", None, etag=i.etag, method="legal-hold") for i in files]
+        plan.files = [
+            FilePlan(i.location, "keep", None, etag=i.etag, method="legal-hold", size=i.size) for i in files
+        ]
         return plan
     for info in files:
         file_plan = _plan_file(plan, info, reader)
         plan.files.append(file_plan)
         if file_plan.bad_dates:
-            plan.errors.append(
-                f"dataset {plan.dataset}: {file_plan.bad_dates} row(s) of {info.uri} have a missing or "
-                f"unparseable date in column {plan.column!r}; they are kept, not purged"
-            )
+            plan.errors.append(bad_dates_error(plan.dataset, info.uri, file_plan.bad_dates, plan.column))
     return plan
+
+
+def bad_dates_error(dataset: str, uri: str, rows: int, column: str) -> str:
+    """The error of a file with ``rows`` rows whose date in ``column`` is missing or unparseable."""
+    return (
+        f"dataset {dataset}: {rows} row(s) of {uri} have a missing or unparseable date in column "
+        f"{column!r}; they are kept, not purged"
+    )
 
 
 def _plan_file(plan: DatasetPlan, info: FileInfo, reader: DatasetReader | None) -> FilePlan:
@@ -244,7 +326,7 @@ def _plan_file(plan: DatasetPlan, info: FileInfo, reader: DatasetReader | None) 
     digest = sha256_file(info.location) if action != "keep" else None
     return FilePlan(
         info.location, action, counts.rows, counts.expired, counts.held, counts.bad, info.etag, digest,
-        "scan", encrypted,
+        "scan", encrypted, info.size,
     )  # fmt: skip
 
 
@@ -255,10 +337,12 @@ def _plan_from_statistics(plan: DatasetPlan, info: FileInfo) -> FilePlan | None:
         return None
     rows, low, high = bounds
     if low is None or high is None or low >= plan.cutoff:
-        return FilePlan(info.location, "keep", rows, etag=info.etag, method="statistics")
+        return FilePlan(info.location, "keep", rows, etag=info.etag, method="statistics", size=info.size)
     if high < plan.cutoff and not plan.held_subjects:
         digest = sha256_file(info.location)
-        return FilePlan(info.location, "delete", rows, rows, 0, 0, info.etag, digest, "statistics")
+        return FilePlan(
+            info.location, "delete", rows, rows, 0, 0, info.etag, digest, "statistics", size=info.size
+        )
     return None
 
 

@@ -302,10 +302,13 @@ def recover(
     *,
     redone: Callable[[str], bool],
     purge_old_versions: bool = False,
+    owns: Callable[[str], bool] | None = None,
 ) -> list[FileChange]:
     """Settle the intents of the scope that a killed run left open (see the module docstring).
 
     ``redone(op)`` says whether this run carries operation ``op`` out again (its file being unchanged).
+    ``owns(uri)``, when given, limits the settling to the intents on those files: tasks that share a
+    dataset's files between them each settle the intents on their own files, and no two settle the same one.
     Returns the changes found done (``recovered``).
     """
     if journal.audit is None:
@@ -316,6 +319,8 @@ def recover(
     for op, states in operations.items():
         if "intent" in states and not _CLOSED & states.keys():
             intent = next(journal.audit.entries(states["intent"], states["intent"] + 1)).data
+            if owns is not None and not owns(intent["inputs"][0]["uri"]):
+                continue
             change = _settle(job, op, intent, operations)
             if change is not None:
                 done.append(change)

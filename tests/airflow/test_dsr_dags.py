@@ -7,6 +7,7 @@ exercised end to end with a real scheduler in tests/e2e.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +168,65 @@ def test_index_dag_builds_the_subject_index_used_by_the_erasure_dag(
     assert result["status"] == "completed_with_holds"
     with AuditLog.open() as log:
         assert verify_certificate(result["certificate"], log).ok
+
+
+def _rows(root: Path, dataset: str, fmt: str) -> list[dict[str, Any]]:
+    import pyarrow as pa
+
+    from airflow_aisec.io import Location, read_dataset
+
+    return pa.Table.from_batches(list(read_dataset(Location.parse(root / dataset), fmt))).to_pylist()
+
+
+@pytest.mark.integration
+def test_erasure_dag_splits_a_dataset_into_parts_and_certifies_each_dataset_once(
+    airflow_db: Path, lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subject = _subject()
+    # One file a part: every dataset holding the subject in several files runs in several mapped tasks. The
+    # DAG file is in a bundle of this test's own, as dag.test() runs only DAGs it finds in a bundle.
+    dag_file = tmp_path / "dags" / "aisec_test_dsr_erasure_parts.py"
+    dag_file.parent.mkdir()
+    dag_file.write_text(
+        "from airflow_aisec.operators.dsr_dag import build_dsr_dag\n\n"
+        'dag = build_dsr_dag("erasure", max_files_per_task=1, dag_id="aisec_test_dsr_erasure_parts")\n'
+    )
+    bundles = json.loads(os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"])
+    own = {**bundles[0], "name": "dsr-parts", "kwargs": {"path": str(dag_file.parent)}}
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([*bundles, own]))
+    dag = dag_from(dag_file)
+    conf = {"identity_type": "email", "identity_value": subject.email, "request_id": "dag-parts-1",
+            "reason": "ticket 4713"}  # fmt: skip
+    run = dag.test(run_conf=conf)
+
+    tis = [ti for ti in run.get_task_instances()]
+    assert {str(ti.state) for ti in tis} == {"success"}, {(t.task_id, t.map_index): t.state for t in tis}
+    xcoms = _xcoms(run)
+    parts = next(v for t, k, v in xcoms if t == "register" and k == "return_value")
+    mapped = sorted((ti for ti in tis if ti.task_id == "process_dataset"), key=lambda ti: ti.map_index)
+    assert [ti.map_index for ti in mapped] == list(range(len(parts)))
+    split = {p["dataset"]: p["parts"] for p in parts if p["parts"] > 1}
+    assert split.get("orders", 0) >= 2, parts
+    assert len(parts) == 6 - len(split) + sum(split.values())  # one task per part, six datasets
+    labels = [ti.rendered_map_index for ti in mapped]
+    assert f"orders 1/{split['orders']}" in labels and "customers" in labels
+
+    result = next(v for t, k, v in xcoms if t == "complete" and k == "return_value")
+    document = result["certificate"]
+    certificate = document["certificate"]
+    assert result["status"] == "completed_with_holds"
+    datasets = [d["dataset"] for d in certificate["datasets"]]
+    assert sorted(datasets) == sorted(set(datasets)) and len(datasets) == 6  # each dataset once
+    orders = {d["dataset"]: d for d in certificate["datasets"]}["orders"]
+    assert orders["parts"] == split["orders"] and orders["status"] == "changed"
+    assert len(orders["files"]) >= split["orders"] and orders["verification"]["verified"]
+    assert certificate["summary"]["verified"]
+    with AuditLog.open() as log:
+        assert verify_certificate(document, log).ok
+        assert log.verify().ok
+
+    # Gone from every file (but the chargebacks, held).
+    assert subject.customer_id not in {r["customer_id"] for r in _rows(lake, "orders", "parquet")}
+    assert subject.email not in {r["email"] for r in _rows(lake, "customers", "parquet")}
+    tickets = json.dumps(_rows(lake, "support_tickets", "jsonl"), default=str)
+    assert subject.email not in tickets and subject.customer_id not in tickets

@@ -27,9 +27,10 @@ def test_retention_dag_purges_expired_rows_and_honours_the_legal_hold(
     orders_before = pq.read_table(lake / "orders").num_rows
     logical = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     run = dag_from(DAGS / "aisec_retention_enforcement.py").test(logical_date=logical)
-    assert _states(run) == {"enforce_retention_datasets": "success", "enforce_retention": "success"}
-    mapped = [ti.map_index for ti in run.get_task_instances() if ti.task_id == "enforce_retention"]
-    assert sorted(mapped) == list(range(len(mapped))) and len(mapped) > 1  # one task per dataset
+    tasks = ("enforce_retention_files", "enforce_retention_part", "enforce_retention")
+    assert _states(run) == dict.fromkeys(tasks, "success")
+    mapped = [ti.map_index for ti in run.get_task_instances() if ti.task_id == "enforce_retention_part"]
+    assert sorted(mapped) == list(range(len(mapped))) and len(mapped) > 1  # one task per part of a dataset
 
     cutoff = pa.scalar(dt.datetime(2019, 11, 1, tzinfo=dt.UTC), pa.timestamp("us", tz="UTC"))
     orders = pq.read_table(lake / "orders")

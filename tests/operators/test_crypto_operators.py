@@ -3,6 +3,7 @@ on a lake of the test's own, with keys of the local keyring."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -86,3 +87,29 @@ def test_encrypt_refuses_an_unknown_dataset_or_catalog(
 ) -> None:
     with pytest.raises(error, match=message):
         EncryptDatasetOperator(task_id="encrypt", **arguments).execute(run.context("encrypt"))
+
+
+def test_an_in_place_envelope_encryption_replaces_the_plaintext_and_says_so(
+    lake: Path, tmp_path: Path, run: TaskRun, audit: AuditReader
+) -> None:
+    tickets = lake / "support_tickets"
+    plain = {p.name: p.read_bytes() for p in tickets.glob("*.jsonl")}
+
+    done = EncryptDatasetOperator(task_id="encrypt", dataset="support_tickets", key="pii-columns").execute(
+        run.context("encrypt")
+    )
+
+    assert sorted(p.name for p in tickets.iterdir()) == sorted(f"{name}.aisec" for name in plain)
+    assert done["files"] == [(tickets / f"{name}.aisec").as_uri() for name in sorted(plain)]
+    (entry,) = audit.entries("dataset.encrypt")
+    assert [i["sha256"] for i in entry.data["inputs"]] == [
+        hashlib.sha256(plain[n]).hexdigest() for n in sorted(plain)
+    ]
+    assert [o["sha256"] for o in entry.data["outputs"]] == [
+        hashlib.sha256((tickets / f"{n}.aisec").read_bytes()).hexdigest() for n in sorted(plain)
+    ]
+    assert entry.data["details"]["plaintext_removed"] == [(tickets / n).as_uri() for n in sorted(plain)]
+    DecryptDatasetOperator(
+        task_id="decrypt", dataset="support_tickets", key="pii-columns", output_uri=str(tmp_path / "plain")
+    ).execute(run.context("decrypt"))
+    assert {p.name: p.read_bytes() for p in (tmp_path / "plain").glob("*.jsonl")} == plain

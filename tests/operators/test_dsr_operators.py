@@ -46,9 +46,12 @@ def _request(run: TaskRun, request_id: str = "op-erasure-1", **extra: Any) -> No
 
 
 def _register(run: TaskRun, request_type: str = "erasure") -> list[str]:
-    return DsrRegisterOperator(task_id=REGISTER_TASK, request_type=request_type).execute(
+    """The datasets the register task maps over (one part each in this small lake)."""
+    parts = DsrRegisterOperator(task_id=REGISTER_TASK, request_type=request_type).execute(
         run.context(REGISTER_TASK)
     )
+    assert all(p["parts"] == 1 for p in parts)
+    return [p["dataset"] for p in parts]
 
 
 def _process(run: TaskRun, datasets: list[str], request_type: str = "erasure") -> list[dict[str, Any]]:

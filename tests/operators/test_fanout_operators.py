@@ -112,17 +112,6 @@ def test_a_group_of_files_is_not_masked_by_a_scan_of_it(tmp_path: Path, run: Tas
         task.execute(run.context("mask_group", map_index=0))
 
 
-def test_retention_is_listed_one_task_per_dataset(run: TaskRun) -> None:
-    from airflow_aisec.operators.fanout import ListRetainedDatasetsOperator
-
-    listed = ListRetainedDatasetsOperator(task_id="datasets").execute(run.context("datasets"))
-    assert len(listed) > 1 and all(len(names) == 1 for names in listed)
-    only = ListRetainedDatasetsOperator(task_id="datasets", datasets=["orders"]).execute(
-        run.context("datasets")
-    )
-    assert only == [["orders"]]
-
-
 def test_groups_on_s3_are_committed_as_the_single_task_writes_them_locally(
     tmp_path: Path,
     run: TaskRun,
@@ -160,3 +149,52 @@ def test_groups_on_s3_are_committed_as_the_single_task_writes_them_locally(
     assert keys == [f"masked/{name}" for name in _outputs(tmp_path / "single")]  # staging gone
     for name, data in _outputs(tmp_path / "single").items():
         assert client.get_object(Bucket=bucket, Key=f"masked/{name}")["Body"].read() == data
+
+
+def test_an_encryption_in_place_on_s3_fans_out_and_leaves_only_the_envelopes(
+    tmp_path: Path,
+    run: TaskRun,
+    lake: Path,
+    audit: AuditReader,
+    moto_endpoint: str,
+    bucket: str,
+    s3_options: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import hashlib
+
+    from airflow_aisec.io.storage import s3_client
+    from airflow_aisec.operators.crypto import DecryptDatasetOperator, EncryptDatasetOperator
+    from airflow_aisec.operators.fanout import EncryptCombineOperator
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    client = s3_client(s3_options)
+    plain = {p.name: p.read_bytes() for p in sorted((lake / "support_tickets").glob("*.jsonl"))}
+    for name, data in plain.items():
+        client.put_object(Bucket=bucket, Key=f"tickets/{name}", Body=data)
+    common = {"dataset": "support_tickets", "key": "pii-columns", "input_uri": f"s3://{bucket}/tickets",
+              "aws_conn_id": None}  # fmt: skip
+    listing = ListFileGroupsOperator(
+        task_id="files", dataset="support_tickets", input_uri=common["input_uri"], max_files_per_task=4,
+        output_uri=common["input_uri"], aws_conn_id=None,
+    )  # fmt: skip
+    groups = listing.execute(run.context("files"))
+    results = [
+        EncryptDatasetOperator(task_id="group", files=g, **common).execute(
+            run.context("group", map_index=g["group"])
+        )
+        for g in groups
+    ]
+    EncryptCombineOperator(task_id="encrypt", results=results, **common).execute(run.context("encrypt"))
+
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="tickets/")["Contents"])
+    assert len(groups) == 3 and keys == [f"tickets/{name}.aisec" for name in plain]  # no plaintext, no ledger
+    (entry,) = audit.entries("dataset.encrypt")
+    assert [i["sha256"] for i in entry.data["inputs"]] == [
+        hashlib.sha256(d).hexdigest() for d in plain.values()
+    ]
+    assert len(entry.data["details"]["plaintext_removed"]) == len(plain)
+    DecryptDatasetOperator(task_id="decrypt", output_uri=str(tmp_path / "plain"), **common).execute(
+        run.context("decrypt")
+    )
+    assert _outputs(tmp_path / "plain") == plain

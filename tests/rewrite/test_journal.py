@@ -212,3 +212,20 @@ def test_operation_ids_are_per_file_version_and_scopes_do_not_mix(catalog: Catal
     orders = catalog.dataset("orders")
     _journal(audit, orders, "test.change:orders_eu").record("abc", "intent", inputs=[], rows=0)
     assert _journal(audit, orders).operations() == {}
+
+
+def test_owns_limits_the_settling_to_the_intents_on_the_files_it_accepts(
+    catalog: Catalog, audit: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orders = catalog.dataset("orders")
+    change = _killed_after_swap(monkeypatch, audit, orders)
+    mine = change.location.uri
+    others = recover(
+        _journal(audit, orders), orders, print, None, redone=lambda op: False, owns=lambda uri: uri != mine
+    )
+    assert others == [] and _outcomes(audit, change.operation) == ["intent"]  # another task's file: left open
+    settled = recover(
+        _journal(audit, orders), orders, print, None, redone=lambda op: False, owns={mine}.__contains__
+    )
+    assert [(c.uri, c.recovered) for c in settled] == [(mine, True)]
+    assert _outcomes(audit, change.operation) == ["intent", "success"]

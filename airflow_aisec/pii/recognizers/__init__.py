@@ -7,6 +7,7 @@ them, importing Presidio only when ``build_recognizers`` is called.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -15,6 +16,7 @@ from airflow_aisec.pii.recognizers.addresses import STREET_ADDRESS, find_address
 from airflow_aisec.pii.recognizers.cards import find_cards
 from airflow_aisec.pii.recognizers.common import Found, word_set, written_lower_elsewhere
 from airflow_aisec.pii.recognizers.cues import dictionary_at, find_cued_persons, lookups_path
+from airflow_aisec.pii.recognizers.gazetteer import census_gazetteer, find_listed_persons
 from airflow_aisec.pii.recognizers.ibans import find_ibans
 from airflow_aisec.pii.recognizers.persons import PERSON, find_persons, plausible_person
 from airflow_aisec.pii.recognizers.phones import find_phones
@@ -177,9 +179,11 @@ def _rule_recognizer_class() -> type[Any]:
 @functools.cache
 def _cued_recognizer_class() -> type[Any]:
     class CuedPersonRecognizer(_rule_recognizer_class()):  # type: ignore[misc]
-        """Names after person cues, on the model's tokens and entities (see ``cues``).
+        """Names after person cues, on the model's tokens and entities (see ``cues``), and known full names
+        (see ``gazetteer``): both judged with the model's dictionary, in one recognizer.
 
-        The dictionary is read on the first text, so building an engine stays as fast as before.
+        The dictionary and the name lists are read on the first text, so building an engine stays as fast
+        as before.
         """
 
         def __init__(self, lookups: str, supported_language: str) -> None:
@@ -190,7 +194,10 @@ def _cued_recognizer_class() -> type[Any]:
             doc = getattr(nlp_artifacts, "tokens", None)
             if doc is None or doc.text != text:
                 return ()
-            return find_cued_persons(doc, dictionary_at(self._lookups))
+            dictionary = dictionary_at(self._lookups)
+            return itertools.chain(
+                find_cued_persons(doc, dictionary), find_listed_persons(text, dictionary, census_gazetteer())
+            )
 
     return CuedPersonRecognizer
 
