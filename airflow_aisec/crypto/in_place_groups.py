@@ -36,6 +36,7 @@ from airflow_aisec.crypto.parquet import encrypt_parquet_file, find_key_material
 from airflow_aisec.crypto.providers import LocalKeyProvider
 from airflow_aisec.exceptions import AisecError, ConcurrentModificationError, FanOutError
 from airflow_aisec.io import Location, purge_versions, put_small_file, sha256_file, stat_file
+from airflow_aisec.io.groups import member_location
 from airflow_aisec.io.storage import same_etag
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def encrypt_group_in_place(job: InPlaceGroup, group: Mapping[str, Any]) -> list[
         job.provider.create(job.key_name)  # as the single task: a declared local key is created on first use
     done = []
     for entry in listed:
-        location = Location.parse(str(entry["uri"]), job.source.s3)
+        location = member_location(entry, job.source, job.fmt)
         etag = str(entry["etag"])
         done.append(_parquet(job, location, etag) if job.fmt == "parquet" else _envelope(job, location, etag))
     return done

@@ -21,8 +21,9 @@ import math
 from collections.abc import Container, Mapping, Sequence
 from typing import Any, Final
 
-from airflow_aisec.exceptions import ConcurrentModificationError, FanOutError
-from airflow_aisec.io.dataset import FileInfo, stat_file
+from airflow_aisec.exceptions import ConcurrentModificationError, DatasetIOError, FanOutError
+from airflow_aisec.io.dataset import FileInfo, is_hidden, stat_file
+from airflow_aisec.io.formats import EXTENSIONS
 from airflow_aisec.io.storage import Location, S3Options, same_etag
 
 STAGING_FOLDER: Final = "_aisec-staging"
@@ -130,11 +131,39 @@ def plan_groups(
     ]
 
 
-def group_members(group: Mapping[str, Any], s3: S3Options | None = None) -> list[FileInfo]:
-    """The files of a group as they are now; ``ConcurrentModificationError`` if one changed since listed."""
+def member_location(listed: Mapping[str, Any], root: Location, fmt: str | None = None) -> Location:
+    """Where a group's listed file is, once it is checked to be one the listing of ``root`` could give: below
+    ``root`` (or ``root`` itself, a one-file dataset), not hidden (no staging, no key material), and with
+    ``fmt``'s extension when ``fmt`` is a dataset format. A group is task input that travels through XCom:
+    whatever it names, a task must not read, rewrite or delete a file outside its dataset."""
+    location = Location.parse(str(listed["uri"]), root.s3)
+    try:
+        relative = location.relative_to(root)
+    except DatasetIOError:
+        relative = None
+    ext = EXTENSIONS.get(fmt or "")
+    if relative is None or is_hidden(relative) or (relative and ext and not relative.lower().endswith(ext)):
+        raise FanOutError(
+            f"{location.uri} is not a file of {root.uri} that its listing would give; the group is refused "
+            "before any file is read or changed (list the files again)"
+        )
+    return location
+
+
+def group_members(
+    group: Mapping[str, Any],
+    s3: S3Options | None = None,
+    root: Location | None = None,
+    fmt: str | None = None,
+) -> list[FileInfo]:
+    """The files of a group as they are now (each checked to be one of ``root``'s with ``member_location``
+    when ``root`` is given); ``ConcurrentModificationError`` if one changed since listed."""
     found = []
     for listed in _files_of(group):
-        location = Location.parse(str(listed["uri"]), s3)
+        if root is not None:
+            location = member_location(listed, root, fmt)
+        else:
+            location = Location.parse(str(listed["uri"]), s3)
         info = stat_file(location)
         if info is None or not same_etag(info.etag, str(listed["etag"])):
             raise ConcurrentModificationError(

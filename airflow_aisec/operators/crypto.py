@@ -153,7 +153,7 @@ class EncryptDatasetOperator(_EncryptionOperator):
                 {"dataset": spec.name}, subjects, sse_kms_key(catalog, key), purge,
             )  # fmt: skip
             return self._group_result(encrypt_group_in_place(job, self.files))
-        part = self._group(source, target)
+        part = self._group(source, target, spec.format)
         files = encrypt_files(
             source, target, spec.format, provider, key, columns=columns, context={"dataset": spec.name},
             subjects=subjects, sse_kms_key_id=sse_kms_key(catalog, key), part=part, purge_versions=purge,
@@ -169,13 +169,13 @@ class EncryptDatasetOperator(_EncryptionOperator):
         return {**{k: (self.files or {}).get(k) for k in ("group", "groups", "listing", "staging")},
                 "files": [dataclasses.asdict(f) for f in files]}  # fmt: skip
 
-    def _group(self, source: Location, target: Location) -> tuple[list[Any], Location] | None:
+    def _group(self, source: Location, target: Location, fmt: str) -> tuple[list[Any], Location] | None:
         """The files of this task's group and the staging folder they go to (None: not fanned out)."""
         if self.files is None:
             return None
         from airflow_aisec.io.groups import group_members, staging_root
 
-        return group_members(self.files, source.s3), staging_root(target, self.files)
+        return group_members(self.files, source.s3, root=source, fmt=fmt), staging_root(target, self.files)
 
 
 class DecryptDatasetOperator(_EncryptionOperator):

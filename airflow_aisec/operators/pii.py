@@ -246,7 +246,7 @@ class PIIMaskOperator(_CatalogDatasetOperator):
         from airflow_aisec.pii.pipeline import mask_dataset
 
         group = dict(self.files or {})
-        members = group_members(group, source.s3)
+        members = group_members(group, source.s3, root=source, fmt=fmt)
         result = mask_dataset(source, target, masker, fmt=fmt, part=(members, staging_root(target, group)))
         self.log.info(
             "group %s: masked %d rows in %d files (staged)", group.get("group"), result.rows, len(members)
